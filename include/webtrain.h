@@ -1,0 +1,123 @@
+/* webtrain public C API: the SimpleCNN for CIFAR-10 with its loss, Adam and data decoding.
+ *
+ * Every call that can fail returns a wt_status; wt_last_error() then holds a one-line message
+ * for the user. The same API is exported from the Wasm module (see WT_API) and linked natively
+ * for tests. Nothing here allocates inside a training step.
+ */
+#ifndef WEBTRAIN_H
+#define WEBTRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exported from the Wasm module: keep every public symbol alive through the linker. */
+#if defined(__EMSCRIPTEN__) || defined(__wasm__)
+#define WT_API __attribute__((used, visibility("default")))
+#else
+#define WT_API
+#endif
+
+#define WT_PARAM_COUNT 62006 /* SimpleCNN parameters, PyTorch state_dict order */
+#define WT_IMAGE_BYTES 3072  /* 3 planes (R, G, B) of 32x32 */
+#define WT_RECORD_BYTES 3073 /* 1 label byte + image */
+#define WT_NUM_CLASSES 10
+#define WT_MAX_BATCH 4096
+
+typedef enum wt_status {
+  WT_OK = 0,
+  WT_ERR_INVALID_ARGUMENT = 1, /* a caller-supplied value is out of range */
+  WT_ERR_OUT_OF_MEMORY = 2,
+  WT_ERR_BAD_DATA = 3,   /* malformed CIFAR records or parameter file */
+  WT_ERR_NON_FINITE = 4, /* the loss or a parameter became NaN or infinite */
+} wt_status;
+
+/* Message describing the most recent failure (static storage, never NULL). */
+WT_API const char *wt_last_error(void);
+
+/* Heap helpers for the JavaScript side (Wasm memory). */
+WT_API void *wt_alloc(size_t bytes);
+WT_API void wt_free(void *ptr);
+
+/* ---- data ---- */
+
+/* Validates a buffer of CIFAR-10 binary records: non-empty, a whole number of records, every
+ * label 0..9. On success *out_count is the number of records. */
+WT_API wt_status wt_records_check(const uint8_t *data, size_t bytes, int32_t *out_count);
+
+/* Writes the permutation of 0..n-1 used for `epoch` of a run seeded with `seed`. It is a pure
+ * function of (seed, epoch, n), so a run can resume anywhere from those three numbers. */
+WT_API wt_status wt_epoch_permutation(uint32_t *perm, int32_t n, uint32_t seed, int32_t epoch);
+
+/* ---- model ---- */
+
+typedef struct wt_model wt_model;
+
+/* Doubles, as PyTorch keeps its hyperparameters as Python floats. */
+typedef struct wt_adam_config {
+  double lr, beta1, beta2, eps; /* PyTorch defaults: 0.001, 0.9, 0.999, 1e-8 */
+} wt_adam_config;
+
+/* Creates a model whose activation buffers hold up to max_batch images. Parameters are
+ * initialised as PyTorch does by default, from `seed`. */
+WT_API wt_status wt_model_create(wt_model **out, int32_t max_batch, uint32_t seed);
+WT_API void wt_model_destroy(wt_model *model);
+WT_API int32_t wt_model_max_batch(const wt_model *model);
+
+/* Re-initialises the parameters (every tensor ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in))) and resets
+ * Adam's moments and step count. */
+WT_API void wt_model_init(wt_model *model, uint32_t seed);
+
+/* Flat buffers of WT_PARAM_COUNT floats in state_dict order; gradients and Adam's moments share
+ * the same layout. */
+WT_API float *wt_model_params(wt_model *model);
+WT_API float *wt_model_grads(wt_model *model);
+WT_API float *wt_model_adam_m(wt_model *model);
+WT_API float *wt_model_adam_v(wt_model *model);
+WT_API int32_t wt_model_adam_step_count(const wt_model *model);
+
+/* Replaces all parameters from a weights file image (WT_PARAM_COUNT little-endian float32) and
+ * resets Adam. Refuses a wrong size or a non-finite value without touching the model. */
+WT_API wt_status wt_model_load_weights(wt_model *model, const uint8_t *data, size_t bytes);
+
+/* Logits (batch, 10) of the most recent forward pass. */
+WT_API const float *wt_model_logits(const wt_model *model);
+
+/* Forward pass on the records picked by indices[0..batch) out of `records` (record_count
+ * records). Returns the summed (not mean) cross-entropy of the batch in *out_loss_sum. */
+WT_API wt_status wt_model_forward(wt_model *model, const uint8_t *records, int32_t record_count,
+                                  const uint32_t *indices, int32_t batch, double *out_loss_sum);
+
+/* Zeroes the gradient buffer. */
+WT_API void wt_model_zero_grads(wt_model *model);
+
+/* Forward and backward on one (sub-)batch; ACCUMULATES loss_scale * d(sum of losses)/d(params)
+ * into the gradients. A full batch of B uses loss_scale = 1/B (PyTorch's mean); data-parallel
+ * workers each use 1/B for their share, and the gradients add up. */
+WT_API wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t record_count,
+                                   const uint32_t *indices, int32_t batch, float loss_scale,
+                                   double *out_loss_sum);
+
+/* One Adam update from the current gradients (PyTorch's exact formula). Fails with
+ * WT_ERR_NON_FINITE, leaving parameters untouched, when a gradient is NaN or infinite. */
+WT_API wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config);
+
+/* zero_grad + forward + backward (mean loss) + Adam, in one call. *out_loss is the mean loss. */
+WT_API wt_status wt_model_train_step(wt_model *model, const uint8_t *records, int32_t record_count,
+                                     const uint32_t *indices, int32_t batch,
+                                     const wt_adam_config *config, float *out_loss);
+
+/* Evaluates records[0..record_count) in chunks. Adds the number of correct predictions to
+ * *correct, the summed cross-entropy to *loss_sum, and (if not NULL) counts into
+ * confusion[true * 10 + predicted] and writes each prediction to predictions[i]. */
+WT_API wt_status wt_model_evaluate(wt_model *model, const uint8_t *records, int32_t record_count,
+                                   int32_t *correct, double *loss_sum, int32_t *confusion,
+                                   uint8_t *predictions);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEBTRAIN_H */

@@ -1,0 +1,67 @@
+/* 2-D convolution (valid, stride 1) as im2col followed by a matrix product, per image. */
+#include <string.h>
+
+#include "internal.h"
+
+/* col (C*K*K, OH*OW): row (c, ki, kj) holds the input pixels that kernel tap sees. */
+static void im2col(wt_real *col, const wt_real *inp, int C, int H, int W, int K) {
+  const int OH = H - K + 1, OW = W - K + 1;
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++)
+      for (int kj = 0; kj < K; kj++) {
+        wt_real *row = col + (size_t)((c * K + ki) * K + kj) * OH * OW;
+        for (int oh = 0; oh < OH; oh++) {
+          memcpy(row + oh * OW, inp + ((size_t)c * H + oh + ki) * W + kj, sizeof(wt_real) * OW);
+        }
+      }
+}
+
+/* The adjoint of im2col: dinp += scatter(dcol). */
+static void col2im_add(wt_real *dinp, const wt_real *dcol, int C, int H, int W, int K) {
+  const int OH = H - K + 1, OW = W - K + 1;
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++)
+      for (int kj = 0; kj < K; kj++) {
+        const wt_real *row = dcol + (size_t)((c * K + ki) * K + kj) * OH * OW;
+        for (int oh = 0; oh < OH; oh++) {
+          wt_real *d = dinp + ((size_t)c * H + oh + ki) * W + kj;
+          const wt_real *s = row + oh * OW;
+          for (int ow = 0; ow < OW; ow++) d[ow] += s[ow];
+        }
+      }
+}
+
+void conv2d_forward(wt_real *out, wt_real *col, const wt_real *inp, const wt_real *weight,
+                    const wt_real *bias, int B, int C, int H, int W, int OC, int K) {
+  /* out (B, OC, OH, OW); inp (B, C, H, W); weight (OC, C*K*K); bias (OC) */
+  const int P = (H - K + 1) * (W - K + 1), CKK = C * K * K;
+  for (int b = 0; b < B; b++) {
+    wt_real *out_b = out + (size_t)b * OC * P;
+    im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
+    for (int o = 0; o < OC; o++)
+      for (int p = 0; p < P; p++) out_b[(size_t)o * P + p] = bias[o];
+    wt_gemm_nn(OC, P, CKK, weight, CKK, 1, col, P, out_b, P, 1);
+  }
+}
+
+void conv2d_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, wt_real *col,
+                     wt_real *dcol, const wt_real *dout, const wt_real *inp,
+                     const wt_real *weight, int B, int C, int H, int W, int OC, int K) {
+  const int P = (H - K + 1) * (W - K + 1), CKK = C * K * K;
+  for (int b = 0; b < B; b++) {
+    const wt_real *dout_b = dout + (size_t)b * OC * P;
+    for (int o = 0; o < OC; o++) {
+      wt_real sum = 0;
+      for (int p = 0; p < P; p++) sum += dout_b[(size_t)o * P + p];
+      dbias[o] += sum;
+    }
+    /* The forward's columns are recomputed rather than kept for the whole batch. */
+    im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
+    wt_gemm_nt(OC, CKK, P, dout_b, P, col, P, dweight, CKK, 1);
+    if (dinp) {
+      /* dcol (CKK, P) = weight^T (CKK, OC) x dout_b (OC, P) */
+      wt_gemm_nn(CKK, P, OC, weight, 1, CKK, dout_b, P, dcol, P, 0);
+      col2im_add(dinp + (size_t)b * C * H * W, dcol, C, H, W, K);
+    }
+  }
+}

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+// webtrain's headless trainer: `npm run --silent train -- --data DIR [options]`. Same engine,
+// same training loop as the page's worker; prints the PyTorch reference's lines.
+import { readFile, writeFile, rename } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+
+import { createEngine, EngineError } from '../../web/engine.js';
+import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
+import { TrainingRun, TRAINING_DEFAULTS, formatLoss, formatAccuracy } from '../../web/trainer.js';
+
+const USAGE = `usage: npm run --silent train -- --data DIR [options]
+
+  --data DIR              folder with data_batch_1.bin ... data_batch_5.bin and test_batch.bin
+  --epochs N              epochs to train (default 5; 0 = only evaluate)
+  --batch-size N          images per step (default 64)
+  --lr X                  Adam learning rate (default 0.001)
+  --seed N                seed for initial weights and shuffling (default 0)
+  --limit-train N         use only the first N training records
+  --limit-test N          use only the first N test records
+  --no-shuffle            keep the training records in file order
+  --import-weights FILE   start from a PyTorch-order float32 weights file (248,024 bytes)
+  --export-weights FILE   write the trained weights in that format
+  --json                  one JSON object per line instead of text
+  --help                  this text`;
+
+/** A mistake the user can fix; printed as one line, exit status 2 for usage, 1 otherwise. */
+class UserError extends Error {
+  constructor(message, exitCode = 1) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
+  if (!/^\d+$/.test(text ?? '') || Number(text) < min || Number(text) > max) {
+    throw new UserError(`--${name}: expected an integer from ${min} to ${max}, got '${text}'`, 2);
+  }
+  return Number(text);
+}
+
+function parseOptions(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        data: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+        lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
+        'limit-test': { type: 'string' }, 'no-shuffle': { type: 'boolean' },
+        'import-weights': { type: 'string' }, 'export-weights': { type: 'string' },
+        json: { type: 'boolean' }, help: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new UserError(`${error.message.split('\n')[0]} (see --help)`, 2);
+  }
+  const v = parsed.values;
+  if (v.help) return { help: true };
+  if (!v.data) throw new UserError('--data DIR is required: the folder holding the CIFAR-10 .bin files', 2);
+  const lr = v.lr === undefined ? TRAINING_DEFAULTS.lr : Number(v.lr);
+  if (v.lr !== undefined && (v.lr.trim() === '' || !Number.isFinite(lr) || lr <= 0)) {
+    throw new UserError(`--lr: expected a positive number, got '${v.lr}'`, 2);
+  }
+  return {
+    data: v.data,
+    epochs: v.epochs === undefined ? TRAINING_DEFAULTS.epochs : parseInteger('epochs', v.epochs, 0, 100000),
+    batchSize: v['batch-size'] === undefined ? TRAINING_DEFAULTS.batchSize : parseInteger('batch-size', v['batch-size'], 1, 4096),
+    lr,
+    seed: v.seed === undefined ? TRAINING_DEFAULTS.seed : parseInteger('seed', v.seed, 0, 0xffffffff),
+    limitTrain: v['limit-train'] === undefined ? Infinity : parseInteger('limit-train', v['limit-train'], 1),
+    limitTest: v['limit-test'] === undefined ? Infinity : parseInteger('limit-test', v['limit-test'], 1),
+    shuffle: !v['no-shuffle'],
+    importWeights: v['import-weights'],
+    exportWeights: v['export-weights'],
+    json: Boolean(v.json),
+  };
+}
+
+async function readInput(file, what) {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (error) {
+    if (error.code === 'ENOENT') throw new UserError(`${file}: ${what} not found`);
+    if (error.code === 'EISDIR') throw new UserError(`${file}: is a directory, expected ${what}`);
+    throw new UserError(`${file}: cannot read ${what} (${error.code ?? error.message})`);
+  }
+}
+
+async function loadEngine() {
+  const wasmPath = new URL('../../web/webtrain.wasm', import.meta.url);
+  let bytes;
+  try {
+    bytes = await readFile(wasmPath);
+  } catch {
+    throw new UserError(`${wasmPath.pathname} not found: build it first with 'npm run build'`);
+  }
+  return createEngine(bytes);
+}
+
+async function loadData(engine, dir, { limitTrain, limitTest }) {
+  const read = async (name) => {
+    const file = path.join(dir, name);
+    const bytes = await readInput(file, `CIFAR-10 file (the folder must hold ${ALL_FILES.join(', ')} from ${OFFICIAL_ARCHIVE})`);
+    return { name: file, bytes };
+  };
+  const trainFiles = [];
+  for (const name of TRAIN_FILES) trainFiles.push(await read(name));
+  const testFile = await read(TEST_FILE);
+  // Each file is validated by the C reader; its name prefixes any error.
+  const train = engine.loadDataset(trainFiles, { limit: limitTrain });
+  const test = engine.loadDataset([testFile], { limit: limitTest });
+  return { train, test };
+}
+
+/** Writes via a temporary file and a rename, so an interrupted write leaves no half file. */
+async function writeFileAtomic(file, bytes) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (error) {
+    throw new UserError(`${file}: cannot write weights (${error.code ?? error.message})`);
+  }
+}
+
+export async function main(argv, out = process.stdout) {
+  const options = parseOptions(argv);
+  if (options.help) {
+    out.write(`${USAGE}\n`);
+    return;
+  }
+  const engine = await loadEngine();
+  const print = options.json
+    ? (event) => out.write(`${JSON.stringify(event)}\n`)
+    : (event) => {
+      if (event.event === 'loss') out.write(`${formatLoss(event)}\n`);
+      else {
+        out.write(`${formatAccuracy(event)}\n`);
+        const train = event.train_samples_per_s ? `training ${event.train_samples_per_s.toFixed(0)} samples/s, ` : '';
+        out.write(`Throughput: ${train}evaluation ${event.eval_samples_per_s.toFixed(0)} samples/s (${event.elapsed_s.toFixed(1)} s elapsed)\n`);
+      }
+    };
+
+  const weights = options.importWeights ? await readInput(options.importWeights, 'weights file') : null;
+  const { train, test } = await loadData(engine, options.data, options);
+  const model = engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
+  if (weights) model.importWeights(weights, options.importWeights);
+
+  const run = new TrainingRun(engine, model, { train, test, ...options });
+  if (options.epochs === 0) {
+    const result = run.evaluate();
+    print({ event: 'eval', ...result.summary, eval_samples_per_s: result.samplesPerSecond, elapsed_s: (performance.now() - run.startedAt) / 1000 });
+  } else {
+    run.runAll((event) => {
+      if (event.event === 'epoch') {
+        const { detail, ...summary } = event;
+        print(options.json ? withoutDisplayFields(summary) : summary);
+      } else {
+        print(options.json ? withoutDisplayFields(event) : event);
+      }
+    });
+  }
+  if (options.exportWeights) await writeFileAtomic(options.exportWeights, model.exportWeights());
+}
+
+/** JSON lines carry the fields documented in the README, not the text formatter's extras. */
+function withoutDisplayFields(event) {
+  const { epochs, ...rest } = event;
+  return rest;
+}
+
+const isMain = import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) {
+  main(process.argv.slice(2)).catch((error) => {
+    const known = error instanceof UserError || error instanceof EngineError;
+    process.stderr.write(`webtrain: ${known ? error.message : error.stack}\n`);
+    process.exitCode = error.exitCode ?? 1;
+  });
+}

@@ -1,0 +1,130 @@
+// The reference training loop, one step at a time so a driver (the CLI, the page's worker) can
+// pause, report or stop between steps. Events mirror the PyTorch loop's output.
+
+const now = () => performance.now();
+
+export const TRAINING_DEFAULTS = Object.freeze({
+  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100,
+});
+
+/**
+ * A run of `epochs` epochs over `train`, evaluating on `test` after each one.
+ * Events: { event: 'loss', epoch, step, steps, loss } every logEvery steps (the mean of the last
+ * logEvery step losses, as the reference prints it) and { event: 'epoch', ... } after each epoch.
+ */
+export class TrainingRun {
+  constructor(engine, model, { train, test, ...options }) {
+    const o = { ...TRAINING_DEFAULTS, ...options };
+    for (const [key, ok] of [
+      ['epochs', Number.isInteger(o.epochs) && o.epochs >= 0],
+      ['batchSize', Number.isInteger(o.batchSize) && o.batchSize >= 1 && o.batchSize <= model.maxBatch],
+      ['lr', Number.isFinite(o.lr) && o.lr > 0],
+      ['seed', Number.isInteger(o.seed) && o.seed >= 0 && o.seed <= 0xffffffff],
+    ]) {
+      if (!ok) throw new RangeError(`invalid ${key}: ${o[key]}`);
+    }
+    if (!train || train.count === 0) throw new RangeError('no training records');
+    this.engine = engine;
+    this.model = model;
+    this.train = train;
+    this.test = test;
+    this.options = o;
+    model.setAdam({ lr: o.lr });
+    this.stepsPerEpoch = Math.ceil(train.count / o.batchSize);
+    this.epoch = 0; // 0-based epoch in progress
+    this.step = 0;  // steps done in this epoch
+    this.windowSum = 0;
+    this.windowCount = 0;
+    this.epochTrainMs = 0;
+    this.totalTrainMs = 0;
+    this.startedAt = now();
+    this.permPtr = engine.alloc(4 * train.count);
+    this.#preparePermutation();
+  }
+
+  get done() { return this.epoch >= this.options.epochs; }
+
+  /** 1-based global step count, for messages. */
+  get globalStep() { return this.epoch * this.stepsPerEpoch + this.step; }
+
+  #preparePermutation() {
+    const n = this.train.count;
+    if (this.options.shuffle) {
+      this.engine.writePermutation(this.permPtr, n, this.options.seed, this.epoch);
+    } else {
+      const view = this.engine.heapU32;
+      for (let i = 0; i < n; i++) view[(this.permPtr >> 2) + i] = i;
+    }
+  }
+
+  /** Runs one training step (and the epoch's evaluation after its last step); returns events. */
+  runStep() {
+    if (this.done) return [];
+    const { batchSize, logEvery, epochs } = this.options;
+    const events = [];
+    const start = this.step * batchSize;
+    const batch = Math.min(batchSize, this.train.count - start);
+    const t0 = now();
+    const loss = this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch);
+    const dt = now() - t0;
+    this.epochTrainMs += dt;
+    this.totalTrainMs += dt;
+    this.step += 1;
+    this.windowSum += loss;
+    this.windowCount += 1;
+    if (this.step % logEvery === 0) {
+      events.push({ event: 'loss', epoch: this.epoch + 1, epochs, step: this.step, steps: this.stepsPerEpoch, loss: this.windowSum / this.windowCount });
+      this.windowSum = 0;
+      this.windowCount = 0;
+    }
+    if (this.step === this.stepsPerEpoch) {
+      const trainSeconds = this.epochTrainMs / 1000;
+      const result = this.evaluate();
+      events.push({
+        event: 'epoch', epoch: this.epoch + 1, epochs, ...result.summary,
+        train_samples_per_s: this.train.count / trainSeconds,
+        train_s: trainSeconds,
+        eval_samples_per_s: result.samplesPerSecond,
+        elapsed_s: (now() - this.startedAt) / 1000,
+        detail: result,
+      });
+      this.epoch += 1;
+      this.step = 0;
+      this.windowSum = 0;
+      this.windowCount = 0;
+      this.epochTrainMs = 0;
+      if (!this.done) this.#preparePermutation();
+    }
+    return events;
+  }
+
+  /** Test-set accuracy, loss and confusion matrix of the current model. */
+  evaluate() {
+    const t0 = now();
+    const r = this.model.evaluate(this.test);
+    const seconds = (now() - t0) / 1000;
+    return {
+      ...r,
+      samplesPerSecond: r.total / seconds,
+      summary: { test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss },
+    };
+  }
+
+  /** Runs to the end synchronously, handing every event to onEvent. */
+  runAll(onEvent) {
+    while (!this.done) for (const e of this.runStep()) onEvent(e);
+  }
+
+  dispose() {
+    if (this.permPtr) this.engine.free(this.permPtr);
+    this.permPtr = 0;
+  }
+}
+
+export function formatLoss(e) {
+  return `Epoch [${e.epoch}/${e.epochs}], Step [${e.step}/${e.steps}], Loss: ${e.loss.toFixed(4)}`;
+}
+
+export function formatAccuracy(e) {
+  return `Test accuracy: ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total})`;
+}
