@@ -39,11 +39,19 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   return Number(text);
 }
 
+const STRING_OPTIONS = ['data', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights'];
+
 function parseOptions(argv) {
+  // `--lr -1` is a (bad) value, not an option: join it so the option's own check reports it.
+  const args = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (STRING_OPTIONS.includes(argv[i].slice(2)) && /^-[\d.]/.test(argv[i + 1] ?? '')) args.push(`${argv[i]}=${argv[++i]}`);
+    else args.push(argv[i]);
+  }
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args,
       options: {
         data: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
         lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },

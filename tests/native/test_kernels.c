@@ -1,1 +1,121 @@
-int main(void){return 0;}
+/* Each SIMD kernel against its scalar reference on every tail size, built with -msimd128 and run
+ * under Node. Outputs sit between guard words: a kernel may never write outside C.
+ * Exits non-zero and prints the first mismatches on failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if !WT_SIMD
+#error "test_kernels checks the SIMD kernels: build it with -msimd128"
+#endif
+
+#define GUARD 16
+#define GUARD_VALUE 12345.0f
+
+static uint32_t rng = 12345;
+static float uniform(void) {
+  rng ^= rng << 13, rng ^= rng >> 17, rng ^= rng << 5;
+  return (float)(rng >> 8) / 8388608.0f - 1.0f;
+}
+static float *guarded(size_t n) { /* n floats with GUARD sentinel floats on both sides */
+  float *p = malloc(sizeof(float) * (n + 2 * GUARD));
+  for (size_t i = 0; i < n + 2 * GUARD; i++) p[i] = GUARD_VALUE;
+  return p + GUARD;
+}
+static void fill(float *p, size_t n) {
+  for (size_t i = 0; i < n; i++) p[i] = uniform();
+}
+static int guards_intact(const float *p, size_t n) {
+  for (int i = 1; i <= GUARD; i++)
+    if (p[-i] != GUARD_VALUE || p[n - 1 + i] != GUARD_VALUE) return 0;
+  return 1;
+}
+
+static int failures = 0, cases = 0;
+
+/* exact: the SIMD kernel must reproduce the reference bit for bit (same summation order). */
+static void compare(const char *what, int M, int N, int K, int acc, const float *got, const float *want,
+                    size_t n, float tol) {
+  cases++;
+  int shown = 0;
+  for (size_t i = 0; i < n; i++) {
+    const float err = fabsf(got[i] - want[i]) / fmaxf(1.0f, fabsf(want[i]));
+    if (!(err <= tol)) {
+      if (shown++ < 3) {
+        printf("MISMATCH %s M=%d N=%d K=%d acc=%d at %zu: simd %.9g ref %.9g\n", what, M, N, K, acc, i, got[i], want[i]);
+      }
+    }
+  }
+  if (shown) failures++;
+}
+
+static void test_gemm(int M, int N, int K, int acc, int transposed_a) {
+  const int ldb = N + 3, ldc = N + 1; /* row strides wider than the rows */
+  float *A = guarded((size_t)M * K), *B = guarded((size_t)K * ldb), *C1 = guarded((size_t)M * ldc), *C2 = guarded((size_t)M * ldc);
+  fill(A, (size_t)M * K), fill(B, (size_t)K * ldb), fill(C1, (size_t)M * ldc);
+  memcpy(C2, C1, sizeof(float) * M * ldc);
+  const int a_row = transposed_a ? 1 : K, a_col = transposed_a ? M : 1;
+  wt_gemm_nn(M, N, K, A, a_row, a_col, B, ldb, C1, ldc, acc);
+  wt_gemm_nn_ref(M, N, K, A, a_row, a_col, B, ldb, C2, ldc, acc);
+  compare(transposed_a ? "gemm_nn(A^T)" : "gemm_nn", M, N, K, acc, C1, C2, (size_t)M * ldc, 0.0f);
+  if (!guards_intact(C1, (size_t)M * ldc)) printf("OVERWRITE gemm_nn M=%d N=%d K=%d\n", M, N, K), failures++;
+
+  /* nt: B is (N, K) */
+  const int lda = K + 2, ldbt = K + 1;
+  float *At = guarded((size_t)M * lda), *Bt = guarded((size_t)N * ldbt);
+  fill(At, (size_t)M * lda), fill(Bt, (size_t)N * ldbt);
+  memcpy(C2, C1, sizeof(float) * M * ldc);
+  wt_gemm_nt(M, N, K, At, lda, Bt, ldbt, C1, ldc, acc);
+  wt_gemm_nt_ref(M, N, K, At, lda, Bt, ldbt, C2, ldc, acc);
+  /* Lanes are summed in another order: agreement to float rounding of a K-term sum. */
+  compare("gemm_nt", M, N, K, acc, C1, C2, (size_t)M * ldc, 4e-6f * (K + 1));
+  if (!guards_intact(C1, (size_t)M * ldc)) printf("OVERWRITE gemm_nt M=%d N=%d K=%d\n", M, N, K), failures++;
+  free(A - GUARD), free(B - GUARD), free(C1 - GUARD), free(C2 - GUARD), free(At - GUARD), free(Bt - GUARD);
+}
+
+static void test_elementwise(size_t n) {
+  float *y1 = guarded(n), *y2 = guarded(n), *out = guarded(n), *d1 = guarded(n), *d2 = guarded(n);
+  fill(y1, n), fill(out, n), fill(d1, n);
+  if (n > 2) y1[1] = NAN, out[2] = 0.0f; /* NaN passes through ReLU; 0 closes the gate */
+  memcpy(y2, y1, sizeof(float) * n), memcpy(d2, d1, sizeof(float) * n);
+  wt_relu(y1, n), wt_relu_ref(y2, n);
+  cases++;
+  if (memcmp(y1, y2, sizeof(float) * n) != 0 || !guards_intact(y1, n)) printf("MISMATCH relu n=%zu\n", n), failures++;
+  wt_relu_gate(d1, out, n), wt_relu_gate_ref(d2, out, n);
+  cases++;
+  if (memcmp(d1, d2, sizeof(float) * n) != 0 || !guards_intact(d1, n)) printf("MISMATCH relu_gate n=%zu\n", n), failures++;
+
+  float *p1 = guarded(n), *p2 = guarded(n), *g = guarded(n), *m1 = guarded(n), *m2 = guarded(n), *v1 = guarded(n), *v2 = guarded(n);
+  fill(p1, n), fill(g, n), fill(m1, n);
+  for (size_t i = 0; i < n; i++) v1[i] = fabsf(uniform());
+  memcpy(p2, p1, sizeof(float) * n), memcpy(m2, m1, sizeof(float) * n), memcpy(v2, v1, sizeof(float) * n);
+  const wt_adam_config cfg = {0.001, 0.9, 0.999, 1e-8};
+  for (int t = 1; t <= 3; t++) {
+    adam_update(p1, g, m1, v1, n, &cfg, t);
+    adam_update_ref(p2, g, m2, v2, n, &cfg, t);
+  }
+  compare("adam params", 0, (int)n, 0, 0, p1, p2, n, 0.0f);
+  compare("adam m", 0, (int)n, 0, 0, m1, m2, n, 0.0f);
+  compare("adam v", 0, (int)n, 0, 0, v1, v2, n, 0.0f);
+  if (!guards_intact(p1, n) || !guards_intact(m1, n) || !guards_intact(v1, n)) printf("OVERWRITE adam n=%zu\n", n), failures++;
+}
+
+int main(void) {
+  for (int M = 1; M <= 9; M++)
+    for (int N = 1; N <= 19; N++)
+      for (int K = 1; K <= 11; K += 2)
+        for (int acc = 0; acc <= 1; acc++)
+          for (int tr = 0; tr <= 1; tr++) test_gemm(M, N, K, acc, tr);
+  /* The network's own shapes. */
+  const int shapes[][3] = {{6, 784, 75}, {16, 100, 150}, {6, 75, 784}, {16, 150, 100}, {150, 100, 16},
+                           {64, 120, 400}, {120, 400, 64}, {64, 400, 120}, {64, 10, 84}, {10, 84, 64}};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+    for (int acc = 0; acc <= 1; acc++) test_gemm(shapes[s][0], shapes[s][1], shapes[s][2], acc, 0);
+  for (size_t n = 0; n <= 21; n++) test_elementwise(n);
+  test_elementwise(62006);
+  printf("kernels: %d cases, %d failed\n", cases, failures);
+  return failures ? 1 : 0;
+}

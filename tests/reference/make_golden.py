@@ -42,6 +42,11 @@ The script also checks that, for the 8 images of each step, no 2x2 max-pool
 window has a tie at its maximum (which would make the gradient depend on the
 tie-breaking rule) and that no pre-ReLU value lies within 1e-4 of zero (where
 float rounding differences could flip the ReLU).  It prints a WARNING if so.
+As a finer check it recomputes each batch in float64 from the same float32
+weights and inputs and warns if any ReLU decision or pool choice differs;
+meta.json ("checks") records the smallest |pre-ReLU| value, the smallest gap
+between the top two values of a pool window, and the float32-vs-float64
+error of each layer, i.e. how much rounding headroom a C implementation has.
 
 Rerun from the repository root with Debian's PyTorch (python3-torch):
 
@@ -51,6 +56,7 @@ Output is bit-identical between runs with the same torch version (the
 version used is recorded in meta.json).
 """
 
+import copy
 import json
 import os
 import sys
@@ -141,6 +147,17 @@ def write_f32(name, t):
     return arr.size
 
 
+def pool_windows(x):
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+
+
+def pool_argmax(x):
+    """Index of the maximum in each 2x2 window, and whether that maximum is > 0."""
+    win = pool_windows(x)
+    return win.argmax(-1), win.max(-1).values > 0
+
+
 def check_pool_ties(x, what):
     """Ties at the maximum of a 2x2 window among positive values.
 
@@ -148,8 +165,7 @@ def check_pool_ties(x, what):
     the gradient there is 0 whichever element is picked, so they are harmless.
     Returns (exact ties, smallest gap between the top two of a window with a
     positive maximum)."""
-    n, c, h, w = x.shape
-    win = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+    win = pool_windows(x)
     top2 = torch.topk(win, 2, dim=-1).values
     pos = top2[..., 0] > 0
     gap = (top2[..., 0] - top2[..., 1])[pos]
@@ -165,6 +181,21 @@ def check_batch(model, x, label):
     summary = {}
     with torch.no_grad():
         a = model.forward_debug(x)
+        # float64 recomputation from the same float32 weights and inputs: its
+        # ReLU masks and pool choices should agree with the float32 ones, and
+        # its difference shows the size of float32 rounding errors.
+        a64 = copy.deepcopy(model).double().forward_debug(x.double())
+    for name in ("conv1_pre", "conv2_pre", "fc1_pre", "fc2_pre"):
+        summary[name + "_f32_vs_f64_max_abs"] = float((a[name].double() - a64[name]).abs().max())
+        flips = int(((a[name] > 0) != (a64[name] > 0)).sum())
+        if flips:
+            warnings.append("%s: %s: %d ReLU decisions differ between float32 and float64" % (label, name, flips))
+    for name in ("conv1_relu", "conv2_relu"):
+        i32, pos = pool_argmax(a[name])
+        i64, _ = pool_argmax(a64[name])
+        flips = int(((i32 != i64) & pos).sum())
+        if flips:
+            warnings.append("%s: %s: %d pool choices differ between float32 and float64" % (label, name, flips))
     for name in ("conv1_relu", "conv2_relu"):
         ties, min_gap, zero_windows = check_pool_ties(a[name], name)
         summary[name + "_pool_min_gap"] = min_gap

@@ -1,0 +1,26 @@
+// Runs the C test programs: the double-precision gradient check (native build) and the SIMD
+// kernels against their scalar references (Wasm build, under this Node).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const built = (rel) => fileURLToPath(new URL(`../build/${rel}`, import.meta.url));
+
+function runProgram(t, command, args) {
+  assert.ok(existsSync(args[0] ?? command), `${args[0] ?? command} missing: run npm run build`);
+  const r = spawnSync(command, args, { encoding: 'utf8' });
+  for (const line of `${r.stdout}${r.stderr}`.trim().split('\n')) t.diagnostic(line);
+  assert.equal(r.status, 0, `${command} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+}
+
+test('every layer backward matches double-precision finite differences', (t) => {
+  const program = built('native/test_gradcheck');
+  assert.ok(existsSync(program), `${program} missing: run npm run build`);
+  runProgram(t, program, []);
+});
+
+test('SIMD kernels agree with their scalar references on every tail size', (t) => {
+  runProgram(t, process.execPath, [built('wasm/test_kernels.cjs')]);
+});

@@ -1,0 +1,35 @@
+// The shipped module: built with SIMD (its code holds v128 arithmetic, the scalar build's does
+// not), small, and loadable by the runtime's own probe.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { wasmSimdSupported, createEngine } from '../web/engine.js';
+
+const shipped = fileURLToPath(new URL('../web/webtrain.wasm', import.meta.url));
+const scalar = fileURLToPath(new URL('../build/wasm/webtrain-scalar.wasm', import.meta.url));
+
+/** Counts SIMD arithmetic instructions in a module's disassembly (binaryen's wasm-dis). */
+function simdOps(file) {
+  const r = spawnSync('wasm-dis', [file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, `wasm-dis ${file} failed (binaryen comes with emscripten): ${r.stderr}`);
+  return (r.stdout.match(/\(f32x4\.(mul|add|pmax)/g) ?? []).length;
+}
+
+test('the shipped webtrain.wasm uses SIMD128 and the scalar build does not', (t) => {
+  const simd = simdOps(shipped), plain = simdOps(scalar);
+  t.diagnostic(`f32x4 mul/add/pmax instructions: shipped ${simd}, scalar build ${plain}`);
+  assert.ok(simd >= 20, `expected SIMD arithmetic in ${shipped}, found ${simd}`);
+  assert.equal(plain, 0);
+});
+
+test('the shipped module is under 100 KB and instantiates with its single import', async (t) => {
+  const size = statSync(shipped).size;
+  t.diagnostic(`webtrain.wasm: ${size} bytes`);
+  assert.ok(size < 100 * 1024, `webtrain.wasm is ${size} bytes`);
+  assert.equal(wasmSimdSupported(), true);
+  const engine = await createEngine(readFileSync(shipped));
+  assert.match(engine.lastError(), /no error/);
+});
