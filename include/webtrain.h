@@ -117,6 +117,19 @@ WT_API wt_status wt_model_evaluate(wt_model *model, const uint8_t *records, int3
                                    int32_t *correct, double *loss_sum, int32_t *confusion,
                                    uint8_t *predictions);
 
+/* ---- profiling (for the benchmark's per-layer breakdown) ---- */
+
+/* Time slots, in the order of a training step. */
+typedef enum wt_profile_slot {
+  WT_PROF_DECODE, WT_PROF_CONV1_FWD, WT_PROF_POOL1_FWD, WT_PROF_CONV2_FWD, WT_PROF_POOL2_FWD,
+  WT_PROF_FC_FWD, WT_PROF_LOSS, WT_PROF_FC_BWD, WT_PROF_POOL2_BWD, WT_PROF_CONV2_BWD,
+  WT_PROF_POOL1_BWD, WT_PROF_CONV1_BWD, WT_PROF_ADAM, WT_PROF_SLOTS
+} wt_profile_slot;
+
+/* While slots_ms is not NULL, every layer adds its wall time in milliseconds to its slot
+ * (WT_PROF_SLOTS doubles). The clock is the host's (an import in Wasm). */
+WT_API void wt_model_set_profile(wt_model *model, double *slots_ms);
+
 #ifdef __cplusplus
 }
 #endif

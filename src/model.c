@@ -46,8 +46,35 @@ struct wt_model {
   uint8_t *labels;            /* (B) */
   uint32_t *eval_indices;     /* (B) */
   float *col, *dcol;          /* one image's im2col columns: (75, 784) is the largest */
+  double *profile;            /* (WT_PROF_SLOTS) ms, or NULL */
   void *arena;
 };
+
+#if defined(__wasm__)
+/* The host's monotonic clock in milliseconds (performance.now), used only while profiling. */
+__attribute__((import_module("env"), import_name("wt_clock_ms"))) double wt_clock_ms(void);
+#else
+#include <time.h>
+static double wt_clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+#endif
+
+/* Runs `call`, adding its time to the slot when profiling is on. */
+#define TIMED(m, slot, call)                         \
+  do {                                               \
+    if ((m)->profile) {                              \
+      const double t0_ = wt_clock_ms();              \
+      call;                                          \
+      (m)->profile[slot] += wt_clock_ms() - t0_;     \
+    } else {                                         \
+      call;                                          \
+    }                                                \
+  } while (0)
+
+void wt_model_set_profile(wt_model *model, double *slots_ms) { model->profile = slots_ms; }
 
 static size_t align16(size_t bytes) { return (bytes + 15) & ~(size_t)15; }
 
@@ -188,19 +215,27 @@ static wt_status check_batch(const wt_model *model, const uint8_t *records, int3
 /* Runs the network on a checked batch; returns the summed loss. */
 static double forward(wt_model *m, const uint8_t *records, const uint32_t *indices, int B) {
   activations *a = &m->act;
-  cifar_decode_batch(a->x, m->labels, records, indices, B);
-  conv2d_forward(a->a1, m->col, a->x, m->tensor[T_CONV1_W], m->tensor[T_CONV1_B], B, 3, 32, 32, 6, 5);
-  wt_relu(a->a1, (size_t)B * 4704);
-  maxpool2_forward(a->p1, m->argmax1, a->a1, B, 6, 28, 28);
-  conv2d_forward(a->a2, m->col, a->p1, m->tensor[T_CONV2_W], m->tensor[T_CONV2_B], B, 6, 14, 14, 16, 5);
-  wt_relu(a->a2, (size_t)B * 1600);
-  maxpool2_forward(a->p2, m->argmax2, a->a2, B, 16, 10, 10);
-  linear_forward(a->h1, a->p2, m->tensor[T_FC1_W], m->tensor[T_FC1_B], B, 400, 120);
-  wt_relu(a->h1, (size_t)B * 120);
-  linear_forward(a->h2, a->h1, m->tensor[T_FC2_W], m->tensor[T_FC2_B], B, 120, 84);
-  wt_relu(a->h2, (size_t)B * 84);
-  linear_forward(a->logits, a->h2, m->tensor[T_FC3_W], m->tensor[T_FC3_B], B, 84, 10);
-  return crossentropy_forward(a->logits, m->labels, B, 10);
+  double loss;
+  TIMED(m, WT_PROF_DECODE, cifar_decode_batch(a->x, m->labels, records, indices, B));
+  TIMED(m, WT_PROF_CONV1_FWD, {
+    conv2d_forward(a->a1, m->col, a->x, m->tensor[T_CONV1_W], m->tensor[T_CONV1_B], B, 3, 32, 32, 6, 5);
+    wt_relu(a->a1, (size_t)B * 4704);
+  });
+  TIMED(m, WT_PROF_POOL1_FWD, maxpool2_forward(a->p1, m->argmax1, a->a1, B, 6, 28, 28));
+  TIMED(m, WT_PROF_CONV2_FWD, {
+    conv2d_forward(a->a2, m->col, a->p1, m->tensor[T_CONV2_W], m->tensor[T_CONV2_B], B, 6, 14, 14, 16, 5);
+    wt_relu(a->a2, (size_t)B * 1600);
+  });
+  TIMED(m, WT_PROF_POOL2_FWD, maxpool2_forward(a->p2, m->argmax2, a->a2, B, 16, 10, 10));
+  TIMED(m, WT_PROF_FC_FWD, {
+    linear_forward(a->h1, a->p2, m->tensor[T_FC1_W], m->tensor[T_FC1_B], B, 400, 120);
+    wt_relu(a->h1, (size_t)B * 120);
+    linear_forward(a->h2, a->h1, m->tensor[T_FC2_W], m->tensor[T_FC2_B], B, 120, 84);
+    wt_relu(a->h2, (size_t)B * 84);
+    linear_forward(a->logits, a->h2, m->tensor[T_FC3_W], m->tensor[T_FC3_B], B, 84, 10);
+  });
+  TIMED(m, WT_PROF_LOSS, loss = crossentropy_forward(a->logits, m->labels, B, 10));
+  return loss;
 }
 
 wt_status wt_model_forward(wt_model *model, const uint8_t *records, int32_t record_count,
@@ -234,20 +269,26 @@ wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t rec
   memset(d->h2, 0, sizeof(float) * (size_t)B * 84);
   memset(d->logits, 0, sizeof(float) * (size_t)B * 10);
 
-  crossentropy_backward(d->logits, a->logits, m->labels, loss_scale, B, 10);
-  linear_backward(d->h2, m->dtensor[T_FC3_W], m->dtensor[T_FC3_B], d->logits, a->h2, m->tensor[T_FC3_W], B, 84, 10);
-  wt_relu_gate(d->h2, a->h2, (size_t)B * 84);
-  linear_backward(d->h1, m->dtensor[T_FC2_W], m->dtensor[T_FC2_B], d->h2, a->h1, m->tensor[T_FC2_W], B, 120, 84);
-  wt_relu_gate(d->h1, a->h1, (size_t)B * 120);
-  linear_backward(d->p2, m->dtensor[T_FC1_W], m->dtensor[T_FC1_B], d->h1, a->p2, m->tensor[T_FC1_W], B, 400, 120);
-  maxpool2_backward(d->a2, d->p2, m->argmax2, B, 16, 10, 10);
-  wt_relu_gate(d->a2, a->a2, (size_t)B * 1600);
-  conv2d_backward(d->p1, m->dtensor[T_CONV2_W], m->dtensor[T_CONV2_B], m->col, m->dcol, d->a2, a->p1,
-                  m->tensor[T_CONV2_W], B, 6, 14, 14, 16, 5);
-  maxpool2_backward(d->a1, d->p1, m->argmax1, B, 6, 28, 28);
-  wt_relu_gate(d->a1, a->a1, (size_t)B * 4704);
-  conv2d_backward(NULL, m->dtensor[T_CONV1_W], m->dtensor[T_CONV1_B], m->col, m->dcol, d->a1, a->x,
-                  m->tensor[T_CONV1_W], B, 3, 32, 32, 6, 5);
+  TIMED(m, WT_PROF_LOSS, crossentropy_backward(d->logits, a->logits, m->labels, loss_scale, B, 10));
+  TIMED(m, WT_PROF_FC_BWD, {
+    linear_backward(d->h2, m->dtensor[T_FC3_W], m->dtensor[T_FC3_B], d->logits, a->h2, m->tensor[T_FC3_W], B, 84, 10);
+    wt_relu_gate(d->h2, a->h2, (size_t)B * 84);
+    linear_backward(d->h1, m->dtensor[T_FC2_W], m->dtensor[T_FC2_B], d->h2, a->h1, m->tensor[T_FC2_W], B, 120, 84);
+    wt_relu_gate(d->h1, a->h1, (size_t)B * 120);
+    linear_backward(d->p2, m->dtensor[T_FC1_W], m->dtensor[T_FC1_B], d->h1, a->p2, m->tensor[T_FC1_W], B, 400, 120);
+  });
+  TIMED(m, WT_PROF_POOL2_BWD, {
+    maxpool2_backward(d->a2, d->p2, m->argmax2, B, 16, 10, 10);
+    wt_relu_gate(d->a2, a->a2, (size_t)B * 1600);
+  });
+  TIMED(m, WT_PROF_CONV2_BWD, conv2d_backward(d->p1, m->dtensor[T_CONV2_W], m->dtensor[T_CONV2_B], m->col, m->dcol,
+                                              d->a2, a->p1, m->tensor[T_CONV2_W], B, 6, 14, 14, 16, 5));
+  TIMED(m, WT_PROF_POOL1_BWD, {
+    maxpool2_backward(d->a1, d->p1, m->argmax1, B, 6, 28, 28);
+    wt_relu_gate(d->a1, a->a1, (size_t)B * 4704);
+  });
+  TIMED(m, WT_PROF_CONV1_BWD, conv2d_backward(NULL, m->dtensor[T_CONV1_W], m->dtensor[T_CONV1_B], m->col, m->dcol,
+                                              d->a1, a->x, m->tensor[T_CONV1_W], B, 3, 32, 32, 6, 5));
   return WT_OK;
 }
 
@@ -266,7 +307,7 @@ wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config) {
     }
   }
   model->adam_t += 1;
-  adam_update(model->params, model->grads, model->adam_m, model->adam_v, WT_PARAM_COUNT, config, model->adam_t);
+  TIMED(model, WT_PROF_ADAM, adam_update(model->params, model->grads, model->adam_m, model->adam_v, WT_PARAM_COUNT, config, model->adam_t));
   if (!all_finite(model->params, WT_PARAM_COUNT)) {
     return wt_fail(WT_ERR_NON_FINITE, "a parameter became non-finite at Adam step %d", (int)model->adam_t);
   }

@@ -16,6 +16,12 @@ export const PARAM_TENSORS = Object.freeze([
   ['fc3.weight', [10, 84]], ['fc3.bias', [10]],
 ]);
 
+/** wt_profile_slot order. */
+export const PROFILE_SLOTS = Object.freeze([
+  'decode', 'conv1 fwd', 'pool1 fwd', 'conv2 fwd', 'pool2 fwd', 'fc fwd', 'loss', 'fc bwd',
+  'pool2 bwd', 'conv2 bwd', 'pool1 bwd', 'conv1 bwd', 'adam',
+]);
+
 const STATUS_NAMES = ['ok', 'invalid argument', 'out of memory', 'bad data', 'non-finite value'];
 
 /** A failure reported by the C engine; `code` is the wt_status value. */
@@ -45,7 +51,7 @@ export async function createEngine(source) {
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
   // The standalone module imports one hook; views are re-taken after every call anyway.
   const instance = await WebAssembly.instantiate(module, {
-    env: { emscripten_notify_memory_growth: () => {} },
+    env: { emscripten_notify_memory_growth: () => {}, wt_clock_ms: () => performance.now() },
   });
   instance.exports._initialize?.();
   return new Engine(instance.exports);
@@ -294,6 +300,16 @@ export class Model {
       engine.free(scratch);
     }
   }
+
+  /** Starts adding per-layer times to a fresh table; returns a function that reads it (ms). */
+  startProfile() {
+    const slots = this.engine.alloc(8 * PROFILE_SLOTS.length);
+    this.engine.heapF64.fill(0, slots >> 3, (slots >> 3) + PROFILE_SLOTS.length);
+    this.engine.wasm.wt_model_set_profile(this.ptr, slots);
+    return () => Object.fromEntries(PROFILE_SLOTS.map((name, i) => [name, this.engine.heapF64[(slots >> 3) + i]]));
+  }
+
+  stopProfile() { this.engine.wasm.wt_model_set_profile(this.ptr, 0); }
 
   destroy() {
     if (!this.ptr) return;

@@ -104,7 +104,7 @@ static void test_elementwise(size_t n) {
 }
 
 int main(void) {
-  for (int M = 1; M <= 9; M++)
+  for (int M = 1; M <= 13; M++)
     for (int N = 1; N <= 19; N++)
       for (int K = 1; K <= 11; K += 2)
         for (int acc = 0; acc <= 1; acc++)
