@@ -78,6 +78,8 @@ WT_API float *wt_model_grads(wt_model *model);
 WT_API float *wt_model_adam_m(wt_model *model);
 WT_API float *wt_model_adam_v(wt_model *model);
 WT_API int32_t wt_model_adam_step_count(const wt_model *model);
+/* Sets Adam's step count (restoring a saved optimizer state); refuses a negative count. */
+WT_API wt_status wt_model_set_adam_step_count(wt_model *model, int32_t steps);
 
 /* Replaces all parameters from a weights file image (WT_PARAM_COUNT little-endian float32) and
  * resets Adam. Refuses a wrong size or a non-finite value without touching the model. */
@@ -100,6 +102,9 @@ WT_API void wt_model_zero_grads(wt_model *model);
 WT_API wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t record_count,
                                    const uint32_t *indices, int32_t batch, float loss_scale,
                                    double *out_loss_sum);
+
+/* gradients += src (WT_PARAM_COUNT floats): how data-parallel workers' gradients are summed. */
+WT_API void wt_model_add_grads(wt_model *model, const float *src);
 
 /* One Adam update from the current gradients (PyTorch's exact formula). Fails with
  * WT_ERR_NON_FINITE, leaving parameters untouched, when a gradient is NaN or infinite. */

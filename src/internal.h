@@ -59,6 +59,10 @@ void wt_relu_ref(wt_real *y, size_t n);
 void wt_relu_gate(wt_real *d, const wt_real *out, size_t n);
 void wt_relu_gate_ref(wt_real *d, const wt_real *out, size_t n);
 
+/* y[i] += x[i] */
+void wt_add(float *y, const float *x, size_t n);
+void wt_add_ref(float *y, const float *x, size_t n);
+
 /* ---- layers: outputs first, dimensions last; backward ACCUMULATES into every d-buffer ---- */
 
 /* Valid convolution, stride 1, via im2col. col is scratch of (C*K*K, OH*OW) for one image. */

@@ -45,7 +45,13 @@ void wt_relu_gate_ref(wt_real *d, const wt_real *out, size_t n) {
   for (size_t i = 0; i < n; i++) d[i] = out[i] > 0 ? d[i] : 0;
 }
 
+void wt_add_ref(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
 #if !WT_SIMD
+
+void wt_add(float *y, const float *x, size_t n) { wt_add_ref(y, x, n); }
 
 void wt_gemm_nn(int M, int N, int K, const wt_real *A, int a_row, int a_col, const wt_real *B,
                 int ldb, wt_real *C, int ldc, int accumulate) {
@@ -191,6 +197,12 @@ void wt_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, in
     case 1: gemm_nt_row_block(1, N, K, a, lda, B, ldb, c, ldc, accumulate); break;
     default: break;
   }
+}
+
+void wt_add(float *y, const float *x, size_t n) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_v128_load(x + i)));
+  wt_add_ref(y + i, x + i, n - i);
 }
 
 void wt_relu(float *y, size_t n) {

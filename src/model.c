@@ -161,6 +161,12 @@ float *wt_model_grads(wt_model *model) { return model->grads; }
 float *wt_model_adam_m(wt_model *model) { return model->adam_m; }
 float *wt_model_adam_v(wt_model *model) { return model->adam_v; }
 int32_t wt_model_adam_step_count(const wt_model *model) { return model->adam_t; }
+
+wt_status wt_model_set_adam_step_count(wt_model *model, int32_t steps) {
+  if (steps < 0) return wt_fail(WT_ERR_INVALID_ARGUMENT, "Adam step count %d is negative", (int)steps);
+  model->adam_t = steps;
+  return WT_OK;
+}
 const float *wt_model_logits(const wt_model *model) { return model->act.logits; }
 
 static int all_finite(const float *x, size_t n) {
@@ -291,6 +297,8 @@ wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t rec
                                               d->a1, a->x, m->tensor[T_CONV1_W], B, 3, 32, 32, 6, 5));
   return WT_OK;
 }
+
+void wt_model_add_grads(wt_model *model, const float *src) { wt_add(model->grads, src, WT_PARAM_COUNT); }
 
 wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config) {
   if (!model || !config) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_adam_update: NULL argument");

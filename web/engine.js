@@ -212,6 +212,29 @@ export class Model {
   params() { return this.paramsView().slice(); }
   grads() { return this.gradsView().slice(); }
 
+  /** Parameters and Adam's state, copied out: { params, adamM, adamV, adamSteps }. */
+  exportState() {
+    const w = this.engine.wasm;
+    return {
+      params: this.params(),
+      adamM: this.#floats(w.wt_model_adam_m).slice(),
+      adamV: this.#floats(w.wt_model_adam_v).slice(),
+      adamSteps: this.adamSteps,
+    };
+  }
+
+  /** Restores what exportState() returned (arrays of PARAM_COUNT floats). */
+  importState({ params, adamM, adamV, adamSteps }) {
+    const w = this.engine.wasm;
+    for (const [name, a] of [['params', params], ['adamM', adamM], ['adamV', adamV]]) {
+      if (a?.length !== PARAM_COUNT) throw new RangeError(`model state: ${name} must hold ${PARAM_COUNT} floats`);
+    }
+    this.engine.check(w.wt_model_set_adam_step_count(this.ptr, adamSteps), 'model state');
+    this.paramsView().set(params);
+    this.#floats(w.wt_model_adam_m).set(adamM);
+    this.#floats(w.wt_model_adam_v).set(adamV);
+  }
+
   /** The PyTorch-compatible weights file: 62,006 little-endian float32 in state_dict order. */
   exportWeights() {
     return new Uint8Array(this.params().buffer);
@@ -254,6 +277,20 @@ export class Model {
     const w = this.engine.wasm;
     this.engine.check(w.wt_model_backward(this.ptr, dataset.ptr, dataset.count, this.#indices(indices), indices.length, lossScale, this.slotPtr), 'backward');
     return this.engine.heapF64[this.slotPtr >> 3];
+  }
+
+  /** backward() on `count` indices already in Wasm memory at indicesPtr. */
+  backwardAt(dataset, indicesPtr, count, lossScale) {
+    const w = this.engine.wasm;
+    this.engine.check(w.wt_model_backward(this.ptr, dataset.ptr, dataset.count, indicesPtr, count, lossScale, this.slotPtr), 'backward');
+    return this.engine.heapF64[this.slotPtr >> 3];
+  }
+
+  /** grads += `grads` (a Float32Array of PARAM_COUNT), summed in Wasm. */
+  addGrads(grads) {
+    this.scratchPtr ??= this.engine.alloc(4 * PARAM_COUNT);
+    this.engine.heapF32.set(grads, this.scratchPtr >> 2);
+    this.engine.wasm.wt_model_add_grads(this.ptr, this.scratchPtr);
   }
 
   adamUpdate() {
@@ -317,6 +354,7 @@ export class Model {
     e.free(this.adamPtr);
     e.free(this.indicesPtr);
     e.free(this.slotPtr);
+    if (this.scratchPtr) e.free(this.scratchPtr);
     e.wasm.wt_model_destroy(this.ptr);
     this.ptr = 0;
   }

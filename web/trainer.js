@@ -13,7 +13,8 @@ export const TRAINING_DEFAULTS = Object.freeze({
  * logEvery step losses, as the reference prints it) and { event: 'epoch', ... } after each epoch.
  */
 export class TrainingRun {
-  constructor(engine, model, { train, test, ...options }) {
+  /** stepper: optional DataParallelStepper (parallel.js); without it this thread trains alone. */
+  constructor(engine, model, { train, test, stepper = null, ...options }) {
     const o = { ...TRAINING_DEFAULTS, ...options };
     for (const [key, ok] of [
       ['epochs', Number.isInteger(o.epochs) && o.epochs >= 0],
@@ -29,6 +30,7 @@ export class TrainingRun {
     this.train = train;
     this.test = test;
     this.options = o;
+    this.stepper = stepper;
     model.setAdam({ lr: o.lr });
     this.stepsPerEpoch = Math.ceil(train.count / o.batchSize);
     this.epoch = 0; // 0-based epoch in progress
@@ -57,15 +59,17 @@ export class TrainingRun {
     }
   }
 
-  /** Runs one training step (and the epoch's evaluation after its last step); returns events. */
-  runStep() {
+  /** Runs one training step (and the epoch's evaluation after its last step); resolves to events. */
+  async runStep() {
     if (this.done) return [];
     const { batchSize, logEvery, epochs } = this.options;
     const events = [];
     const start = this.step * batchSize;
     const batch = Math.min(batchSize, this.train.count - start);
     const t0 = now();
-    const loss = this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch);
+    const loss = this.stepper
+      ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch)
+      : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch);
     const dt = now() - t0;
     this.epochTrainMs += dt;
     this.totalTrainMs += dt;
@@ -110,9 +114,9 @@ export class TrainingRun {
     };
   }
 
-  /** Runs to the end synchronously, handing every event to onEvent. */
-  runAll(onEvent) {
-    while (!this.done) for (const e of this.runStep()) onEvent(e);
+  /** Runs to the end, handing every event to onEvent. */
+  async runAll(onEvent) {
+    while (!this.done) for (const e of await this.runStep()) onEvent(e);
   }
 
   dispose() {

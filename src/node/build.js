@@ -27,3 +27,5 @@ run('emcmake', ['cmake', '-S', '.', '-B', 'build/wasm', '-DCMAKE_BUILD_TYPE=Rele
 run('cmake', ['--build', 'build/wasm', ...jobs]);
 run('cmake', ['-S', '.', '-B', 'build/native', '-DCMAKE_BUILD_TYPE=Release']);
 run('cmake', ['--build', 'build/native', ...jobs]);
+// The chart library, copied beside the page into web/vendor/.
+run(process.execPath, [path.join(root, 'src/node/vendor.js')]);

@@ -3,11 +3,17 @@
 // same training loop as the page's worker; prints the PyTorch reference's lines.
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 
 import { createEngine, EngineError } from '../../web/engine.js';
 import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
 import { TrainingRun, TRAINING_DEFAULTS, formatLoss, formatAccuracy } from '../../web/trainer.js';
+import { DataParallelStepper } from '../../web/parallel.js';
+
+/** All cores but one, at least one: the default number of training workers. */
+export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
 
 const USAGE = `usage: npm run --silent train -- --data DIR [options]
 
@@ -19,6 +25,7 @@ const USAGE = `usage: npm run --silent train -- --data DIR [options]
   --limit-train N         use only the first N training records
   --limit-test N          use only the first N test records
   --no-shuffle            keep the training records in file order
+  --workers N             data-parallel training workers (default: all cores but one = ${DEFAULT_WORKERS})
   --import-weights FILE   start from a PyTorch-order float32 weights file (248,024 bytes)
   --export-weights FILE   write the trained weights in that format
   --json                  one JSON object per line instead of text
@@ -39,7 +46,7 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   return Number(text);
 }
 
-const STRING_OPTIONS = ['data', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights'];
+const STRING_OPTIONS = ['data', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights', 'workers'];
 
 function parseOptions(argv) {
   // `--lr -1` is a (bad) value, not an option: join it so the option's own check reports it.
@@ -57,7 +64,7 @@ function parseOptions(argv) {
         lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
         'limit-test': { type: 'string' }, 'no-shuffle': { type: 'boolean' },
         'import-weights': { type: 'string' }, 'export-weights': { type: 'string' },
-        json: { type: 'boolean' }, help: { type: 'boolean' },
+        workers: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
@@ -81,6 +88,7 @@ function parseOptions(argv) {
     limitTrain: v['limit-train'] === undefined ? Infinity : parseInteger('limit-train', v['limit-train'], 1),
     limitTest: v['limit-test'] === undefined ? Infinity : parseInteger('limit-test', v['limit-test'], 1),
     shuffle: !v['no-shuffle'],
+    workers: v.workers === undefined ? DEFAULT_WORKERS : parseInteger('workers', v.workers, 1, 64),
     importWeights: v['import-weights'],
     exportWeights: v['export-weights'],
     json: Boolean(v.json),
@@ -97,7 +105,8 @@ async function readInput(file, what) {
   }
 }
 
-async function loadEngine() {
+/** The compiled module, shared by this thread and the peer workers. */
+async function compileModule() {
   const wasmPath = new URL('../../web/webtrain.wasm', import.meta.url);
   let bytes;
   try {
@@ -105,7 +114,29 @@ async function loadEngine() {
   } catch {
     throw new UserError(`${wasmPath.pathname} not found: build it first with 'npm run build'`);
   }
-  return createEngine(bytes);
+  return WebAssembly.compile(bytes);
+}
+
+/** Starts workers - 1 peers (this thread is the first worker); null for one worker. */
+async function startPeers(count, model, train, trainFiles, module, options) {
+  if (count <= 1) return null;
+  const endpoints = Array.from({ length: count - 1 }, () => {
+    const worker = new Worker(new URL('./peer.js', import.meta.url));
+    return {
+      post: (msg, transfer) => worker.postMessage(msg, transfer),
+      onMessage: (handler) => worker.on('message', handler),
+      onError: (handler) => worker.on('error', handler),
+      close: () => worker.terminate(),
+    };
+  });
+  const stepper = new DataParallelStepper(model.engine, model, train, endpoints);
+  try {
+    await stepper.init({ module, trainFiles, limit: options.limitTrain, seed: options.seed, shuffle: options.shuffle, lr: options.lr });
+  } catch (error) {
+    stepper.close();
+    throw error;
+  }
+  return stepper;
 }
 
 async function loadData(engine, dir, { limitTrain, limitTest }) {
@@ -120,7 +151,7 @@ async function loadData(engine, dir, { limitTrain, limitTest }) {
   // Each file is validated by the C reader; its name prefixes any error.
   const train = engine.loadDataset(trainFiles, { limit: limitTrain });
   const test = engine.loadDataset([testFile], { limit: limitTest });
-  return { train, test };
+  return { train, test, trainFiles };
 }
 
 /** Writes via a temporary file and a rename, so an interrupted write leaves no half file. */
@@ -140,7 +171,8 @@ export async function main(argv, out = process.stdout) {
     out.write(`${USAGE}\n`);
     return;
   }
-  const engine = await loadEngine();
+  const module = await compileModule();
+  const engine = await createEngine(module);
   const print = options.json
     ? (event) => out.write(`${JSON.stringify(event)}\n`)
     : (event) => {
@@ -153,23 +185,29 @@ export async function main(argv, out = process.stdout) {
     };
 
   const weights = options.importWeights ? await readInput(options.importWeights, 'weights file') : null;
-  const { train, test } = await loadData(engine, options.data, options);
+  const { train, test, trainFiles } = await loadData(engine, options.data, options);
   const model = engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
   if (weights) model.importWeights(weights, options.importWeights);
 
-  const run = new TrainingRun(engine, model, { train, test, ...options });
+  const workers = options.epochs > 0 ? options.workers : 1;
+  const stepper = await startPeers(workers, model, train, trainFiles, module, options);
+  const run = new TrainingRun(engine, model, { train, test, stepper, ...options });
   if (options.epochs === 0) {
     const result = run.evaluate();
     print({ event: 'eval', ...result.summary, eval_samples_per_s: result.samplesPerSecond, elapsed_s: (performance.now() - run.startedAt) / 1000 });
   } else {
-    run.runAll((event) => {
-      if (event.event === 'epoch') {
-        const { detail, ...summary } = event;
-        print(options.json ? withoutDisplayFields(summary) : summary);
-      } else {
-        print(options.json ? withoutDisplayFields(event) : event);
-      }
-    });
+    try {
+      await run.runAll((event) => {
+        if (event.event === 'epoch') {
+          const { detail, ...summary } = event;
+          print(options.json ? withoutDisplayFields(summary) : summary);
+        } else {
+          print(options.json ? withoutDisplayFields(event) : event);
+        }
+      });
+    } finally {
+      stepper?.close();
+    }
   }
   if (options.exportWeights) await writeFileAtomic(options.exportWeights, model.exportWeights());
 }

@@ -88,6 +88,13 @@ static void test_elementwise(size_t n) {
   cases++;
   if (memcmp(d1, d2, sizeof(float) * n) != 0 || !guards_intact(d1, n)) printf("MISMATCH relu_gate n=%zu\n", n), failures++;
 
+  float *a1 = guarded(n), *a2 = guarded(n);
+  fill(a1, n), fill(out, n);
+  memcpy(a2, a1, sizeof(float) * n);
+  wt_add(a1, out, n), wt_add_ref(a2, out, n);
+  cases++;
+  if (memcmp(a1, a2, sizeof(float) * n) != 0 || !guards_intact(a1, n)) printf("MISMATCH add n=%zu\n", n), failures++;
+
   float *p1 = guarded(n), *p2 = guarded(n), *g = guarded(n), *m1 = guarded(n), *m2 = guarded(n), *v1 = guarded(n), *v2 = guarded(n);
   fill(p1, n), fill(g, n), fill(m1, n);
   for (size_t i = 0; i < n; i++) v1[i] = fabsf(uniform());

@@ -1,0 +1,155 @@
+// Data-parallel training without shared memory: every worker holds the whole model and the
+// training set; each step, each computes the gradient of its slice of the batch, the leader sums
+// them in a fixed order (so a seed and a worker count give one result), applies Adam, and sends
+// the summed gradient back with the next request so every replica applies the same update. The
+// leader's parameters are the model; the peers' copies only ever serve the next gradient.
+// Buffers travel as transferred ArrayBuffers: no SharedArrayBuffer, no special headers.
+//
+// Messages, leader -> peer:
+//   { type: 'init', module, trainFiles: [{name, bytes}], limit, seed, shuffle, maxBatch, lr, state }
+//     (state: the leader's parameters and Adam state, Model.exportState())
+//   { type: 'step', apply: Float32Array|null, epoch, offset, count, batch }  gradient of perm[offset..+count)
+// peer -> leader:
+//   { type: 'ready' } | { type: 'grads', grads: Float32Array, lossSum }
+//   { type: 'error', message }
+
+/** Splits a batch into `parts` contiguous slices, the first ones one larger. */
+export function splitBatch(batch, parts) {
+  const base = Math.floor(batch / parts), extra = batch % parts;
+  const slices = [];
+  let offset = 0;
+  for (let k = 0; k < parts; k++) {
+    const count = base + (k < extra ? 1 : 0);
+    slices.push({ offset, count });
+    offset += count;
+  }
+  return slices;
+}
+
+/** A peer as the leader sees it: one outstanding request at a time. */
+class PeerLink {
+  constructor(endpoint, index) {
+    this.endpoint = endpoint;
+    this.index = index;
+    this.pending = null;
+    endpoint.onMessage((msg) => {
+      const p = this.pending;
+      this.pending = null;
+      if (!p) return;
+      if (msg.type === 'error') p.reject(new Error(`worker ${index + 1}: ${msg.message}`));
+      else p.resolve(msg);
+    });
+    endpoint.onError((error) => {
+      const p = this.pending;
+      this.pending = null;
+      p?.reject(new Error(`worker ${index + 1} crashed: ${error?.message ?? error}`));
+    });
+  }
+
+  request(msg, transfer = []) {
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.endpoint.post(msg, transfer);
+    });
+  }
+}
+
+/**
+ * Leader side. `endpoints` are the other workers ({ post, onMessage, onError, close }); the
+ * leader itself trains the first slice of every batch.
+ */
+export class DataParallelStepper {
+  constructor(engine, model, train, endpoints) {
+    this.engine = engine;
+    this.model = model;
+    this.train = train;
+    this.peers = endpoints.map((e, i) => new PeerLink(e, i));
+    this.pendingUpdate = null; // the summed gradient the peers have not applied yet
+  }
+
+  get workers() { return this.peers.length + 1; }
+
+  async init({ module, trainFiles, limit, seed, shuffle, lr }) {
+    const state = this.model.exportState();
+    await Promise.all(this.peers.map((p) => p.request({
+      type: 'init', module, trainFiles, limit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
+    })));
+  }
+
+  /** One step on perm[start .. start+batch); returns the mean loss. */
+  async trainStep(permPtr, start, batch, epoch) {
+    const slices = splitBatch(batch, this.workers);
+    const replies = this.peers.map((p, k) => {
+      const { offset, count } = slices[k + 1];
+      // Each peer takes its copy of the update by transfer; the last one takes the original.
+      const last = k === this.peers.length - 1;
+      const apply = this.pendingUpdate && (last ? this.pendingUpdate : this.pendingUpdate.slice());
+      return p.request({ type: 'step', apply, epoch, offset: start + offset, count, batch }, apply ? [apply.buffer] : []);
+    });
+    this.pendingUpdate = null;
+    const model = this.model;
+    model.zeroGrads();
+    let lossSum = slices[0].count ? model.backwardAt(this.train, permPtr + 4 * start, slices[0].count, 1 / batch) : 0;
+    const results = await Promise.all(replies);
+    for (const r of results) { // fixed order: leader, then peer 1, 2, ...
+      lossSum += r.lossSum;
+      model.addGrads(r.grads);
+    }
+    const loss = lossSum / batch;
+    if (!Number.isFinite(loss)) throw new Error(`the loss is ${loss} at step ${model.adamSteps + 1}; parameters left unchanged`);
+    this.pendingUpdate = model.gradsView().slice();
+    model.adamUpdate();
+    return Math.fround(loss);
+  }
+
+  close() {
+    for (const p of this.peers) p.endpoint.close();
+  }
+}
+
+/**
+ * Peer side: serves gradient requests on `endpoint` ({ post, onMessage }) using `createEngine`
+ * from engine.js (passed in so this module has no environment-specific imports).
+ */
+export function serveGradientPeer(endpoint, createEngine) {
+  let engine, model, train, permPtr = 0, permEpoch = -1, options;
+  const applyUpdate = (apply) => {
+    if (!apply) return;
+    model.gradsView().set(apply);
+    model.adamUpdate();
+  };
+  const handle = async (msg) => {
+    if (msg.type === 'init') {
+      options = msg;
+      engine = await createEngine(msg.module);
+      train = engine.loadDataset(msg.trainFiles, { limit: msg.limit ?? Infinity });
+      model = engine.createModel({ maxBatch: msg.maxBatch, seed: msg.seed });
+      model.importState(msg.state);
+      model.setAdam({ lr: msg.lr });
+      permPtr = engine.alloc(4 * train.count);
+      return { type: 'ready' };
+    }
+    if (msg.type === 'step') {
+      applyUpdate(msg.apply);
+      if (msg.epoch !== permEpoch) {
+        if (options.shuffle) engine.writePermutation(permPtr, train.count, options.seed, msg.epoch);
+        else engine.heapU32.set(Uint32Array.from({ length: train.count }, (_, i) => i), permPtr >> 2);
+        permEpoch = msg.epoch;
+      }
+      model.zeroGrads();
+      const lossSum = msg.count ? model.backwardAt(train, permPtr + 4 * msg.offset, msg.count, 1 / msg.batch) : 0;
+      const grads = model.grads();
+      return { reply: { type: 'grads', grads, lossSum }, transfer: [grads.buffer] };
+    }
+    throw new Error(`unknown message ${msg.type}`);
+  };
+  endpoint.onMessage(async (msg) => {
+    try {
+      const out = await handle(msg);
+      if (out.reply) endpoint.post(out.reply, out.transfer);
+      else endpoint.post(out);
+    } catch (error) {
+      endpoint.post({ type: 'error', message: error.message });
+    }
+  });
+}
