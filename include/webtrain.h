@@ -122,6 +122,42 @@ WT_API wt_status wt_model_evaluate(wt_model *model, const uint8_t *records, int3
                                    int32_t *correct, double *loss_sum, int32_t *confusion,
                                    uint8_t *predictions);
 
+/* ---- checkpoints: the whole training state in one versioned, CRC-checked file ---- */
+
+#define WT_CHECKPOINT_VERSION 1
+#define WT_ARCH_SIMPLECNN 0x31434E53u /* "SNC1": SimpleCNN for 3x32x32 inputs, 10 classes */
+
+/* Where a run is and how it was configured; everything needed to continue it exactly. The
+ * shuffle is a pure function of (seed, epoch), so the position in it is (epoch, step). */
+typedef struct wt_run_state {
+  int32_t epoch;       /* 0-based epoch in progress */
+  int32_t step;        /* steps done within that epoch */
+  int32_t epochs;      /* epochs asked for */
+  int32_t batch_size;
+  int32_t shuffle;     /* 0 or 1 */
+  int32_t workers;     /* data-parallel workers (results depend on it) */
+  uint32_t seed;
+  int32_t train_count; /* training records in use (after --limit-train) */
+  int32_t window_count; /* steps in the running-loss window not yet reported */
+  double window_sum;    /* their summed loss */
+  wt_adam_config adam;
+} wt_run_state;
+
+/* Exact size of a checkpoint file. */
+WT_API size_t wt_checkpoint_bytes(void);
+
+/* Writes the checkpoint of `model` and `state` into out[0..wt_checkpoint_bytes()). */
+WT_API wt_status wt_checkpoint_save(const wt_model *model, const wt_run_state *state, uint8_t *out,
+                                    size_t out_bytes);
+
+/* Validates every header field and the CRC-32 first; only then restores the parameters, Adam's
+ * moments and step count into `model` and fills *state. On any error the model is untouched. */
+WT_API wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t *data,
+                                    size_t bytes);
+
+/* CRC-32 (IEEE 802.3, as zlib's crc32) of data[0..bytes). */
+WT_API uint32_t wt_crc32(const uint8_t *data, size_t bytes);
+
 /* ---- profiling (for the benchmark's per-layer breakdown) ---- */
 
 /* Time slots, in the order of a training step. */

@@ -178,6 +178,27 @@ export class Dataset {
   }
 }
 
+/** wt_run_state's layout (checked by a static assertion in src/checkpoint.c). */
+const RUN_STATE = { bytes: 80, ints: ['epoch', 'step', 'epochs', 'batchSize', 'shuffle', 'workers', 'seed', 'trainCount', 'windowCount'], windowSum: 40, adam: 48 };
+
+function writeRunState(engine, ptr, s) {
+  const i32 = engine.heapI32, f64 = engine.heapF64;
+  RUN_STATE.ints.forEach((key, i) => { i32[(ptr >> 2) + i] = key === 'shuffle' ? Number(Boolean(s[key])) : s[key]; });
+  f64[(ptr + RUN_STATE.windowSum) >> 3] = s.windowSum;
+  f64.set([s.adam.lr, s.adam.beta1, s.adam.beta2, s.adam.eps], (ptr + RUN_STATE.adam) >> 3);
+}
+
+function readRunState(engine, ptr) {
+  const i32 = engine.heapI32, f64 = engine.heapF64;
+  const s = Object.fromEntries(RUN_STATE.ints.map((key, i) => [key, i32[(ptr >> 2) + i]]));
+  s.seed >>>= 0;
+  s.shuffle = s.shuffle === 1;
+  s.windowSum = f64[(ptr + RUN_STATE.windowSum) >> 3];
+  const [lr, beta1, beta2, eps] = f64.slice((ptr + RUN_STATE.adam) >> 3, ((ptr + RUN_STATE.adam) >> 3) + 4);
+  s.adam = { lr, beta1, beta2, eps };
+  return s;
+}
+
 export const ADAM_DEFAULTS = Object.freeze({ lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
 
 export class Model {
@@ -233,6 +254,40 @@ export class Model {
     this.paramsView().set(params);
     this.#floats(w.wt_model_adam_m).set(adamM);
     this.#floats(w.wt_model_adam_v).set(adamV);
+  }
+
+  /**
+   * A checkpoint file (Uint8Array) of this model and `runState`: { epoch, step, epochs,
+   * batchSize, shuffle, workers, seed, trainCount, windowCount, windowSum, adam: {lr, ...} }.
+   */
+  saveCheckpoint(runState) {
+    const e = this.engine;
+    const bytes = e.wasm.wt_checkpoint_bytes();
+    const state = e.alloc(RUN_STATE.bytes), out = e.alloc(bytes);
+    try {
+      writeRunState(e, state, runState);
+      e.check(e.wasm.wt_checkpoint_save(this.ptr, state, out, bytes), 'saving checkpoint');
+      return e.heapU8.slice(out, out + bytes);
+    } finally {
+      e.free(state);
+      e.free(out);
+    }
+  }
+
+  /** Restores a checkpoint into this model and returns its run state; refuses (and keeps the
+   * model) on any problem, with `name` in the message. */
+  loadCheckpoint(bytes, name = 'checkpoint') {
+    const e = this.engine;
+    const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    const state = e.alloc(RUN_STATE.bytes), ptr = e.alloc(Math.max(data.byteLength, 1));
+    try {
+      e.heapU8.set(data, ptr);
+      e.check(e.wasm.wt_checkpoint_load(this.ptr, state, ptr, data.byteLength), name);
+      return readRunState(e, state);
+    } finally {
+      e.free(state);
+      e.free(ptr);
+    }
   }
 
   /** The PyTorch-compatible weights file: 62,006 little-endian float32 in state_dict order. */

@@ -96,7 +96,7 @@ export class DataParallelStepper {
       model.addGrads(r.grads);
     }
     const loss = lossSum / batch;
-    if (!Number.isFinite(loss)) throw new Error(`the loss is ${loss} at step ${model.adamSteps + 1}; parameters left unchanged`);
+    if (!Number.isFinite(loss)) throw new Error(`the loss is ${Number.isNaN(loss) ? 'NaN' : 'infinite'} at Adam step ${model.adamSteps + 1}; parameters left unchanged`);
     this.pendingUpdate = model.gradsView().slice();
     model.adamUpdate();
     return Math.fround(loss);

@@ -3,8 +3,18 @@
 
 const now = () => performance.now();
 
+/** Training stopped because the loss or a parameter stopped being finite. */
+export class DivergenceError extends Error {
+  constructor(message, { epoch, step }) {
+    super(message);
+    this.name = 'DivergenceError';
+    this.epoch = epoch;
+    this.step = step;
+  }
+}
+
 export const TRAINING_DEFAULTS = Object.freeze({
-  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100,
+  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1,
 });
 
 /**
@@ -13,8 +23,11 @@ export const TRAINING_DEFAULTS = Object.freeze({
  * logEvery step losses, as the reference prints it) and { event: 'epoch', ... } after each epoch.
  */
 export class TrainingRun {
-  /** stepper: optional DataParallelStepper (parallel.js); without it this thread trains alone. */
-  constructor(engine, model, { train, test, stepper = null, ...options }) {
+  /**
+   * stepper: optional DataParallelStepper (parallel.js); without it this thread trains alone.
+   * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
+   */
+  constructor(engine, model, { train, test, stepper = null, resume = null, ...options }) {
     const o = { ...TRAINING_DEFAULTS, ...options };
     for (const [key, ok] of [
       ['epochs', Number.isInteger(o.epochs) && o.epochs >= 0],
@@ -39,9 +52,34 @@ export class TrainingRun {
     this.windowCount = 0;
     this.epochTrainMs = 0;
     this.totalTrainMs = 0;
+    if (resume) {
+      if (resume.trainCount !== train.count) {
+        throw new RangeError(`the checkpoint was made with ${resume.trainCount} training records; this run has ${train.count}`);
+      }
+      this.epoch = resume.epoch;
+      this.step = resume.step;
+      this.windowSum = resume.windowSum;
+      this.windowCount = resume.windowCount;
+    }
     this.startedAt = now();
     this.permPtr = engine.alloc(4 * train.count);
-    this.#preparePermutation();
+    if (!this.done) this.#preparePermutation();
+  }
+
+  /** Everything a checkpoint needs to continue this run exactly. */
+  runState() {
+    const o = this.options;
+    return {
+      epoch: this.epoch, step: this.step, epochs: o.epochs, batchSize: o.batchSize, shuffle: o.shuffle,
+      workers: o.workers, seed: o.seed, trainCount: this.train.count,
+      windowCount: this.windowCount, windowSum: this.windowSum,
+      adam: { lr: o.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    };
+  }
+
+  /** A checkpoint file of the model and this run, taken between steps. */
+  checkpoint() {
+    return this.model.saveCheckpoint(this.runState());
   }
 
   get done() { return this.epoch >= this.options.epochs; }
@@ -67,9 +105,16 @@ export class TrainingRun {
     const start = this.step * batchSize;
     const batch = Math.min(batchSize, this.train.count - start);
     const t0 = now();
-    const loss = this.stepper
-      ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch)
-      : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch);
+    let loss;
+    try {
+      loss = this.stepper
+        ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch)
+        : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch);
+    } catch (error) {
+      if (error.code !== 4 && !/^the loss is/.test(error.message)) throw error;
+      const where = { epoch: this.epoch + 1, step: this.step + 1 };
+      throw new DivergenceError(`training diverged at epoch ${where.epoch}, step ${where.step}: ${error.message.replace(/^training step: /, '')}. Try a lower learning rate (now ${this.options.lr}).`, where);
+    }
     const dt = now() - t0;
     this.epochTrainMs += dt;
     this.totalTrainMs += dt;
@@ -112,11 +157,6 @@ export class TrainingRun {
       samplesPerSecond: r.total / seconds,
       summary: { test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss },
     };
-  }
-
-  /** Runs to the end, handing every event to onEvent. */
-  async runAll(onEvent) {
-    while (!this.done) for (const e of await this.runStep()) onEvent(e);
   }
 
   dispose() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // webtrain's headless trainer: `npm run --silent train -- --data DIR [options]`. Same engine,
 // same training loop as the page's worker; prints the PyTorch reference's lines.
-import { readFile, writeFile, rename } from 'node:fs/promises';
+import { readFile, open, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { createEngine, EngineError } from '../../web/engine.js';
 import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
-import { TrainingRun, TRAINING_DEFAULTS, formatLoss, formatAccuracy } from '../../web/trainer.js';
+import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { DataParallelStepper } from '../../web/parallel.js';
 
 /** All cores but one, at least one: the default number of training workers. */
@@ -28,6 +28,10 @@ const USAGE = `usage: npm run --silent train -- --data DIR [options]
   --workers N             data-parallel training workers (default: all cores but one = ${DEFAULT_WORKERS})
   --import-weights FILE   start from a PyTorch-order float32 weights file (248,024 bytes)
   --export-weights FILE   write the trained weights in that format
+  --checkpoint FILE       save the whole training state to FILE after every epoch (atomically)
+  --checkpoint-every N    ... and also every N steps
+  --resume FILE           continue the run saved in a checkpoint (its seed, batch size, lr and
+                          shuffle apply; --epochs may extend it)
   --json                  one JSON object per line instead of text
   --help                  this text`;
 
@@ -46,7 +50,7 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   return Number(text);
 }
 
-const STRING_OPTIONS = ['data', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights', 'workers'];
+const STRING_OPTIONS = ['data', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
 
 function parseOptions(argv) {
   // `--lr -1` is a (bad) value, not an option: join it so the option's own check reports it.
@@ -64,7 +68,8 @@ function parseOptions(argv) {
         lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
         'limit-test': { type: 'string' }, 'no-shuffle': { type: 'boolean' },
         'import-weights': { type: 'string' }, 'export-weights': { type: 'string' },
-        workers: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
+        workers: { type: 'string' }, checkpoint: { type: 'string' }, 'checkpoint-every': { type: 'string' },
+        resume: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
@@ -79,6 +84,7 @@ function parseOptions(argv) {
   if (v.lr !== undefined && (v.lr.trim() === '' || !Number.isFinite(lr) || lr <= 0)) {
     throw new UserError(`--lr: expected a positive number, got '${v.lr}'`, 2);
   }
+  if (v['checkpoint-every'] !== undefined && !v.checkpoint) throw new UserError('--checkpoint-every needs --checkpoint FILE', 2);
   return {
     data: v.data,
     epochs: v.epochs === undefined ? TRAINING_DEFAULTS.epochs : parseInteger('epochs', v.epochs, 0, 100000),
@@ -90,9 +96,28 @@ function parseOptions(argv) {
     shuffle: !v['no-shuffle'],
     workers: v.workers === undefined ? DEFAULT_WORKERS : parseInteger('workers', v.workers, 1, 64),
     importWeights: v['import-weights'],
+    checkpoint: v.checkpoint,
+    checkpointEvery: v['checkpoint-every'] === undefined ? 0 : parseInteger('checkpoint-every', v['checkpoint-every'], 1),
+    resume: v.resume,
+    given: new Set(Object.keys(v)),
     exportWeights: v['export-weights'],
     json: Boolean(v.json),
   };
+}
+
+/** A resumed run takes its settings from the checkpoint; a contradicting option is an error. */
+function applyCheckpointSettings(options, state, file) {
+  const pairs = [['seed', 'seed', state.seed], ['batch-size', 'batchSize', state.batchSize], ['lr', 'lr', state.adam.lr], ['no-shuffle', 'shuffle', state.shuffle]];
+  for (const [flag, key, saved] of pairs) {
+    if (options.given.has(flag) && options[key] !== saved) {
+      throw new UserError(`--${flag} ${flag === 'no-shuffle' ? '' : `${options[key]} `}contradicts ${file}, which was saved with ${key} ${saved}`, 2);
+    }
+    options[key] = saved;
+  }
+  if (!options.given.has('epochs')) options.epochs = state.epochs;
+  if (!options.given.has('limit-train')) options.limitTrain = state.trainCount;
+  if (!options.given.has('workers')) options.workers = state.workers;
+  if (options.importWeights) throw new UserError('--import-weights and --resume cannot be combined: the checkpoint holds the weights', 2);
 }
 
 async function readInput(file, what) {
@@ -154,14 +179,22 @@ async function loadData(engine, dir, { limitTrain, limitTest }) {
   return { train, test, trainFiles };
 }
 
-/** Writes via a temporary file and a rename, so an interrupted write leaves no half file. */
-async function writeFileAtomic(file, bytes) {
+/** Writes a temporary file, flushes it to disk, then renames it over `file`: a crash at any
+ * moment leaves either the old file or the new one, never half of one. */
+async function writeFileAtomic(file, bytes, what) {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
-    await writeFile(tmp, bytes);
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, file);
   } catch (error) {
-    throw new UserError(`${file}: cannot write weights (${error.code ?? error.message})`);
+    await unlink(tmp).catch(() => {});
+    throw new UserError(`${file}: cannot write ${what} (${error.code ?? error.message})`);
   }
 }
 
@@ -185,31 +218,67 @@ export async function main(argv, out = process.stdout) {
     };
 
   const weights = options.importWeights ? await readInput(options.importWeights, 'weights file') : null;
+  let resume = null, model;
+  if (options.resume) {
+    const bytes = await readInput(options.resume, 'checkpoint');
+    // Parsed once into a throwaway model to learn the batch size the real one needs.
+    const probe = engine.createModel({ maxBatch: 1 });
+    try {
+      resume = probe.loadCheckpoint(bytes, options.resume);
+    } finally {
+      probe.destroy();
+    }
+    applyCheckpointSettings(options, resume, options.resume);
+    model = engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
+    model.loadCheckpoint(bytes, options.resume);
+  }
   const { train, test, trainFiles } = await loadData(engine, options.data, options);
-  const model = engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
+  model ??= engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
   if (weights) model.importWeights(weights, options.importWeights);
 
   const workers = options.epochs > 0 ? options.workers : 1;
-  const stepper = await startPeers(workers, model, train, trainFiles, module, options);
-  const run = new TrainingRun(engine, model, { train, test, stepper, ...options });
+  let run;
+  try {
+    run = new TrainingRun(engine, model, { train, test, ...options, resume, workers });
+  } catch (error) {
+    throw new UserError(`${options.resume ?? 'training'}: ${error.message}`);
+  }
+  const stepper = run.done ? null : await startPeers(workers, model, train, trainFiles, module, options);
+  run.stepper = stepper;
+  let lastCheckpoint = null; // where the newest good checkpoint of this run is
+  if (options.resume) lastCheckpoint = options.resume;
+  const saveCheckpoint = async () => {
+    await writeFileAtomic(options.checkpoint, run.checkpoint(), 'checkpoint');
+    lastCheckpoint = options.checkpoint;
+  };
   if (options.epochs === 0) {
     const result = run.evaluate();
     print({ event: 'eval', ...result.summary, eval_samples_per_s: result.samplesPerSecond, elapsed_s: (performance.now() - run.startedAt) / 1000 });
   } else {
     try {
-      await run.runAll((event) => {
-        if (event.event === 'epoch') {
+      while (!run.done) {
+        let events;
+        try {
+          events = await run.runStep();
+        } catch (error) {
+          if (!(error instanceof DivergenceError)) throw error;
+          const kept = lastCheckpoint ? ` The last good checkpoint is ${lastCheckpoint} (resume with --resume ${lastCheckpoint} --lr ...).` : '';
+          throw new UserError(`${error.message}${kept}`);
+        }
+        for (const event of events) {
           const { detail, ...summary } = event;
           print(options.json ? withoutDisplayFields(summary) : summary);
-        } else {
-          print(options.json ? withoutDisplayFields(event) : event);
         }
-      });
+        const epochEnded = events.some((e) => e.event === 'epoch');
+        if (options.checkpoint && (epochEnded || (options.checkpointEvery && run.globalStep % options.checkpointEvery === 0))) {
+          await saveCheckpoint();
+        }
+      }
     } finally {
       stepper?.close();
     }
   }
-  if (options.exportWeights) await writeFileAtomic(options.exportWeights, model.exportWeights());
+  if (options.exportWeights) await writeFileAtomic(options.exportWeights, model.exportWeights(), 'weights');
 }
 
 /** JSON lines carry the fields documented in the README, not the text formatter's extras. */

@@ -1,0 +1,44 @@
+// Data-parallel training: the batch split, determinism for a seed and worker count, and
+// agreement with one worker up to float summation order.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { splitBatch } from '../web/parallel.js';
+import { writeSyntheticCifar } from './helpers/synthetic.js';
+import { runCli, jsonEvents } from './helpers/cli.js';
+
+test('a batch splits into contiguous slices covering it exactly', () => {
+  assert.deepEqual(splitBatch(64, 2), [{ offset: 0, count: 32 }, { offset: 32, count: 32 }]);
+  assert.deepEqual(splitBatch(7, 3), [{ offset: 0, count: 3 }, { offset: 3, count: 2 }, { offset: 5, count: 2 }]);
+  assert.deepEqual(splitBatch(1, 2), [{ offset: 0, count: 1 }, { offset: 1, count: 0 }]);
+});
+
+let data;
+before(() => {
+  data = writeSyntheticCifar(path.join(mkdtempSync(path.join(tmpdir(), 'webtrain-par-')), 'data'), { perTrainFile: 700, test: 300, seed: 11 });
+});
+
+const run = (workers) => {
+  // 3500 records at batch 48: the last batch (44) splits unevenly over 3 workers.
+  const r = runCli(['--data', data, '--batch-size', '48', '--epochs', '2', '--json', '--workers', String(workers)]);
+  assert.equal(r.status, 0, r.stderr);
+  return jsonEvents(r).map(({ train_samples_per_s, eval_samples_per_s, elapsed_s, train_s, ...rest }) => rest);
+};
+
+test('two and three workers: identical run to run, and the same training as one worker', () => {
+  const one = run(1);
+  const two = run(2);
+  assert.deepEqual(run(2), two, 'two workers, same seed, different results');
+  const three = run(3);
+  for (const other of [two, three]) {
+    assert.equal(other.length, one.length);
+    other.forEach((e, i) => {
+      if (e.event === 'loss') assert.ok(Math.abs(e.loss - one[i].loss) < 2e-3 * one[i].loss, `loss ${e.loss} vs ${one[i].loss}`);
+      else assert.ok(Math.abs(e.correct - one[i].correct) <= 3, `accuracy ${e.correct} vs ${one[i].correct}`);
+    });
+  }
+  assert.ok(two.at(-1).test_accuracy > 0.6);
+});
