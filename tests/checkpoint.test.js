@@ -104,7 +104,7 @@ test('bad checkpoints are refused, naming the problem, and the model is untouche
     [edit(32, 1000), /step 1000 is not inside an epoch/],
     [edit(40, 0), /run state out of range/],
     [edit(128, 0x7fc00000), /invalid parameter value at index 0/],
-    [edit(28, 0, false), /corrupted/], // a header edit without a new CRC is caught by the CRC
+    [edit(28, 7, false), /corrupted/], // a header edit without a new CRC is caught by the CRC
   ];
   for (const [bytes, pattern] of cases) {
     assert.throws(() => victim.loadCheckpoint(bytes, 'ck.bin'), (e) => pattern.test(e.message) && e.message.startsWith('ck.bin: '), `${pattern}`);
