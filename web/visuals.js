@@ -1,0 +1,130 @@
+// The results panels drawn from plain data the worker sends: per-class accuracy, the confusion
+// matrix, test images with their predicted and true labels, and conv1's filters as images.
+import { CLASS_NAMES } from './cifar.js';
+
+const IMAGE_BYTES = 3072;
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** Per-class accuracy rows with a bar each; confusion is Int32Array(100), [true * 10 + predicted]. */
+export function renderPerClass(container, confusion) {
+  const table = el('table', 'per-class');
+  const head = table.createTHead().insertRow();
+  for (const h of ['Class', 'Accuracy', '']) head.appendChild(el('th', null, h));
+  const body = table.createTBody();
+  CLASS_NAMES.forEach((name, t) => {
+    let total = 0;
+    for (let p = 0; p < 10; p++) total += confusion[t * 10 + p];
+    const accuracy = total ? confusion[t * 10 + t] / total : 0;
+    const row = body.insertRow();
+    row.appendChild(el('td', 'class-name', name));
+    row.appendChild(el('td', 'num', total ? `${(100 * accuracy).toFixed(1)}%` : '—'));
+    const barCell = el('td', 'bar-cell');
+    const bar = el('div', 'bar');
+    bar.style.width = `${(100 * accuracy).toFixed(1)}%`;
+    barCell.appendChild(bar);
+    row.appendChild(barCell);
+  });
+  container.replaceChildren(table);
+}
+
+/** The 10x10 confusion matrix, cells shaded by their share of the true class. */
+export function renderConfusion(container, confusion) {
+  const table = el('table', 'confusion');
+  table.appendChild(el('caption', null, 'Rows: true class · columns: predicted class'));
+  const head = table.createTHead().insertRow();
+  head.appendChild(el('th', 'corner', 'true \\ pred'));
+  for (const name of CLASS_NAMES) {
+    const th = el('th', 'col-head', name.slice(0, 5));
+    th.title = name;
+    head.appendChild(th);
+  }
+  const body = table.createTBody();
+  CLASS_NAMES.forEach((name, t) => {
+    const row = body.insertRow();
+    row.appendChild(el('th', 'row-head', name));
+    let total = 0;
+    for (let p = 0; p < 10; p++) total += confusion[t * 10 + p];
+    for (let p = 0; p < 10; p++) {
+      const count = confusion[t * 10 + p];
+      const share = total ? count / total : 0;
+      const cell = el('td', t === p ? 'diag' : 'off', String(count));
+      cell.title = `true ${name}, predicted ${CLASS_NAMES[p]}: ${count}`;
+      // Diagonal in green, mistakes in red; alpha grows with the share of the row.
+      cell.style.backgroundColor = t === p ? `rgba(5, 150, 105, ${(0.08 + 0.8 * share).toFixed(3)})` : `rgba(220, 38, 38, ${(0.9 * share).toFixed(3)})`;
+      if (share > 0.55) cell.classList.add('strong');
+      row.appendChild(cell);
+    }
+  });
+  container.replaceChildren(table);
+}
+
+/** Draws one CIFAR image (R, G, B planes of 32x32) into a 32x32 canvas. */
+function imageCanvas(bytes) {
+  const canvas = el('canvas', 'cifar-image');
+  canvas.width = 32;
+  canvas.height = 32;
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(32, 32);
+  for (let i = 0; i < 1024; i++) {
+    image.data[4 * i] = bytes[i];
+    image.data[4 * i + 1] = bytes[1024 + i];
+    image.data[4 * i + 2] = bytes[2048 + i];
+    image.data[4 * i + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
+/** Test images with true labels, and predictions when there are some. */
+export function renderImageGrid(container, sample, predictions) {
+  const grid = el('div', 'image-grid');
+  const n = sample.labels.length;
+  for (let i = 0; i < n; i++) {
+    const truth = sample.labels[i];
+    const predicted = predictions ? predictions[i] : null;
+    const figure = el('figure', predicted == null ? 'tile' : predicted === truth ? 'tile right' : 'tile wrong');
+    figure.appendChild(imageCanvas(sample.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)));
+    const caption = el('figcaption');
+    caption.appendChild(el('span', 'pred', predicted == null ? '—' : CLASS_NAMES[predicted]));
+    caption.appendChild(el('span', 'truth', CLASS_NAMES[truth]));
+    figure.title = predicted == null ? `true: ${CLASS_NAMES[truth]}` : `predicted: ${CLASS_NAMES[predicted]}, true: ${CLASS_NAMES[truth]}`;
+    figure.appendChild(caption);
+    grid.appendChild(figure);
+  }
+  container.replaceChildren(grid);
+}
+
+/**
+ * conv1.weight (6, 3, 5, 5) as six 5x5 colour images, each scaled to its own range so the
+ * pattern shows whatever the weights' magnitude.
+ */
+export function renderFilters(container, conv1) {
+  const row = el('div', 'filters');
+  for (let f = 0; f < 6; f++) {
+    const w = conv1.subarray(f * 75, (f + 1) * 75);
+    let min = Infinity, max = -Infinity;
+    for (const v of w) { min = Math.min(min, v); max = Math.max(max, v); }
+    const scale = max > min ? 255 / (max - min) : 0;
+    const canvas = el('canvas', 'filter');
+    canvas.width = 5;
+    canvas.height = 5;
+    const ctx = canvas.getContext('2d');
+    const image = ctx.createImageData(5, 5);
+    for (let i = 0; i < 25; i++) {
+      for (let c = 0; c < 3; c++) image.data[4 * i + c] = Math.round((w[c * 25 + i] - min) * scale);
+      image.data[4 * i + 3] = 255;
+    }
+    ctx.putImageData(image, 0, 0);
+    const figure = el('figure', 'filter-tile');
+    figure.appendChild(canvas);
+    figure.appendChild(el('figcaption', null, `filter ${f + 1}`));
+    row.appendChild(figure);
+  }
+  container.replaceChildren(row);
+}
