@@ -369,24 +369,27 @@ export class Model {
 
   /**
    * Accuracy, mean loss, confusion matrix (confusion[true * 10 + predicted]) and every
-   * prediction over the whole dataset.
+   * prediction over the dataset's records [offset, offset + count) (default: all of them).
    */
-  evaluate(dataset) {
+  evaluate(dataset, { offset = 0, count = dataset.count - offset } = {}) {
     const engine = this.engine;
-    const n = dataset.count;
-    const scratch = engine.alloc(16 + 400 + Math.max(n, 1));
+    if (!(offset >= 0 && count >= 0 && offset + count <= dataset.count)) {
+      throw new RangeError(`records ${offset}..${offset + count} are outside the ${dataset.count} loaded`);
+    }
+    const scratch = engine.alloc(16 + 400 + Math.max(count, 1));
     const correctPtr = scratch, lossPtr = scratch + 8, confusionPtr = scratch + 16, predPtr = scratch + 416;
     try {
       engine.heapU8.fill(0, scratch, scratch + 416);
-      engine.check(engine.wasm.wt_model_evaluate(this.ptr, dataset.ptr, n, correctPtr, lossPtr, confusionPtr, predPtr), 'evaluation');
+      const records = dataset.ptr + offset * RECORD_BYTES;
+      engine.check(engine.wasm.wt_model_evaluate(this.ptr, records, count, correctPtr, lossPtr, confusionPtr, predPtr), 'evaluation');
       const correct = engine.heapI32[correctPtr >> 2];
       return {
         correct,
-        total: n,
-        accuracy: n ? correct / n : 0,
-        loss: n ? engine.heapF64[lossPtr >> 3] / n : 0,
+        total: count,
+        accuracy: count ? correct / count : 0,
+        loss: count ? engine.heapF64[lossPtr >> 3] / count : 0,
         confusion: engine.heapI32.slice(confusionPtr >> 2, (confusionPtr >> 2) + 100),
-        predictions: engine.heapU8.slice(predPtr, predPtr + n),
+        predictions: engine.heapU8.slice(predPtr, predPtr + count),
       };
     } finally {
       engine.free(scratch);

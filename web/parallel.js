@@ -6,11 +6,13 @@
 // Buffers travel as transferred ArrayBuffers: no SharedArrayBuffer, no special headers.
 //
 // Messages, leader -> peer:
-//   { type: 'init', module, trainFiles: [{name, bytes}], limit, seed, shuffle, maxBatch, lr, state }
-//     (state: the leader's parameters and Adam state, Model.exportState())
+//   { type: 'init', module, trainFiles: [{name, bytes}], testFiles, limit, testLimit, seed, shuffle,
+//     maxBatch, lr, state }   (state: the leader's parameters and Adam state, Model.exportState())
 //   { type: 'step', apply: Float32Array|null, epoch, offset, count, batch }  gradient of perm[offset..+count)
+//   { type: 'eval', apply: Float32Array|null, offset, count }  evaluate test records [offset..+count)
 // peer -> leader:
 //   { type: 'ready' } | { type: 'grads', grads: Float32Array, lossSum }
+//   { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
 //   { type: 'error', message }
 
 /** Splits a batch into `parts` contiguous slices, the first ones one larger. */
@@ -69,11 +71,46 @@ export class DataParallelStepper {
 
   get workers() { return this.peers.length + 1; }
 
-  async init({ module, trainFiles, limit, seed, shuffle, lr }) {
+  async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr }) {
     const state = this.model.exportState();
+    this.peersHaveTest = testFiles.length > 0;
     await Promise.all(this.peers.map((p) => p.request({
-      type: 'init', module, trainFiles, limit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
+      type: 'init', module, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
     })));
+  }
+
+  /** The pending update for peer k: a copy each to transfer, the original for the last one. */
+  #takeUpdate(k) {
+    const update = this.pendingUpdate;
+    if (!update) return null;
+    if (k === this.peers.length - 1) this.pendingUpdate = null;
+    return k === this.peers.length - 1 ? update : update.slice();
+  }
+
+  /**
+   * Model.evaluate() over `test` with the work shared by all workers (when the peers were given
+   * the same test files at init; otherwise the leader evaluates alone).
+   */
+  async evaluate(test) {
+    if (!this.peersHaveTest) return this.model.evaluate(test);
+    const slices = splitBatch(test.count, this.workers);
+    const replies = this.peers.map((p, k) => {
+      const apply = this.#takeUpdate(k);
+      return p.request({ type: 'eval', apply, ...slices[k + 1] }, apply ? [apply.buffer] : []);
+    });
+    const mine = this.model.evaluate(test, slices[0]);
+    const results = await Promise.all(replies);
+    const predictions = new Uint8Array(test.count);
+    predictions.set(mine.predictions, 0);
+    let { correct } = mine, lossSum = mine.loss * mine.total;
+    results.forEach((r, k) => {
+      correct += r.correct;
+      lossSum += r.lossSum;
+      for (let i = 0; i < 100; i++) mine.confusion[i] += r.confusion[i];
+      predictions.set(r.predictions, slices[k + 1].offset);
+    });
+    const total = test.count;
+    return { correct, total, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion: mine.confusion, predictions };
   }
 
   /** One step on perm[start .. start+batch); returns the mean loss. */
@@ -81,12 +118,9 @@ export class DataParallelStepper {
     const slices = splitBatch(batch, this.workers);
     const replies = this.peers.map((p, k) => {
       const { offset, count } = slices[k + 1];
-      // Each peer takes its copy of the update by transfer; the last one takes the original.
-      const last = k === this.peers.length - 1;
-      const apply = this.pendingUpdate && (last ? this.pendingUpdate : this.pendingUpdate.slice());
+      const apply = this.#takeUpdate(k);
       return p.request({ type: 'step', apply, epoch, offset: start + offset, count, batch }, apply ? [apply.buffer] : []);
     });
-    this.pendingUpdate = null;
     const model = this.model;
     model.zeroGrads();
     let lossSum = slices[0].count ? model.backwardAt(this.train, permPtr + 4 * start, slices[0].count, 1 / batch) : 0;
@@ -112,7 +146,7 @@ export class DataParallelStepper {
  * from engine.js (passed in so this module has no environment-specific imports).
  */
 export function serveGradientPeer(endpoint, createEngine) {
-  let engine, model, train, permPtr = 0, permEpoch = -1, options;
+  let engine, model, train, test, permPtr = 0, permEpoch = -1, options;
   const applyUpdate = (apply) => {
     if (!apply) return;
     model.gradsView().set(apply);
@@ -123,6 +157,7 @@ export function serveGradientPeer(endpoint, createEngine) {
       options = msg;
       engine = await createEngine(msg.module);
       train = engine.loadDataset(msg.trainFiles, { limit: msg.limit ?? Infinity });
+      test = msg.testFiles?.length ? engine.loadDataset(msg.testFiles, { limit: msg.testLimit ?? Infinity }) : null;
       model = engine.createModel({ maxBatch: msg.maxBatch, seed: msg.seed });
       model.importState(msg.state);
       model.setAdam({ lr: msg.lr });
@@ -140,6 +175,12 @@ export function serveGradientPeer(endpoint, createEngine) {
       const lossSum = msg.count ? model.backwardAt(train, permPtr + 4 * msg.offset, msg.count, 1 / msg.batch) : 0;
       const grads = model.grads();
       return { reply: { type: 'grads', grads, lossSum }, transfer: [grads.buffer] };
+    }
+    if (msg.type === 'eval') {
+      applyUpdate(msg.apply);
+      if (!test) throw new Error('no test set was given at init');
+      const r = model.evaluate(test, msg);
+      return { reply: { type: 'evaluated', correct: r.correct, lossSum: r.loss * r.total, confusion: r.confusion, predictions: r.predictions }, transfer: [r.confusion.buffer, r.predictions.buffer] };
     }
     throw new Error(`unknown message ${msg.type}`);
   };

@@ -128,7 +128,7 @@ export class TrainingRun {
     }
     if (this.step === this.stepsPerEpoch) {
       const trainSeconds = this.epochTrainMs / 1000;
-      const result = this.evaluate();
+      const result = await this.evaluate();
       events.push({
         event: 'epoch', epoch: this.epoch + 1, epochs, ...result.summary,
         train_samples_per_s: this.train.count / trainSeconds,
@@ -147,10 +147,10 @@ export class TrainingRun {
     return events;
   }
 
-  /** Test-set accuracy, loss and confusion matrix of the current model. */
-  evaluate() {
+  /** Test-set accuracy, loss and confusion matrix of the current model (shared by all workers). */
+  async evaluate() {
     const t0 = now();
-    const r = this.model.evaluate(this.test);
+    const r = this.stepper ? await this.stepper.evaluate(this.test) : this.model.evaluate(this.test);
     const seconds = (now() - t0) / 1000;
     return {
       ...r,

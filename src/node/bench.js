@@ -42,7 +42,8 @@ const module = await WebAssembly.compile(readFileSync(path.join(root, 'web/webtr
 const engine = await createEngine(module);
 const trainFiles = TRAIN_FILES.map((name) => ({ name, bytes: new Uint8Array(readFileSync(path.join(dir, name))) }));
 const train = engine.loadDataset(trainFiles);
-const test = engine.loadDataset([{ name: TEST_FILE, bytes: new Uint8Array(readFileSync(path.join(dir, TEST_FILE))) }]);
+const testFiles = [{ name: TEST_FILE, bytes: new Uint8Array(readFileSync(path.join(dir, TEST_FILE))) }];
+const test = engine.loadDataset(testFiles);
 const model = engine.createModel({ maxBatch: BATCH, seed: 0 });
 const permPtr = engine.alloc(4 * train.count);
 engine.writePermutation(permPtr, train.count, 0, 0);
@@ -70,7 +71,7 @@ if (ALL_WORKERS > 1) {
   });
   // Its own model: the solo steps below must not put the replicas out of step.
   stepper = new DataParallelStepper(engine, engine.createModel({ maxBatch: BATCH, seed: 0 }), train, endpoints);
-  await stepper.init({ module, trainFiles, limit: Infinity, seed: 0, shuffle: true, lr: 0.001 });
+  await stepper.init({ module, trainFiles, testFiles, limit: Infinity, seed: 0, shuffle: true, lr: 0.001 });
 }
 
 const pytorchScript = path.join(root, 'tests/reference/pytorch_train.py');
@@ -83,7 +84,7 @@ function pytorch(threads) {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)).samples_per_s;
 }
 
-const results = { one: [], all: [], pt1: [], pt2: [], evalRate: [] };
+const results = { one: [], all: [], pt1: [], pt2: [], evalRate: [], evalAll: [] };
 for (let rep = 0; rep < REPS; rep++) {
   results.one.push(await timeSteps((start) => {
     model.trainStepAt(train, permPtr + 4 * start, BATCH);
@@ -91,9 +92,14 @@ for (let rep = 0; rep < REPS; rep++) {
   if (stepper) {
     results.all.push(await timeSteps((start) => stepper.trainStep(permPtr, start, BATCH, 0)));
   }
-  const t0 = performance.now();
-  const evaluated = model.evaluate(test);
-  results.evalRate.push(evaluated.total / ((performance.now() - t0) / 1000));
+  let t0 = performance.now();
+  model.evaluate(test);
+  results.evalRate.push(test.count / ((performance.now() - t0) / 1000));
+  if (stepper) {
+    t0 = performance.now();
+    await stepper.evaluate(test);
+    results.evalAll.push(test.count / ((performance.now() - t0) / 1000));
+  }
   if (havePytorch) {
     results.pt1.push(pytorch(1));
     results.pt2.push(pytorch(2));
@@ -125,7 +131,8 @@ if (havePytorch) {
 } else {
   lines.push('| PyTorch | not measured (`python3 -c "import torch"` failed or --no-pytorch) | |');
 }
-lines.push(`| webtrain evaluation, 1 worker | ${range(results.evalRate)} | ${fmt(median(results.evalRate) / one, 2)}× training |`);
+lines.push(`| webtrain evaluation, 1 worker | ${range(results.evalRate)} | ${fmt(median(results.evalRate) / one, 2)}× training with 1 worker |`);
+if (stepper) lines.push(`| webtrain evaluation, ${ALL_WORKERS} workers | ${range(results.evalAll)} | ${fmt(median(results.evalAll) / median(results.all), 2)}× training with ${ALL_WORKERS} workers, ${fmt(median(results.evalAll) / one, 2)}× with 1 |`);
 lines.push('');
 lines.push(`Wasm memory with the whole data set loaded (${train.count + test.count} images): ${fmt(engine.memoryBytes / 2 ** 20, 1)} MiB; webtrain.wasm ${fmt(readFileSync(path.join(root, 'web/webtrain.wasm')).length / 1024, 1)} KiB`);
 lines.push('');

@@ -143,7 +143,7 @@ async function compileModule() {
 }
 
 /** Starts workers - 1 peers (this thread is the first worker); null for one worker. */
-async function startPeers(count, model, train, trainFiles, module, options) {
+async function startPeers(count, model, train, trainFiles, testFiles, module, options) {
   if (count <= 1) return null;
   const endpoints = Array.from({ length: count - 1 }, () => {
     const worker = new Worker(new URL('./peer.js', import.meta.url));
@@ -156,7 +156,10 @@ async function startPeers(count, model, train, trainFiles, module, options) {
   });
   const stepper = new DataParallelStepper(model.engine, model, train, endpoints);
   try {
-    await stepper.init({ module, trainFiles, limit: options.limitTrain, seed: options.seed, shuffle: options.shuffle, lr: options.lr });
+    await stepper.init({
+      module, trainFiles, testFiles, limit: options.limitTrain, testLimit: options.limitTest,
+      seed: options.seed, shuffle: options.shuffle, lr: options.lr,
+    });
   } catch (error) {
     stepper.close();
     throw error;
@@ -176,7 +179,7 @@ async function loadData(engine, dir, { limitTrain, limitTest }) {
   // Each file is validated by the C reader; its name prefixes any error.
   const train = engine.loadDataset(trainFiles, { limit: limitTrain });
   const test = engine.loadDataset([testFile], { limit: limitTest });
-  return { train, test, trainFiles };
+  return { train, test, trainFiles, testFiles: [testFile] };
 }
 
 /** Writes a temporary file, flushes it to disk, then renames it over `file`: a crash at any
@@ -232,7 +235,7 @@ export async function main(argv, out = process.stdout) {
     model = engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
     model.loadCheckpoint(bytes, options.resume);
   }
-  const { train, test, trainFiles } = await loadData(engine, options.data, options);
+  const { train, test, trainFiles, testFiles } = await loadData(engine, options.data, options);
   model ??= engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
   if (weights) model.importWeights(weights, options.importWeights);
 
@@ -243,7 +246,7 @@ export async function main(argv, out = process.stdout) {
   } catch (error) {
     throw new UserError(`${options.resume ?? 'training'}: ${error.message}`);
   }
-  const stepper = run.done ? null : await startPeers(workers, model, train, trainFiles, module, options);
+  const stepper = run.done ? null : await startPeers(workers, model, train, trainFiles, testFiles, module, options);
   run.stepper = stepper;
   let lastCheckpoint = null; // where the newest good checkpoint of this run is
   if (options.resume) lastCheckpoint = options.resume;
@@ -252,7 +255,7 @@ export async function main(argv, out = process.stdout) {
     lastCheckpoint = options.checkpoint;
   };
   if (options.epochs === 0) {
-    const result = run.evaluate();
+    const result = await run.evaluate();
     print({ event: 'eval', ...result.summary, eval_samples_per_s: result.samplesPerSecond, elapsed_s: (performance.now() - run.startedAt) / 1000 });
   } else {
     try {
