@@ -1,15 +1,16 @@
 // Data-parallel training without shared memory: every worker holds the whole model and the
 // training set; each step, each computes the gradient of its slice of the batch, the leader sums
-// them in a fixed order (so a seed and a worker count give one result), applies Adam, and sends
-// the summed gradient back with the next request so every replica applies the same update. The
-// leader's parameters are the model; the peers' copies only ever serve the next gradient.
+// them in a fixed order (so a seed and a worker count give one result) and sends the sum back at
+// once, so the peers apply the same Adam update while the leader does. The leader's parameters
+// are the model; the peers' copies only ever serve the next gradient.
 // Buffers travel as transferred ArrayBuffers: no SharedArrayBuffer, no special headers.
 //
 // Messages, leader -> peer:
 //   { type: 'init', module, trainFiles: [{name, bytes}], testFiles, limit, testLimit, seed, shuffle,
 //     maxBatch, lr, state }   (state: the leader's parameters and Adam state, Model.exportState())
-//   { type: 'step', apply: Float32Array|null, epoch, offset, count, batch }  gradient of perm[offset..+count)
-//   { type: 'eval', apply: Float32Array|null, offset, count }  evaluate test records [offset..+count)
+//   { type: 'apply', grads: Float32Array }   the summed gradient: apply Adam with it (no reply)
+//   { type: 'step', epoch, offset, count, batch }  gradient of perm[offset..+count)
+//   { type: 'eval', offset, count }                evaluate test records [offset..+count)
 // peer -> leader:
 //   { type: 'ready' } | { type: 'grads', grads: Float32Array, lossSum }
 //   { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
@@ -66,7 +67,6 @@ export class DataParallelStepper {
     this.model = model;
     this.train = train;
     this.peers = endpoints.map((e, i) => new PeerLink(e, i));
-    this.pendingUpdate = null; // the summed gradient the peers have not applied yet
   }
 
   get workers() { return this.peers.length + 1; }
@@ -79,14 +79,6 @@ export class DataParallelStepper {
     })));
   }
 
-  /** The pending update for peer k: a copy each to transfer, the original for the last one. */
-  #takeUpdate(k) {
-    const update = this.pendingUpdate;
-    if (!update) return null;
-    if (k === this.peers.length - 1) this.pendingUpdate = null;
-    return k === this.peers.length - 1 ? update : update.slice();
-  }
-
   /**
    * Model.evaluate() over `test` with the work shared by all workers (when the peers were given
    * the same test files at init; otherwise the leader evaluates alone).
@@ -94,10 +86,7 @@ export class DataParallelStepper {
   async evaluate(test) {
     if (!this.peersHaveTest) return this.model.evaluate(test);
     const slices = splitBatch(test.count, this.workers);
-    const replies = this.peers.map((p, k) => {
-      const apply = this.#takeUpdate(k);
-      return p.request({ type: 'eval', apply, ...slices[k + 1] }, apply ? [apply.buffer] : []);
-    });
+    const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1] }));
     const mine = this.model.evaluate(test, slices[0]);
     const results = await Promise.all(replies);
     const predictions = new Uint8Array(test.count);
@@ -118,8 +107,7 @@ export class DataParallelStepper {
     const slices = splitBatch(batch, this.workers);
     const replies = this.peers.map((p, k) => {
       const { offset, count } = slices[k + 1];
-      const apply = this.#takeUpdate(k);
-      return p.request({ type: 'step', apply, epoch, offset: start + offset, count, batch }, apply ? [apply.buffer] : []);
+      return p.request({ type: 'step', epoch, offset: start + offset, count, batch });
     });
     const model = this.model;
     model.zeroGrads();
@@ -131,7 +119,11 @@ export class DataParallelStepper {
     }
     const loss = lossSum / batch;
     if (!Number.isFinite(loss)) throw new Error(`the loss is ${Number.isNaN(loss) ? 'NaN' : 'infinite'} at Adam step ${model.adamSteps + 1}; parameters left unchanged`);
-    this.pendingUpdate = model.gradsView().slice();
+    const sum = model.gradsView();
+    this.peers.forEach((p, k) => { // a copy each, taken by transfer
+      const grads = sum.slice();
+      p.endpoint.post({ type: 'apply', grads }, [grads.buffer]);
+    });
     model.adamUpdate();
     return Math.fround(loss);
   }
@@ -147,9 +139,8 @@ export class DataParallelStepper {
  */
 export function serveGradientPeer(endpoint, createEngine) {
   let engine, model, train, test, permPtr = 0, permEpoch = -1, options;
-  const applyUpdate = (apply) => {
-    if (!apply) return;
-    model.gradsView().set(apply);
+  const applyUpdate = (grads) => {
+    model.gradsView().set(grads);
     model.adamUpdate();
   };
   const handle = async (msg) => {
@@ -164,8 +155,11 @@ export function serveGradientPeer(endpoint, createEngine) {
       permPtr = engine.alloc(4 * train.count);
       return { type: 'ready' };
     }
+    if (msg.type === 'apply') {
+      applyUpdate(msg.grads);
+      return null;
+    }
     if (msg.type === 'step') {
-      applyUpdate(msg.apply);
       if (msg.epoch !== permEpoch) {
         if (options.shuffle) engine.writePermutation(permPtr, train.count, options.seed, msg.epoch);
         else engine.heapU32.set(Uint32Array.from({ length: train.count }, (_, i) => i), permPtr >> 2);
@@ -177,7 +171,6 @@ export function serveGradientPeer(endpoint, createEngine) {
       return { reply: { type: 'grads', grads, lossSum }, transfer: [grads.buffer] };
     }
     if (msg.type === 'eval') {
-      applyUpdate(msg.apply);
       if (!test) throw new Error('no test set was given at init');
       const r = model.evaluate(test, msg);
       return { reply: { type: 'evaluated', correct: r.correct, lossSum: r.loss * r.total, confusion: r.confusion, predictions: r.predictions }, transfer: [r.confusion.buffer, r.predictions.buffer] };
@@ -187,8 +180,8 @@ export function serveGradientPeer(endpoint, createEngine) {
   endpoint.onMessage(async (msg) => {
     try {
       const out = await handle(msg);
-      if (out.reply) endpoint.post(out.reply, out.transfer);
-      else endpoint.post(out);
+      if (out?.reply) endpoint.post(out.reply, out.transfer);
+      else if (out) endpoint.post(out);
     } catch (error) {
       endpoint.post({ type: 'error', message: error.message });
     }
