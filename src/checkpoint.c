@@ -161,6 +161,11 @@ wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t
   if (stored != actual) {
     return wt_fail(WT_ERR_BAD_DATA, "checkpoint is corrupted (CRC-32 %08X, computed %08X)", (unsigned)stored, (unsigned)actual);
   }
+  /* Save writes zeros there; refusing anything else keeps the format canonical (load then save
+   * gives the same bytes) and leaves the bytes free for a later version to define. */
+  for (int i = 104; i < HEADER_BYTES; i++) {
+    if (data[i] != 0) return wt_fail(WT_ERR_BAD_DATA, "checkpoint header has a non-zero reserved byte at offset %d", i);
+  }
   wt_run_state s;
   memset(&s, 0, sizeof s);
   int32_t fields[9];

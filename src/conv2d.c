@@ -31,10 +31,20 @@ static void col2im_add(wt_real *dinp, const wt_real *dcol, int C, int H, int W, 
       }
 }
 
+/* Few channels on a large image (conv1): the im2col copy would be K*K times the input, and
+ * moving it costs more than the matrix product saves, so the SIMD build convolves directly. */
+static int use_direct(int C, int H, int W, int OC, int K) { return WT_SIMD && C * H * W > 4 * C * K * K * OC; }
+
 void conv2d_forward(wt_real *out, wt_real *col, const wt_real *inp, const wt_real *weight,
                     const wt_real *bias, int B, int C, int H, int W, int OC, int K) {
   /* out (B, OC, OH, OW); inp (B, C, H, W); weight (OC, C*K*K); bias (OC) */
   const int P = (H - K + 1) * (W - K + 1), CKK = C * K * K;
+  if (use_direct(C, H, W, OC, K)) {
+    for (int b = 0; b < B; b++) {
+      wt_conv2d_direct(out + (size_t)b * OC * P, inp + (size_t)b * C * H * W, weight, bias, C, H, W, OC, K);
+    }
+    return;
+  }
   for (int b = 0; b < B; b++) {
     wt_real *out_b = out + (size_t)b * OC * P;
     im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
@@ -55,9 +65,13 @@ void conv2d_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, wt_real *c
       for (int p = 0; p < P; p++) sum += dout_b[(size_t)o * P + p];
       dbias[o] += sum;
     }
-    /* The forward's columns are recomputed rather than kept for the whole batch. */
-    im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
-    wt_gemm_nt(OC, CKK, P, dout_b, P, col, P, dweight, CKK, 1);
+    if (use_direct(C, H, W, OC, K)) {
+      wt_conv2d_dweight_direct(dweight, dout_b, inp + (size_t)b * C * H * W, C, H, W, OC, K);
+    } else {
+      /* The forward's columns are recomputed rather than kept for the whole batch. */
+      im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
+      wt_gemm_nt(OC, CKK, P, dout_b, P, col, P, dweight, CKK, 1);
+    }
     if (dinp) {
       /* dcol (CKK, P) = weight^T (CKK, OC) x dout_b (OC, P) */
       wt_gemm_nn(CKK, P, OC, weight, 1, CKK, dout_b, P, dcol, P, 0);

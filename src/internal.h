@@ -59,6 +59,21 @@ void wt_relu_ref(wt_real *y, size_t n);
 void wt_relu_gate(wt_real *d, const wt_real *out, size_t n);
 void wt_relu_gate_ref(wt_real *d, const wt_real *out, size_t n);
 
+/* Valid convolution, stride 1, of one image computed directly (no im2col): out (OC, OH, OW) =
+ * weight (OC, C*K*K) applied to inp (C, H, W), plus bias (OC). The SIMD build uses it where the
+ * im2col copy costs more memory traffic than it saves (conv1). */
+void wt_conv2d_direct(wt_real *out, const wt_real *inp, const wt_real *weight, const wt_real *bias,
+                      int C, int H, int W, int OC, int K);
+void wt_conv2d_direct_ref(wt_real *out, const wt_real *inp, const wt_real *weight,
+                          const wt_real *bias, int C, int H, int W, int OC, int K);
+
+/* dweight (OC, C*K*K) += correlation of dout (OC, OH, OW) with inp (C, H, W), for one image,
+ * without im2col: the weight gradient of wt_conv2d_direct. */
+void wt_conv2d_dweight_direct(wt_real *dweight, const wt_real *dout, const wt_real *inp, int C,
+                              int H, int W, int OC, int K);
+void wt_conv2d_dweight_direct_ref(wt_real *dweight, const wt_real *dout, const wt_real *inp, int C,
+                                  int H, int W, int OC, int K);
+
 /* y[i] += x[i] */
 void wt_add(float *y, const float *x, size_t n);
 void wt_add_ref(float *y, const float *x, size_t n);

@@ -45,11 +45,51 @@ void wt_relu_gate_ref(wt_real *d, const wt_real *out, size_t n) {
   for (size_t i = 0; i < n; i++) d[i] = out[i] > 0 ? d[i] : 0;
 }
 
+void wt_conv2d_direct_ref(wt_real *out, const wt_real *inp, const wt_real *weight,
+                          const wt_real *bias, int C, int H, int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1;
+  for (int o = 0; o < OC; o++)
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        wt_real sum = bias[o];
+        for (int c = 0; c < C; c++)
+          for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++)
+              sum += weight[((o * C + c) * K + ki) * K + kj] * inp[((size_t)c * H + oh + ki) * W + ow + kj];
+        out[((size_t)o * OH + oh) * OW + ow] = sum;
+      }
+}
+
+void wt_conv2d_dweight_direct_ref(wt_real *dweight, const wt_real *dout, const wt_real *inp, int C,
+                                  int H, int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1;
+  for (int o = 0; o < OC; o++)
+    for (int c = 0; c < C; c++)
+      for (int ki = 0; ki < K; ki++)
+        for (int kj = 0; kj < K; kj++) {
+          wt_real sum = 0;
+          for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+              sum += dout[((size_t)o * OH + oh) * OW + ow] * inp[((size_t)c * H + oh + ki) * W + ow + kj];
+          dweight[((o * C + c) * K + ki) * K + kj] += sum;
+        }
+}
+
 void wt_add_ref(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
 #if !WT_SIMD
+
+void wt_conv2d_dweight_direct(wt_real *dweight, const wt_real *dout, const wt_real *inp, int C,
+                              int H, int W, int OC, int K) {
+  wt_conv2d_dweight_direct_ref(dweight, dout, inp, C, H, W, OC, K);
+}
+
+void wt_conv2d_direct(wt_real *out, const wt_real *inp, const wt_real *weight, const wt_real *bias,
+                      int C, int H, int W, int OC, int K) {
+  wt_conv2d_direct_ref(out, inp, weight, bias, C, H, W, OC, K);
+}
 
 void wt_add(float *y, const float *x, size_t n) { wt_add_ref(y, x, n); }
 
@@ -196,6 +236,115 @@ void wt_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, in
     case 2: gemm_nt_row_block(2, N, K, a, lda, B, ldb, c, ldc, accumulate); break;
     case 1: gemm_nt_row_block(1, N, K, a, lda, B, ldb, c, ldc, accumulate); break;
     default: break;
+  }
+}
+
+/* 4*pv output pixels (pv = 1 or 2 vectors) of ob (1..4) output channels: each input vector feeds
+ * ob accumulators and each weight splat feeds pv; at most 8 accumulators stay in registers. */
+WT_INLINE void conv_direct_block(int ob, int pv, float *out, const float *inp, const float *weight,
+                                 const float *bias, int C, int H, int W, int K, int OH, int OW,
+                                 int oh, int ow) {
+  const int CKK = C * K * K;
+  v128_t vacc[4][2];
+  for (int o = 0; o < ob; o++)
+    for (int v = 0; v < pv; v++) vacc[o][v] = wasm_f32x4_splat(bias[o]);
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++) {
+      const float *row = inp + ((size_t)c * H + oh + ki) * W + ow;
+      const float *w = weight + (c * K + ki) * K;
+      for (int kj = 0; kj < K; kj++) {
+        v128_t vx[2]; /* ends at ow + 4*pv - 1 + K - 1 <= W - 1: in bounds */
+        for (int v = 0; v < pv; v++) vx[v] = wasm_v128_load(row + kj + 4 * v);
+        for (int o = 0; o < ob; o++) {
+          const v128_t vw = wasm_v128_load32_splat(w + o * CKK + kj);
+          for (int v = 0; v < pv; v++) vacc[o][v] = wasm_f32x4_add(vacc[o][v], wasm_f32x4_mul(vw, vx[v]));
+        }
+      }
+    }
+  for (int o = 0; o < ob; o++)
+    for (int v = 0; v < pv; v++) wasm_v128_store(out + ((size_t)o * OH + oh) * OW + ow + 4 * v, vacc[o][v]);
+}
+
+#define CONV_DIRECT_CASES(pv)                                                                            \
+  switch (ob) {                                                                                          \
+    case 4: conv_direct_block(4, pv, o_out, inp, o_w, bias + o0, C, H, W, K, OH, OW, oh, ow); break;     \
+    case 3: conv_direct_block(3, pv, o_out, inp, o_w, bias + o0, C, H, W, K, OH, OW, oh, ow); break;     \
+    case 2: conv_direct_block(2, pv, o_out, inp, o_w, bias + o0, C, H, W, K, OH, OW, oh, ow); break;     \
+    default: conv_direct_block(1, pv, o_out, inp, o_w, bias + o0, C, H, W, K, OH, OW, oh, ow); break;    \
+  }
+
+void wt_conv2d_direct(float *out, const float *inp, const float *weight, const float *bias, int C,
+                      int H, int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1, OW4 = OW & ~3, CKK = C * K * K;
+  for (int o0 = 0; o0 < OC; o0 += 4) {
+    const int ob = OC - o0 < 4 ? OC - o0 : 4;
+    float *o_out = out + (size_t)o0 * OH * OW;
+    const float *o_w = weight + (size_t)o0 * CKK;
+    for (int oh = 0; oh < OH; oh++) {
+      int ow = 0;
+      for (; ow + 8 <= OW4; ow += 8) CONV_DIRECT_CASES(2)
+      if (ow < OW4) CONV_DIRECT_CASES(1)
+    }
+    /* Output columns past the last whole vector, one pixel at a time. */
+    for (int o = o0; o < o0 + ob; o++)
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = OW4; ow < OW; ow++) {
+          float sum = bias[o];
+          for (int c = 0; c < C; c++)
+            for (int ki = 0; ki < K; ki++)
+              for (int kj = 0; kj < K; kj++)
+                sum += weight[((o * C + c) * K + ki) * K + kj] * inp[((size_t)c * H + oh + ki) * W + ow + kj];
+          out[((size_t)o * OH + oh) * OW + ow] = sum;
+        }
+  }
+}
+
+/* ob (1..2) output channels x nk (1..4) horizontal taps kj0.. of one (c, ki): 8 dot products over
+ * all output pixels, 4 columns at a time; columns past the last whole vector are added in scalar. */
+WT_INLINE void dweight_block(int ob, int nk, float *dweight, const float *dout, const float *inp,
+                             int C, int H, int W, int K, int OH, int OW, int c, int ki, int kj0) {
+  const int OW4 = OW & ~3, CKK = C * K * K;
+  v128_t vacc[2][4];
+  float tail[2][4] = {{0}};
+  for (int o = 0; o < ob; o++)
+    for (int k = 0; k < nk; k++) vacc[o][k] = wasm_f32x4_splat(0.0f);
+  for (int oh = 0; oh < OH; oh++) {
+    const float *row = inp + ((size_t)c * H + oh + ki) * W + kj0;
+    const float *d0 = dout + (size_t)oh * OW;
+    for (int ow = 0; ow < OW4; ow += 4) {
+      v128_t vd[2], vx[4];
+      for (int o = 0; o < ob; o++) vd[o] = wasm_v128_load(d0 + (size_t)o * OH * OW + ow);
+      for (int k = 0; k < nk; k++) vx[k] = wasm_v128_load(row + ow + k);
+      for (int o = 0; o < ob; o++)
+        for (int k = 0; k < nk; k++) vacc[o][k] = wasm_f32x4_add(vacc[o][k], wasm_f32x4_mul(vd[o], vx[k]));
+    }
+    for (int ow = OW4; ow < OW; ow++)
+      for (int o = 0; o < ob; o++)
+        for (int k = 0; k < nk; k++) tail[o][k] += d0[(size_t)o * OH * OW + ow] * row[ow + k];
+  }
+  for (int o = 0; o < ob; o++)
+    for (int k = 0; k < nk; k++) dweight[o * CKK + (c * K + ki) * K + kj0 + k] += hsum(vacc[o][k]) + tail[o][k];
+}
+
+void wt_conv2d_dweight_direct(float *dweight, const float *dout, const float *inp, int C, int H,
+                              int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1, CKK = C * K * K;
+  for (int o0 = 0; o0 < OC; o0 += 2) {
+    const int ob = OC - o0 < 2 ? OC - o0 : 2;
+    float *dw = dweight + (size_t)o0 * CKK;
+    const float *d = dout + (size_t)o0 * OH * OW;
+    for (int c = 0; c < C; c++)
+      for (int ki = 0; ki < K; ki++)
+        for (int kj0 = 0; kj0 < K; kj0 += 4) {
+          const int nk = K - kj0 < 4 ? K - kj0 : 4;
+#define DW(ob_, nk_) dweight_block(ob_, nk_, dw, d, inp, C, H, W, K, OH, OW, c, ki, kj0)
+          if (ob == 2) {
+            switch (nk) { case 4: DW(2, 4); break; case 3: DW(2, 3); break; case 2: DW(2, 2); break; default: DW(2, 1); break; }
+          } else {
+            switch (nk) { case 4: DW(1, 4); break; case 3: DW(1, 3); break; case 2: DW(1, 2); break; default: DW(1, 1); break; }
+          }
+#undef DW
+        }
   }
 }
 

@@ -163,6 +163,7 @@ float *wt_model_adam_v(wt_model *model) { return model->adam_v; }
 int32_t wt_model_adam_step_count(const wt_model *model) { return model->adam_t; }
 
 wt_status wt_model_set_adam_step_count(wt_model *model, int32_t steps) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_adam_step_count: model is NULL");
   if (steps < 0) return wt_fail(WT_ERR_INVALID_ARGUMENT, "Adam step count %d is negative", (int)steps);
   model->adam_t = steps;
   return WT_OK;
@@ -200,6 +201,8 @@ wt_status wt_model_load_weights(wt_model *model, const uint8_t *data, size_t byt
 static wt_status check_batch(const wt_model *model, const uint8_t *records, int32_t record_count,
                              const uint32_t *indices, int32_t batch) {
   if (!model || !records || !indices) return wt_fail(WT_ERR_INVALID_ARGUMENT, "NULL model, records or indices");
+  /* Checked first: a negative count would become a huge unsigned bound for the indices. */
+  if (record_count < 1) return wt_fail(WT_ERR_INVALID_ARGUMENT, "record count %d is not positive", (int)record_count);
   if (batch < 1 || batch > model->max_batch) {
     return wt_fail(WT_ERR_INVALID_ARGUMENT, "batch of %d images does not fit this model (1..%d)",
                    (int)batch, (int)model->max_batch);
@@ -325,6 +328,7 @@ wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config) {
 wt_status wt_model_train_step(wt_model *model, const uint8_t *records, int32_t record_count,
                               const uint32_t *indices, int32_t batch,
                               const wt_adam_config *config, float *out_loss) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_train_step: model is NULL");
   wt_model_zero_grads(model);
   double loss_sum = 0;
   wt_status st = wt_model_backward(model, records, record_count, indices, batch, 1.0f / (float)batch, &loss_sum);

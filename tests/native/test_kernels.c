@@ -110,7 +110,43 @@ static void test_elementwise(size_t n) {
   if (!guards_intact(p1, n) || !guards_intact(m1, n) || !guards_intact(v1, n)) printf("OVERWRITE adam n=%zu\n", n), failures++;
 }
 
+static void test_conv_direct(int C, int H, int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1;
+  const size_t ni = (size_t)C * H * W, nw = (size_t)OC * C * K * K, no = (size_t)OC * OH * OW;
+  float *inp = guarded(ni), *w = guarded(nw), *b = guarded(OC), *o1 = guarded(no), *o2 = guarded(no);
+  fill(inp, ni), fill(w, nw), fill(b, OC);
+  wt_conv2d_direct(o1, inp, w, b, C, H, W, OC, K);
+  wt_conv2d_direct_ref(o2, inp, w, b, C, H, W, OC, K);
+  /* Same terms in the same order: bias, then (c, ki, kj). */
+  compare("conv2d_direct", OC, OW, C * K * K, 0, o1, o2, no, 0.0f);
+  if (!guards_intact(o1, no)) printf("OVERWRITE conv2d_direct C=%d H=%d W=%d OC=%d K=%d\n", C, H, W, OC, K), failures++;
+  free(inp - GUARD), free(w - GUARD), free(b - GUARD), free(o1 - GUARD), free(o2 - GUARD);
+}
+
+static void test_dweight_direct(int C, int H, int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1;
+  const size_t ni = (size_t)C * H * W, nw = (size_t)OC * C * K * K, no = (size_t)OC * OH * OW;
+  float *inp = guarded(ni), *d = guarded(no), *w1 = guarded(nw), *w2 = guarded(nw);
+  fill(inp, ni), fill(d, no), fill(w1, nw);
+  memcpy(w2, w1, sizeof(float) * nw);
+  wt_conv2d_dweight_direct(w1, d, inp, C, H, W, OC, K);
+  wt_conv2d_dweight_direct_ref(w2, d, inp, C, H, W, OC, K);
+  compare("conv2d_dweight_direct", OC, OW, OH * OW, 1, w1, w2, nw, 4e-6f * (OH * OW + 1));
+  if (!guards_intact(w1, nw)) printf("OVERWRITE conv2d_dweight_direct C=%d H=%d W=%d OC=%d K=%d\n", C, H, W, OC, K), failures++;
+  free(inp - GUARD), free(d - GUARD), free(w1 - GUARD), free(w2 - GUARD);
+}
+
 int main(void) {
+  /* Channel pairs and tap groups (K = 1..6) with every output-width tail. */
+  for (int OC = 1; OC <= 5; OC++)
+    for (int K = 1; K <= 6; K++)
+      for (int W = K; W <= K + 9; W++) test_dweight_direct(2, K + 3, W, OC, K);
+  test_dweight_direct(3, 32, 32, 6, 5);
+  /* Every output-channel block (1..6, and 6+r) and output-width tail (OW % 4 = 0..3). */
+  for (int OC = 1; OC <= 13; OC++)
+    for (int W = 5; W <= 12; W++) test_conv_direct(2, 7, W, OC, 3);
+  test_conv_direct(3, 32, 32, 6, 5);
+  test_conv_direct(6, 14, 14, 16, 5);
   for (int M = 1; M <= 13; M++)
     for (int N = 1; N <= 19; N++)
       for (int K = 1; K <= 11; K += 2)
