@@ -79,25 +79,12 @@ OUT_DIR = os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "golden"))
 
 
-class SimpleCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
+# The network is the reference script's own, so the fixtures and the benchmark peer agree.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_train import SimpleCNN as ReferenceCNN  # noqa: E402
 
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        x = self.fc3(x)
-        return x
 
+class SimpleCNN(ReferenceCNN):
     def forward_debug(self, x):
         """Same computation as forward(), also returning intermediates."""
         a = {}
