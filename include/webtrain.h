@@ -41,6 +41,8 @@ WT_API const char *wt_last_error(void);
 /* Heap helpers for the JavaScript side (Wasm memory). */
 WT_API void *wt_alloc(size_t bytes);
 WT_API void wt_free(void *ptr);
+/* Bytes currently allocated from the heap (for leak checks: flat across epochs). */
+WT_API size_t wt_heap_bytes_in_use(void);
 
 /* ---- data ---- */
 

@@ -1,4 +1,5 @@
 /* The last error message for the JavaScript side, and the heap helpers it allocates through. */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,3 +21,11 @@ const char *wt_last_error(void) { return last_error; }
 void *wt_alloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
 
 void wt_free(void *ptr) { free(ptr); }
+
+size_t wt_heap_bytes_in_use(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  return mallinfo2().uordblks; /* glibc deprecates mallinfo's int fields */
+#else
+  return (size_t)mallinfo().uordblks;
+#endif
+}

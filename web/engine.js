@@ -69,6 +69,8 @@ export class Engine {
   get heapI32() { return new Int32Array(this.wasm.memory.buffer); }
   get heapF64() { return new Float64Array(this.wasm.memory.buffer); }
   get memoryBytes() { return this.wasm.memory.buffer.byteLength; }
+  /** Bytes allocated from the Wasm heap right now. */
+  get heapBytesInUse() { return this.wasm.wt_heap_bytes_in_use(); }
 
   lastError() {
     const ptr = this.wasm.wt_last_error();
