@@ -91,6 +91,8 @@ void conv2d_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, wt_real *c
 /* 2x2 max-pool, stride 2; argmax (0..3 within the window, first maximum wins) is kept. */
 void maxpool2_forward(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, int C, int H,
                       int W);
+void maxpool2_forward_ref(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, int C, int H,
+                          int W);
 void maxpool2_backward(wt_real *dinp, const wt_real *dout, const uint8_t *argmax, int B, int C,
                        int H, int W);
 

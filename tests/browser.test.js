@@ -1,7 +1,9 @@
 // The page in Debian's Chromium (headless, driven by playwright-core) against the site served on
 // localhost with a small synthetic data set: training, pause/resume, results, weights, errors,
-// dropped archive, sub-path, no-SIMD browsers. Skips, saying why, where Chromium or playwright-core
-// is missing. Leaves a screenshot of the trained page in tests/artifacts/page.png.
+// dropped archive, sub-path, no-SIMD browsers, data-parallel workers, checkpoints (autosave and
+// resume after a reload, download/load, divergence, a crashed worker) and the page's CSP. Skips,
+// saying why, where Chromium or playwright-core is missing. Leaves a screenshot of the trained
+// page in tests/artifacts/page.png and of the resume offer in tests/artifacts/resume-offer.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -19,9 +21,14 @@ const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const WEIGHTS_BYTES = 248024;
+const CHECKPOINT_BYTES = 744204;
 // 5 x 200 training records at batch 8: 125 steps per epoch, so each epoch logs one loss line.
 const PER_TRAIN_FILE = 200;
 const TEST_RECORDS = 200;
+// A larger set for the runs that are interrupted: 5 x 400 records at batch 8, 250 steps per epoch,
+// so an epoch lasts long enough to be caught in the middle. Reached as ?data=<BIG_DATA>.
+const BIG_PER_TRAIN_FILE = 400;
+const BIG_DATA = 'data/cifar-10-batches-bin/big/';
 
 let skipReason = null;
 let chromium;
@@ -54,6 +61,7 @@ before(async () => {
   mkdirSync(bad);
   for (const name of ALL_FILES) copyFileSync(path.join(data, name), path.join(bad, name));
   writeFileSync(path.join(bad, 'data_batch_3.bin'), readFileSync(path.join(data, 'data_batch_3.bin')).subarray(0, 5000));
+  writeSyntheticCifar(path.join(data, 'big'), { perTrainFile: BIG_PER_TRAIN_FILE, test: TEST_RECORDS, seed: 11 });
 
   server = await startServer({ port: 0, dataDir: data });
   subPathServer = await startServer({ port: 0, dataDir: data, base: '/some/sub/path/' });
@@ -82,7 +90,18 @@ async function openPage(t, url) {
   return page;
 }
 
-const state = (page, ...states) => page.waitForSelector(states.map((s) => `body[data-state="${s}"]`).join(', '), { timeout: 60000 });
+/** Waits for the page to reach one of `states`; on a timeout, says where it was instead. */
+async function state(page, ...states) {
+  try {
+    await page.waitForSelector(states.map((s) => `body[data-state="${s}"]`).join(', '), { timeout: 60000 });
+  } catch (error) {
+    const where = await page.evaluate(() => ({
+      state: document.body.dataset.state, errors: document.getElementById('error-list').textContent,
+      progress: document.getElementById('progress-label').textContent, log: document.getElementById('log').textContent.slice(-600),
+    })).catch(() => ({}));
+    throw new Error(`waiting for state ${states.join(' or ')}: ${error.message.split('\n')[0]}; the page is at ${JSON.stringify(where)}`);
+  }
+}
 const globalStep = async (page) => Number(await page.getAttribute('#epoch-progress', 'data-global-step'));
 
 async function downloadWeights(page) {
@@ -190,7 +209,7 @@ test('a malformed data file is refused by the engine, naming the file', async (t
 
 test('the official archive can be dropped in instead of fetching', async (t) => {
   if (skipReason) return t.skip(skipReason);
-  const tar = spawnSync('tar', ['-czf', path.join(temp, 'cifar-10-binary.tar.gz'), '--transform', 's,^data,cifar-10-batches-bin,', '--exclude', 'bad', 'data'], { cwd: temp });
+  const tar = spawnSync('tar', ['-czf', path.join(temp, 'cifar-10-binary.tar.gz'), '--transform', 's,^data,cifar-10-batches-bin,', '--exclude', 'bad', '--exclude', 'big', 'data'], { cwd: temp });
   if (tar.status !== 0) return t.skip(`tar failed: ${tar.stderr}`);
   const page = await openPage(t, `${server.url}?data=nowhere/&epochs=1&batch=8`);
   await state(page, 'idle');
@@ -223,22 +242,212 @@ test('a browser without Wasm SIMD gets a plain message and no Start', async (t) 
   assert.equal(await page.isDisabled('#start'), true);
 });
 
-test('the page runs under the Content-Security-Policy planned for it (no inline script or style)', async (t) => {
+test('the page runs under its own Content-Security-Policy meta tag with no violation, and the policy is enforced', async (t) => {
   if (skipReason) return t.skip(skipReason);
-  const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'";
+  const html = readFileSync(path.join(WEB_ROOT, 'index.html'), 'utf8');
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script in index.html');
+  assert.doesNotMatch(html, /\sstyle=|<style/, 'no inline style in index.html');
   const page = await openPage(t);
-  const violations = [];
-  page.on('console', (message) => { if (/Content Security Policy/i.test(message.text())) violations.push(message.text()); });
-  await page.route((url) => url.pathname === '/', async (route) => {
-    const response = await route.fetch();
-    const body = (await response.text()).replace('<meta charset="utf-8">', `<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${CSP}">`);
-    await route.fulfill({ response, body });
+  const consoleViolations = [];
+  page.on('console', (message) => { if (/Content Security Policy/i.test(message.text())) consoleViolations.push(message.text()); });
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
-  await page.goto(`${server.url}?epochs=1&batch=8&autostart=1`);
+  await page.goto(`${server.url}?epochs=1&batch=8&workers=2&autostart=1`);
   await state(page, 'done');
-  assert.equal(await page.locator('meta[http-equiv="Content-Security-Policy"]').count(), 1);
+  const policy = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
+  assert.ok(policy, 'the CSP meta tag is present');
+  assert.match(policy, /script-src 'self' 'wasm-unsafe-eval';/);
+  assert.match(policy, /default-src 'self'/);
+  assert.doesNotMatch(policy, /unsafe-inline|'unsafe-eval'/);
   assert.equal(await page.locator('#confusion tbody td').count(), 100);
-  assert.deepEqual(violations, []);
+  assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
+  assert.deepEqual(consoleViolations, []);
+  // The policy really applies: an inline script added now is refused.
+  await page.evaluate(() => {
+    const script = document.createElement('script');
+    script.textContent = 'window.inlineRan = true;';
+    document.head.append(script);
+  });
+  await page.waitForFunction(() => window.cspViolations.length > 0);
+  assert.equal(await page.evaluate(() => window.inlineRan), undefined);
+  assert.match((await page.evaluate(() => window.cspViolations))[0], /^script-src/);
+});
+
+// ---------------------------------------------------------------- workers and checkpoints
+
+const lossLines = (log) => log.split('\n').filter((line) => line.startsWith('Epoch ['));
+const accuracyLines = (log) => log.split('\n').filter((line) => line.startsWith('Test accuracy: '));
+
+/** Prints the first lines that differ, then fails. */
+function assertSameLines(actual, expected, what) {
+  const diffs = [];
+  for (let i = 0; i < Math.max(actual.length, expected.length) && diffs.length < 5; i++) {
+    if (actual[i] !== expected[i]) diffs.push(`line ${i + 1}: got ${actual[i] ?? '(none)'}, expected ${expected[i] ?? '(none)'}`);
+  }
+  assert.equal(diffs.length, 0, `${what} differ:\n${diffs.join('\n')}`);
+}
+
+async function downloadCheckpoint(page) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-checkpoint')]);
+  assert.equal(download.suggestedFilename(), 'webtrain-checkpoint.bin');
+  return readFileSync(await download.path());
+}
+
+async function chooseCheckpoint(page, file) {
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#load-checkpoint-label')]);
+  await chooser.setFiles(file);
+}
+
+/** A whole run, uninterrupted: its log's loss and accuracy lines and final weights. */
+async function completeRun(t, query) {
+  const page = await openPage(t, `${server.url}?${query}&autostart=1`);
+  await state(page, 'done');
+  const log = await page.textContent('#log');
+  return { page, log, losses: lossLines(log), accuracies: accuracyLines(log), weights: await downloadWeights(page) };
+}
+
+// Shared by the data-parallel test (which makes it) and the crashed-worker test (which compares).
+const PARALLEL_RUN = `data=${BIG_DATA}&epochs=2&batch=8&seed=3&workers=2`;
+let parallelReference = null;
+
+test('workers=2 trains data-parallel to a good accuracy, and the same seed and worker count log the same losses', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const first = await completeRun(t, PARALLEL_RUN);
+  assert.match(first.log, /^# Training 2 epoch\(s\), batch 8, lr 0\.001, seed 3, 2 workers: 250 steps per epoch$/m);
+  assert.doesNotMatch(first.log, /not implemented/);
+  assert.equal(first.losses.length, 4);
+  const accuracy = Number(/^(\d+\.\d\d)%$/.exec(await first.page.textContent('#accuracy'))[1]);
+  assert.ok(accuracy >= 60, `test accuracy ${accuracy}% after 2 epochs`);
+  assert.equal(await first.page.locator('#errors').isHidden(), true);
+  const second = await completeRun(t, PARALLEL_RUN);
+  assertSameLines(second.losses, first.losses, 'loss lines of two runs with the same seed and 2 workers');
+  assert.deepEqual(second.accuracies, first.accuracies);
+  assert.ok(second.weights.equals(first.weights), 'identical final weights');
+  parallelReference = first;
+});
+
+test('a reload in the middle of epoch 2 offers the autosaved run, and Resume finishes it exactly as an uninterrupted run', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const run = `data=${BIG_DATA}&epochs=3&batch=8&seed=5&workers=1`;
+  const reference = await completeRun(t, run);
+
+  const page = await openPage(t, `${server.url}?${run}&autosaveSeconds=0.1&autostart=1`);
+  await page.waitForSelector('#autosave-info:text-matches("epoch 2/3, step [1-9]")', { timeout: 60000 });
+  await page.reload();
+  await page.waitForSelector('#resume-offer:visible');
+  assert.equal(await page.textContent('#resume-title'), 'A run was interrupted');
+  const summary = await page.textContent('#resume-summary');
+  assert.match(summary, /^Epoch 2 of 3, step \d+ of 250 · test accuracy so far \d+\.\d\d% \(after epoch 1\) · saved /);
+  assert.match(await page.textContent('#log'), /autostart skipped/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'resume-offer.png'), clip: { x: 0, y: 0, width: 1400, height: 420 } });
+
+  await page.click('#resume-run');
+  await state(page, 'done');
+  const log = await page.textContent('#log');
+  assert.match(log, /^# Resumed at epoch 2, step \d+: 3 epoch\(s\), batch 8, lr 0\.001, seed 5, 1 worker: 250 steps per epoch$/m);
+  assertSameLines(lossLines(log), reference.losses, 'loss lines of the resumed and the uninterrupted run');
+  assert.deepEqual(accuracyLines(log), reference.accuracies);
+  assert.equal(await page.textContent('#accuracy'), await reference.page.textContent('#accuracy'));
+  assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '6', 'the loss chart continued from the saved history');
+  assert.equal(await page.getAttribute('#accuracy-chart', 'data-points'), '3');
+  assert.ok((await downloadWeights(page)).equals(reference.weights), 'bit-identical final weights');
+  assert.equal(await page.locator('#resume-offer').isHidden(), true, 'a finished run is not offered again');
+  await page.reload();
+  await state(page, 'idle');
+  assert.equal(await page.locator('#resume-offer').isHidden(), true);
+});
+
+test('Download checkpoint and Load checkpoint restore a model; a corrupted checkpoint is refused and the model kept', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=1&batch=8&seed=0&autostart=1`);
+  await state(page, 'done');
+  const checkpoint = await downloadCheckpoint(page);
+  assert.equal(checkpoint.byteLength, CHECKPOINT_BYTES);
+  const trained = await downloadWeights(page);
+  const accuracy = await page.textContent('#accuracy');
+  const checkpointFile = path.join(temp, 'run.ckpt');
+  writeFileSync(checkpointFile, checkpoint);
+
+  await page.fill('#seed', '9');
+  await page.click('#start');
+  await state(page, 'done');
+  assert.ok(!(await downloadWeights(page)).equals(trained), 'another seed, another model');
+
+  await chooseCheckpoint(page, checkpointFile);
+  await page.waitForSelector('#checkpoint-info:has-text("Loaded run.ckpt")');
+  assert.match(await page.textContent('#checkpoint-info'), /a finished run of 1 epoch/);
+  assert.ok((await downloadWeights(page)).equals(trained), 'the checkpoint brought back its weights');
+  assert.equal(await page.textContent('#accuracy'), accuracy);
+
+  const corrupted = Buffer.from(checkpoint);
+  corrupted[corrupted.length >> 1] ^= 0x40;
+  const corruptedFile = path.join(temp, 'corrupted.ckpt');
+  writeFileSync(corruptedFile, corrupted);
+  await chooseCheckpoint(page, corruptedFile);
+  await page.waitForSelector('#errors:visible');
+  const errors = await page.textContent('#error-list');
+  assert.match(errors, /corrupted\.ckpt: checkpoint is corrupted/);
+  assert.match(errors, /model is kept/);
+  assert.ok((await downloadWeights(page)).equals(trained), 'the refused file left the model as it was');
+});
+
+// lr=1e6 is not enough: with it this network's loss saturates near 4e37 but stays finite (the
+// engine's log-softmax is stable and Adam moves each parameter by at most lr per step); 1e7 makes
+// the loss NaN at step 2.
+test('a diverging run (lr=10000000) stops with a message naming the step and offers its last good checkpoint with a lower learning rate', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=1&batch=8&lr=10000000&autostart=1`);
+  await page.waitForSelector('#errors:visible');
+  await state(page, 'stopped');
+  const message = await page.textContent('#error-list');
+  assert.match(message, /training diverged at epoch 1, step \d+: .*Try a lower learning rate \(now 10000000\)/);
+  await page.waitForSelector('#resume-offer:visible');
+  assert.equal(await page.textContent('#resume-title'), 'Training diverged');
+  assert.match(await page.textContent('#resume-summary'), /^Epoch 1 of 1, step 0 of 125 · no test accuracy yet/);
+  assert.equal(await page.inputValue('#resume-lr'), '1000000');
+  await page.fill('#resume-lr', '0.001');
+  await page.click('#resume-run');
+  await state(page, 'done');
+  const log = await page.textContent('#log');
+  assert.match(log, /^# Resumed at epoch 1, step 0: 1 epoch\(s\), batch 8, lr 0\.001, seed 0/m);
+  assert.match(log, /^Test accuracy: \d+\.\d\d% \(\d+\/200\)$/m);
+  assert.equal(await page.inputValue('#lr'), '0.001', 'the settings show the rate the run continued with');
+});
+
+test('a crashed training worker is reported and Resume continues from the last checkpoint without a reload', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  if (!parallelReference) return t.skip('needs the data-parallel run of the test above');
+  const page = await openPage(t, `${server.url}?${PARALLEL_RUN}&debug=1&autosaveSeconds=0.1&autostart=1`);
+  await page.waitForSelector('#autosave-info:text-matches("epoch 1/2, step [1-9]")', { timeout: 60000 });
+  await page.click('#debug-crash-worker');
+  await page.waitForSelector('#errors:visible');
+  const errors = await page.textContent('#error-list');
+  assert.match(errors, /The training worker crashed: Uncaught RuntimeError: unreachable/);
+  assert.match(errors, /The last checkpoint \(epoch \d\/2, step \d+\/250\) is kept/);
+  assert.equal(await page.textContent('#resume-title'), 'The training worker crashed');
+  const navigations = await page.evaluate(() => performance.getEntriesByType('navigation').length);
+  await page.click('#resume-run');
+  await state(page, 'done');
+  assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation').length), navigations);
+  const log = await page.textContent('#log');
+  assertSameLines(lossLines(log), parallelReference.losses, 'loss lines after the crash and those of an uninterrupted run');
+  assert.ok((await downloadWeights(page)).equals(parallelReference.weights), 'bit-identical final weights');
+});
+
+test('a crashed peer worker ends the run with an error and its last checkpoint on offer', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?${PARALLEL_RUN}&debug=1&autosaveSeconds=0.1&autostart=1`);
+  await page.waitForSelector('#autosave-info:text-matches("epoch 1/2, step [1-9]")', { timeout: 60000 });
+  await page.click('#debug-crash-peer');
+  await page.waitForSelector('#errors:visible');
+  await state(page, 'stopped');
+  assert.match(await page.textContent('#error-list'), /worker 1 crashed: terminated \(debug-crash\)/);
+  assert.equal(await page.textContent('#resume-title'), 'Training stopped on an error');
+  const stoppedAt = await globalStep(page);
+  await page.waitForTimeout(300);
+  assert.equal(await globalStep(page), stoppedAt, 'no steps after the peer crashed');
 });
 
 /** A raw GET (no URL normalisation on our side, so '..' reaches the server as written). */

@@ -6,8 +6,19 @@ import { formatLoss, formatAccuracy, TRAINING_DEFAULTS } from './trainer.js';
 import * as P from './protocol.js';
 import { fetchFiles, readLocalFiles, clearCache, cachedBytes, cacheAvailable } from './data-source.js';
 import { renderPerClass, renderConfusion, renderImageGrid, renderFilters } from './visuals.js';
+import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
 
 const $ = (id) => document.getElementById(id);
+
+// Page options that are not settings of a run: kept in the URL, never written by the page.
+const PAGE_QUERY = new URLSearchParams(location.search);
+/** debug=1 shows a button that crashes the training worker, to try the recovery. */
+const DEBUG = PAGE_QUERY.get('debug') === '1';
+/** autosaveSeconds=N: seconds of training between two checkpoints kept in IndexedDB. */
+const AUTOSAVE_SECONDS = (() => {
+  const value = Number(PAGE_QUERY.get('autosaveSeconds'));
+  return PAGE_QUERY.has('autosaveSeconds') && Number.isFinite(value) && value > 0 ? value : P.AUTOSAVE_SECONDS;
+})();
 
 // ---------------------------------------------------------------- settings
 
@@ -34,9 +45,10 @@ function integerField(label, min, max, { optional = false } = {}) {
 const VALIDATORS = {
   epochs: integerField('Epochs', 1, 1000),
   batch: integerField('Batch size', 1, 4096),
+  // No upper bound: a rate that makes training diverge is caught by the divergence guard.
   lr: (text) => {
     const value = Number(text);
-    if (text === '' || !Number.isFinite(value) || value <= 0 || value > 10) return { error: 'Learning rate: enter a positive number such as 0.001.' };
+    if (text === '' || !Number.isFinite(value) || value <= 0) return { error: 'Learning rate: enter a positive number such as 0.001.' };
     return { value };
   },
   seed: integerField('Seed', 0, 0xffffffff),
@@ -45,11 +57,18 @@ const VALIDATORS = {
   workers: integerField('Workers', 1, 64),
   data: (text) => {
     if (text === '') return { error: `Data URL: enter the folder holding ${ALL_FILES.join(', ')}.` };
+    let url;
     try {
-      return { value: new URL(text.endsWith('/') ? text : `${text}/`, document.baseURI).href };
+      url = new URL(text.endsWith('/') ? text : `${text}/`, document.baseURI);
     } catch {
       return { error: `Data URL: '${text}' is not a URL.` };
     }
+    // What the page's Content-Security-Policy (connect-src in index.html) lets it fetch.
+    const local = ['localhost', '127.0.0.1'].includes(url.hostname);
+    if (url.origin !== location.origin && url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
+      return { error: 'Data URL: this page fetches data from its own site, over https, or from localhost only.' };
+    }
+    return { value: url.href };
   },
 };
 
@@ -94,6 +113,14 @@ let localFiles = null;     // { key, names } when dropped files are the data sou
 let abortLoading = null;
 let sample = null;         // first test images and labels, for the grid
 let runInfo = null;
+// The run in progress and what its checkpoints are saved with: { settings, source }.
+let currentRun = null;
+let runHistory = [];          // this run's loss and accuracy lines so far: { kind: 'loss' | 'epoch', ... }
+let lastEpoch = null;      // the newest EPOCH message (confusion matrix, predictions, filters)
+// The run that can be resumed, as kept in IndexedDB: { savedAt, checkpoint, runState, settings,
+// source, history, lastEpoch, status, message, name, accuracy }. status: 'running' | 'paused' |
+// 'stopped' | 'diverged' | 'failed' | 'crashed' | 'loaded'.
+let savedRun = null;
 
 function setState(next) {
   state = next;
@@ -105,9 +132,12 @@ function setState(next) {
   $('pause').textContent = next === 'paused' ? 'Resume' : 'Pause';
   $('stop').disabled = !busy;
   $('download-weights').disabled = !hasModel || next === 'loading' || next === 'unsupported';
+  $('download-checkpoint').disabled = !(hasModel || savedRun) || next === 'loading' || next === 'unsupported';
   const loadDisabled = busy || next === 'unsupported';
-  $('load-weights').disabled = loadDisabled;
-  $('load-weights-label').classList.toggle('disabled', loadDisabled);
+  for (const what of ['weights', 'checkpoint']) {
+    $(`load-${what}`).disabled = loadDisabled;
+    $(`load-${what}-label`).classList.toggle('disabled', loadDisabled);
+  }
   for (const name of FIELDS) $(name).disabled = busy;
   $('data-files').disabled = busy || next === 'unsupported';
   $('drop-zone').classList.toggle('disabled', busy);
@@ -117,6 +147,7 @@ function setState(next) {
   };
   $('status').textContent = labels[next];
   $('status').className = `status status-${next}`;
+  updateResumeOffer();
 }
 
 function showError(message) {
@@ -168,7 +199,7 @@ class WorkerError extends Error {
 
 function ensureWorker() {
   if (worker) return worker;
-  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker = new Worker(new URL(DEBUG ? './worker.js?debug=1' : './worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = ({ data }) => {
     if (data.type === P.STATE) onState(data.state);
     if (data.replyTo) {
@@ -183,24 +214,37 @@ function ensureWorker() {
   worker.onerror = (event) => {
     event.preventDefault();
     const where = event.filename ? ` (${event.filename}:${event.lineno})` : '';
-    workerLost(`The training worker crashed: ${event.message || 'its script failed to load (worker.js or a module it imports)'}${where}.`);
+    workerLost(`The training worker crashed: ${event.message || 'its script failed to load (worker.js or a module it imports)'}${where}.`, true);
   };
   worker.onmessageerror = () => workerLost('A message from the training worker could not be read (messageerror).');
   return worker;
 }
 
-/** The worker is gone with its data and model: say so and start clean next time. */
-function workerLost(message) {
+/**
+ * The worker is gone with its data and model: say so, keep the run's last checkpoint on offer and
+ * start a new worker on the next request (files the user chose are read again from their File
+ * objects, fetched data comes from the browser's cache).
+ */
+function workerLost(message, crashed = false) {
   worker?.terminate();
   worker = null;
   dataKey = null;
-  localFiles = null;
-  $('local-data').hidden = true;
   hasModel = false;
-  for (const request of pending.values()) request.reject(new WorkerError({ scope: 'worker', message }));
+  for (const request of pending.values()) request.reject(new WorkerError({ scope: 'lost', message }));
   pending.clear();
+  const wasTraining = ['running', 'paused', 'loading'].includes(state) && currentRun;
+  if (crashed && wasTraining && savedRun) {
+    updateSavedRun({ status: 'crashed', message });
+    message += ` The last checkpoint (${describePosition(savedRun.runState)}) is kept: Resume continues from it.`;
+  }
+  currentRun = null;
   showError(message);
-  setState('stopped');
+  setState(hasModel || savedRun ? 'stopped' : 'idle');
+}
+
+/** Shows a failed request's message, except when the worker was lost (already reported). */
+function showFailure(error, prefix = '') {
+  if (error.scope !== 'lost') showError(`${prefix}${error.message}`);
 }
 
 function request(type, payload = {}, transfer = []) {
@@ -216,6 +260,13 @@ function onState(next) {
   if (next === 'done' && runInfo) {
     log(`# Finished in ${formatDuration((performance.now() - runInfo.startedAt) / 1000)}`, 'log-info');
   }
+  if (next === 'done') {
+    // Nothing left to resume; Download checkpoint still gives the finished run's.
+    currentRun = null;
+    discardSavedRun();
+    $('autosave-info').textContent = 'Finished: the autosaved checkpoint is no longer needed and was removed.';
+  }
+  if (next === 'stopped') currentRun = null;
   if (next === 'stopped' && state === 'stopped') return;
   setState(next);
 }
@@ -225,7 +276,8 @@ function onEvent(message) {
     case P.PROGRESS: return showProgress(message);
     case P.LOSS: return showLoss(message);
     case P.EPOCH: return showEpoch(message);
-    case P.ERROR: return showError(message.message);
+    case P.CHECKPOINT: return keepCheckpoint(message);
+    case P.ERROR: return onWorkerError(message);
     default: return undefined;
   }
 }
@@ -309,12 +361,13 @@ async function loadLocal(fileList) {
     const files = await readLocalFiles(fileList, { onProgress: progressRows() });
     const key = `local:${nextId}`;
     await sendData(files, key);
-    localFiles = { key };
-    const names = [...fileList].map((f) => f.name).join(', ');
-    $('local-data').textContent = `Using your files (${names}). Edit the data URL to fetch from there instead.`;
+    // The File objects stay readable for this page's life: a new worker can be given them again.
+    const names = [...fileList].map((f) => f.name);
+    localFiles = { key, files: [...fileList], names };
+    $('local-data').textContent = `Using your files (${names.join(', ')}). Edit the data URL to fetch from there instead.`;
     $('local-data').hidden = false;
   } catch (error) {
-    showError(error.message);
+    showFailure(error);
   } finally {
     setState(state === 'loading' ? (hasModel ? 'stopped' : 'idle') : state);
   }
@@ -333,6 +386,25 @@ async function updateCacheSize() {
   }
 }
 
+/** Where the data comes from: the URL in the settings, or the files the user chose. */
+function currentSource(settings) {
+  return localFiles ? { kind: 'local', names: localFiles.names } : { kind: 'url', url: settings.data };
+}
+
+/** Gets `source`'s data into the worker unless it holds it already. */
+async function ensureData(source) {
+  if (source.kind === 'url') {
+    if (dataKey !== `url:${source.url}`) await loadFromUrl(source.url);
+    return;
+  }
+  if (localFiles && dataKey === localFiles.key) return;
+  if (!localFiles) {
+    throw new Error(`This run trained on files you chose (${source.names.join(', ')}). Choose or drop them again, then press Resume.`);
+  }
+  const files = await readLocalFiles(localFiles.files, { onProgress: progressRows() });
+  await sendData(files, localFiles.key);
+}
+
 // ---------------------------------------------------------------- training
 
 async function start() {
@@ -344,25 +416,257 @@ async function start() {
   clearErrors();
   setState('loading');
   try {
-    const key = localFiles ? localFiles.key : `url:${settings.data}`;
-    if (dataKey !== key) await loadFromUrl(settings.data);
+    const source = currentSource(settings);
+    await ensureData(source);
     if (state !== 'loading') return; // stopped while loading
     resetRunView(settings);
+    runHistory = [];
+    lastEpoch = null;
+    currentRun = { settings, source };
     const started = await request(P.START, {
       epochs: settings.epochs, batchSize: settings.batch, lr: settings.lr, seed: settings.seed,
       limitTrain: settings.limitTrain, limitTest: settings.limitTest, workers: settings.workers,
+      autosaveSeconds: AUTOSAVE_SECONDS,
     });
-    hasModel = true;
-    runInfo = { ...started, startedAt: performance.now() };
-    $('counts').textContent = `${started.trainCount.toLocaleString('en')} / ${started.testCount.toLocaleString('en')}`;
-    log(`# Training ${started.epochs} epoch(s), batch ${started.batchSize}, lr ${settings.lr}, seed ${settings.seed}: ${started.stepsPerEpoch} steps per epoch`
-      + (started.fromWeights ? `, starting from ${started.fromWeights}` : ''), 'log-info');
-    if (settings.workers > started.workersUsed) {
-      log(`# ${settings.workers} workers requested; data-parallel training is not implemented yet, so ${started.workersUsed} worker trains`, 'log-info');
-    }
+    runStarted(started);
   } catch (error) {
-    if (error.name !== 'AbortError') showError(error.message);
+    currentRun = null;
+    if (error.name !== 'AbortError') showFailure(error);
     if (state === 'loading') setState(hasModel ? 'stopped' : 'idle');
+  }
+}
+
+/** After RUN_STARTED, fresh or resumed. */
+function runStarted(started) {
+  hasModel = true;
+  runInfo = { ...started, startedAt: performance.now() };
+  if (state !== 'loading') { // Stop was pressed while the run was starting
+    request(P.STOP).catch(() => {});
+    return;
+  }
+  $('counts').textContent = `${started.trainCount.toLocaleString('en')} / ${started.testCount.toLocaleString('en')}`;
+  const workers = `${started.workersUsed} worker${started.workersUsed === 1 ? '' : 's'}`;
+  const what = `${started.epochs} epoch(s), batch ${started.batchSize}, lr ${started.lr}, seed ${started.seed}, ${workers}: ${started.stepsPerEpoch} steps per epoch`;
+  if (started.resumed) {
+    log(`# Resumed at epoch ${started.resumed.epoch + 1}, step ${started.resumed.step}: ${what}`, 'log-info');
+  } else {
+    log(`# Training ${what}${started.fromWeights ? `, starting from ${started.fromWeights}` : ''}`, 'log-info');
+  }
+}
+
+// ---------------------------------------------------------------- checkpoints and resuming
+
+/** A CHECKPOINT event: becomes the saved run, with everything the page needs to continue it. */
+function keepCheckpoint({ reason, runState, buffer }) {
+  if (!currentRun) return;
+  const status = { stop: 'stopped', pause: 'paused' }[reason] ?? 'running';
+  savedRun = {
+    savedAt: Date.now(), checkpoint: new Uint8Array(buffer), runState,
+    settings: { ...currentRun.settings, lr: runState.adam.lr }, source: currentRun.source,
+    history: runHistory.slice(), lastEpoch, status, message: null, name: null, accuracy: null,
+  };
+  persistSavedRun();
+  $('autosave-info').textContent = `Checkpoint kept in this browser: ${describePosition(runState)}, ${formatTime(savedRun.savedAt)}.`;
+}
+
+function updateSavedRun(changes) {
+  if (!savedRun) return;
+  savedRun = { ...savedRun, ...changes };
+  persistSavedRun();
+}
+
+let storageWarned = false;
+
+function persistSavedRun() {
+  saveRun(savedRun).catch((error) => {
+    if (storageWarned) return;
+    storageWarned = true;
+    showError(`Checkpoints cannot be kept in this browser's storage (${error.message}): a reload or a closed tab loses the run. Download checkpoint keeps one by hand.`);
+  });
+}
+
+function discardSavedRun() {
+  savedRun = null;
+  clearSavedRun().catch(() => {});
+  setState(state);
+}
+
+/** An ERROR event: a run that failed mid-way; its last checkpoint is offered (status set here). */
+function onWorkerError({ message, scope, diverged }) {
+  showError(message);
+  if (scope !== 'run' || !currentRun || !savedRun) return;
+  updateSavedRun({ status: diverged ? 'diverged' : 'failed', message });
+}
+
+function stepsPerEpochOf(runState) {
+  return Math.ceil(runState.trainCount / runState.batchSize);
+}
+
+function describePosition(runState) {
+  return `epoch ${Math.min(runState.epoch + 1, runState.epochs)}/${runState.epochs}, step ${runState.step}/${stepsPerEpochOf(runState)}`;
+}
+
+const OFFER_TITLES = {
+  running: 'A run was interrupted', paused: 'A paused run was left', stopped: 'The run was stopped',
+  diverged: 'Training diverged', failed: 'Training stopped on an error', crashed: 'The training worker crashed',
+  loaded: 'Checkpoint loaded',
+};
+
+/** Shows the saved run (position, accuracy so far, why it stopped) whenever nothing is running. */
+function updateResumeOffer() {
+  const show = Boolean(savedRun) && !['loading', 'running', 'paused', 'unsupported'].includes(state);
+  $('resume-offer').hidden = !show;
+  if (!show) return;
+  const r = savedRun;
+  const epochs = r.history.filter((e) => e.kind === 'epoch');
+  const best = epochs.at(-1);
+  let accuracy = 'no test accuracy yet';
+  if (best) accuracy = `test accuracy so far ${(100 * best.test_accuracy).toFixed(2)}% (after epoch ${best.epoch})`;
+  else if (r.accuracy != null) accuracy = `test accuracy ${(100 * r.accuracy).toFixed(2)}%`;
+  $('resume-title').textContent = r.status === 'loaded' ? `Checkpoint ${r.name} loaded` : OFFER_TITLES[r.status] ?? 'A saved run';
+  $('resume-summary').textContent = `Epoch ${Math.min(r.runState.epoch + 1, r.runState.epochs)} of ${r.runState.epochs}, step ${r.runState.step} of ${stepsPerEpochOf(r.runState)} · ${accuracy} · saved ${formatTime(r.savedAt)}`;
+  const data = r.source.kind === 'url' ? r.source.url : `your files (${r.source.names.join(', ')})`;
+  const why = {
+    running: 'It was training when this page was closed or reloaded.',
+    paused: 'It was paused when this page was closed or reloaded.',
+    stopped: 'Resume continues it from the step where it stopped.',
+    diverged: 'Resume continues from the last good checkpoint, before the step that diverged, with the learning rate set here.',
+    failed: 'Resume continues from the last checkpoint.',
+    crashed: 'Resume starts a new worker and continues from the last checkpoint.',
+    loaded: 'Resume continues this run exactly where the checkpoint was taken.',
+  }[r.status] ?? '';
+  $('resume-detail').textContent = `${why} Data: ${data}. Batch ${r.settings.batch}, lr ${r.settings.lr}, seed ${r.settings.seed}, ${r.settings.workers} worker(s).`;
+  const lrRow = r.status === 'diverged';
+  if (lrRow && $('resume-lr-row').hidden) $('resume-lr').value = String(r.settings.lr / 10);
+  $('resume-lr-row').hidden = !lrRow;
+}
+
+/** Resume: the saved run's data, settings and history back in the page, its checkpoint in the worker. */
+async function resumeSaved() {
+  const record = savedRun;
+  if (!record) return;
+  let { lr } = record.settings;
+  if (record.status === 'diverged') {
+    const checked = VALIDATORS.lr($('resume-lr').value.trim());
+    $('resume-lr-error').textContent = checked.error ?? '';
+    if (checked.error) return;
+    lr = checked.value;
+  }
+  const settings = { ...record.settings, lr };
+  showSettings(settings, record.source);
+  clearErrors();
+  setState('loading');
+  try {
+    await ensureData(record.source);
+    if (state !== 'loading') return;
+    restoreRunView(record, settings);
+    currentRun = { settings, source: record.source };
+    const checkpoint = record.checkpoint.slice(); // the record keeps its copy until the next save
+    const started = await request(P.START, {
+      epochs: settings.epochs, lr, limitTest: settings.limitTest, autosaveSeconds: AUTOSAVE_SECONDS,
+      checkpoint: { name: record.name ?? 'the saved checkpoint', buffer: checkpoint.buffer },
+    }, [checkpoint.buffer]);
+    runStarted(started);
+  } catch (error) {
+    currentRun = null;
+    if (error.name !== 'AbortError') showFailure(error, 'Could not resume: ');
+    if (state === 'loading') setState(hasModel ? 'stopped' : 'idle');
+  }
+}
+
+/** The form and address bar show the settings of the run being resumed. */
+function showSettings(settings, source) {
+  const text = { ...settings, limitTrain: settings.limitTrain ?? '', limitTest: settings.limitTest ?? '' };
+  for (const name of FIELDS) {
+    if (name === 'data' && source.kind !== 'url') continue;
+    // The default folder goes back into the form as the default text, so the URL stays short.
+    const data = source.url === VALIDATORS.data(DEFAULTS.data).value ? DEFAULTS.data : source.url;
+    $(name).value = String(name === 'data' ? data : text[name]);
+  }
+  readSettings();
+  writeQuery();
+}
+
+/** The log, charts and results as they were when the checkpoint was taken. */
+function restoreRunView(record, settings) {
+  resetRunView(settings);
+  $('log').replaceChildren();
+  log(`# Resuming the run saved ${formatTime(record.savedAt)} (${describePosition(record.runState)})`, 'log-info');
+  runHistory = record.history.slice();
+  lastEpoch = record.lastEpoch;
+  for (const e of runHistory) {
+    if (e.kind === 'loss') {
+      log(formatLoss(e));
+      charts?.addLoss(e);
+    } else {
+      log(formatAccuracy(e));
+      charts?.addAccuracy(e);
+    }
+  }
+  updateChartCounts();
+  if (lastEpoch) {
+    showEvaluation(lastEpoch, `after epoch ${lastEpoch.epoch}`);
+    renderFilters($('filters'), lastEpoch.conv1);
+    $('filters').classList.remove('placeholder');
+  }
+  const steps = stepsPerEpochOf(record.runState);
+  $('epoch-progress').max = steps;
+  $('epoch-progress').value = record.runState.step;
+  $('epoch-progress').dataset.globalStep = String(record.runState.epoch * steps + record.runState.step);
+  $('progress-label').textContent = `Epoch ${record.runState.epoch + 1}/${settings.epochs} · step ${record.runState.step}/${steps}`;
+}
+
+async function downloadCheckpoint() {
+  let bytes = savedRun?.checkpoint;
+  let runState = savedRun?.runState;
+  if (hasModel) {
+    try {
+      const reply = await request(P.EXPORT_CHECKPOINT);
+      bytes = new Uint8Array(reply.buffer);
+      runState = reply.runState;
+    } catch (error) {
+      if (!bytes) return showFailure(error);
+    }
+  }
+  if (!bytes) return undefined;
+  saveFile(bytes, 'webtrain-checkpoint.bin');
+  $('checkpoint-info').textContent = `Downloaded webtrain-checkpoint.bin (${formatBytes(bytes.byteLength)}): ${describePosition(runState)}.`;
+  return undefined;
+}
+
+async function loadCheckpoint(file) {
+  try {
+    const buffer = await file.arrayBuffer();
+    const bytes = new Uint8Array(buffer.slice(0)); // kept for Resume; `buffer` goes to the worker
+    const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer }, [buffer]);
+    hasModel = true;
+    renderFilters($('filters'), reply.conv1);
+    $('filters').classList.remove('placeholder');
+    const e = reply.evaluation;
+    if (e) showEvaluation(e, `with ${file.name}`);
+    const s = reply.runState;
+    const finished = s.epoch >= s.epochs;
+    const form = readSettings();
+    if (!finished) {
+      savedRun = {
+        savedAt: Date.now(), checkpoint: bytes, runState: s,
+        settings: {
+          epochs: s.epochs, batch: s.batchSize, lr: s.adam.lr, seed: s.seed, workers: Math.max(1, s.workers),
+          limitTrain: s.trainCount, limitTest: form?.limitTest ?? null, data: form?.data ?? DEFAULTS.data,
+        },
+        source: currentSource(form ?? { data: DEFAULTS.data }),
+        history: [], lastEpoch: null, status: 'loaded', message: null, name: file.name, accuracy: e?.test_accuracy ?? null,
+      };
+      persistSavedRun();
+    }
+    const result = e ? ` Test accuracy ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}).` : '';
+    $('checkpoint-info').textContent = `Loaded ${file.name}: ${finished ? `a finished run of ${s.epochs} epoch(s)` : `${describePosition(s)}; Resume continues it`}.${result}`;
+    log(`# Loaded checkpoint ${file.name} (${describePosition(s)})${e ? `: ${formatAccuracy(e)}` : ''}`, 'log-info');
+    setState(state);
+  } catch (error) {
+    if (error.scope === 'lost') return;
+    showError(`Checkpoint not loaded, the current model is kept. ${error.message}`);
+    $('checkpoint-info').textContent = `${file.name} was refused; the current model is kept.`;
   }
 }
 
@@ -391,12 +695,15 @@ function showProgress(p) {
 }
 
 function showLoss(e) {
+  runHistory.push({ kind: 'loss', epoch: e.epoch, epochs: e.epochs, step: e.step, steps: e.steps, loss: e.loss });
   log(formatLoss(e));
   charts?.addLoss(e);
   updateChartCounts();
 }
 
 function showEpoch(e) {
+  runHistory.push({ kind: 'epoch', epoch: e.epoch, epochs: e.epochs, test_accuracy: e.test_accuracy, correct: e.correct, total: e.total, test_loss: e.test_loss });
+  lastEpoch = e;
   log(formatAccuracy(e));
   log(`Throughput: training ${e.train_samples_per_s.toFixed(0)} samples/s, evaluation ${e.eval_samples_per_s.toFixed(0)} samples/s (${e.elapsed_s.toFixed(1)} s elapsed)`);
   charts?.addAccuracy(e);
@@ -426,7 +733,7 @@ async function togglePause() {
   try {
     await request(state === 'paused' ? P.RESUME : P.PAUSE);
   } catch (error) {
-    showError(error.message);
+    showFailure(error);
   }
 }
 
@@ -440,7 +747,7 @@ async function stop() {
     await request(P.STOP);
     log('# Stopped', 'log-info');
   } catch (error) {
-    showError(error.message);
+    showFailure(error);
   }
 }
 
@@ -449,18 +756,22 @@ async function stop() {
 async function downloadWeights() {
   try {
     const { buffer } = await request(P.EXPORT_WEIGHTS);
-    const url = URL.createObjectURL(new Blob([buffer], { type: 'application/octet-stream' }));
-    const link = document.createElement('a');
-    link.href = url;
-    link.download = 'webtrain-weights.bin';
-    document.body.appendChild(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    saveFile(buffer, 'webtrain-weights.bin');
     $('weights-info').textContent = `Downloaded webtrain-weights.bin (${formatBytes(buffer.byteLength)}).`;
   } catch (error) {
-    showError(error.message);
+    showFailure(error);
   }
+}
+
+function saveFile(data, name) {
+  const url = URL.createObjectURL(new Blob([data], { type: 'application/octet-stream' }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 async function loadWeights(file) {
@@ -478,6 +789,7 @@ async function loadWeights(file) {
     $('weights-info').textContent = `Loaded ${file.name}; the next Start trains on from these weights.${result}`;
     log(`# Loaded weights from ${file.name}${e ? `: ${formatAccuracy(e)}` : ''}`, 'log-info');
   } catch (error) {
+    if (error.scope === 'lost') return;
     showError(`Weights not loaded, the current model is kept. ${error.message}`);
     $('weights-info').textContent = `${file.name} was refused; the current model is kept.`;
   }
@@ -490,6 +802,10 @@ function formatBytes(n) {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
   return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+function formatTime(ms) {
+  return new Date(ms).toLocaleTimeString('en-GB');
 }
 
 function formatDuration(seconds) {
@@ -525,6 +841,21 @@ function wire() {
     event.target.value = '';
     if (file) loadWeights(file);
   });
+  $('download-checkpoint').addEventListener('click', downloadCheckpoint);
+  $('load-checkpoint').addEventListener('change', (event) => {
+    const file = event.target.files[0];
+    event.target.value = '';
+    if (file) loadCheckpoint(file);
+  });
+  $('resume-run').addEventListener('click', resumeSaved);
+  $('start-fresh').addEventListener('click', start);
+  if (DEBUG) {
+    // No reply is registered: the worker answers by dying (or, for a peer, by an ERROR event).
+    for (const target of ['worker', 'peer']) {
+      $(`debug-crash-${target}`).hidden = false;
+      $(`debug-crash-${target}`).addEventListener('click', () => ensureWorker().postMessage({ type: P.DEBUG_CRASH, id: 0, target }));
+    }
+  }
   $('settings').addEventListener('input', (event) => {
     if (event.target.id === 'data' && localFiles) {
       localFiles = null;
@@ -573,7 +904,17 @@ async function main() {
   $('counts').title = `Classes: ${CLASS_NAMES.join(', ')}`;
   updateCacheSize();
   await loadCharts();
-  if (new URLSearchParams(location.search).get('autostart') === '1') start();
+  try {
+    savedRun = await loadSavedRun();
+  } catch (error) {
+    showError(`The saved run could not be read from this browser's storage (${error.message}).`);
+  }
+  setState(state);
+  if (PAGE_QUERY.get('autostart') === '1') {
+    // A link with autostart must not silently replace a run that can be resumed.
+    if (savedRun) log('# autostart skipped: a saved run can be resumed (or press Start fresh)', 'log-info');
+    else start();
+  }
 }
 
 main().catch((error) => showError(`The page failed to start: ${error.message}`));

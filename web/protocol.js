@@ -11,14 +11,37 @@
 //                     sample: the first SAMPLE_IMAGES test images (Uint8Array, 3072 bytes each, R, G, B
 //                     planes) and their labels, for the image grid
 //                  -> ERROR { scope: 'data', message }   message starts with the file's name
-//   START          { epochs, batchSize, lr, seed, limitTrain, limitTest, workers }
-//                  limits are integers or null (all records). A fresh model is made from `seed`,
-//                  or from the weights last loaded with LOAD_WEIGHTS if that came after the last run.
-//                  -> RUN_STARTED { stepsPerEpoch, epochs, batchSize, trainCount, testCount, workersUsed, fromWeights }
+//   START          { epochs, batchSize, lr, seed, limitTrain, limitTest, workers, autosaveSeconds,
+//                    checkpoint }
+//                  limits are integers or null (all records). workers: the total count; with more
+//                  than one, this worker starts workers - 1 peer workers (peer-worker.js) and trains
+//                  data-parallel (parallel.js). Without `checkpoint` a fresh model is made from
+//                  `seed`, or from the weights last loaded with LOAD_WEIGHTS if that came after the
+//                  last run. checkpoint: { name, buffer } (transferred) resumes that run exactly: its
+//                  batch size, seed, shuffle, worker count and training-record count come from the
+//                  file; epochs, lr and limitTest from this message (a different lr after a
+//                  divergence, say). A CHECKPOINT event follows at once, after every epoch and after
+//                  every autosaveSeconds of training.
+//                  -> RUN_STARTED { stepsPerEpoch, epochs, batchSize, lr, seed, trainCount, testCount,
+//                                   workersUsed, fromWeights, resumed: { epoch, step } | null }
 //                  -> ERROR { scope: 'run', message }
-//   PAUSE          {}  -> STATE { state: 'paused' }    training stops between two steps
+//   PAUSE          {}  -> CHECKPOINT event, then STATE { state: 'paused' }   training stops between two steps
 //   RESUME         {}  -> STATE { state: 'running' }
-//   STOP           {}  -> STATE { state: 'stopped' }   the model is kept (weights can be downloaded)
+//   STOP           {}  -> CHECKPOINT event, then STATE { state: 'stopped' }   the model is kept
+//                  (weights can be downloaded; the checkpoint resumes the run where it stopped)
+//   EXPORT_CHECKPOINT {}  -> CHECKPOINT_DATA { buffer, runState }   the live run's checkpoint (taken
+//                     between two steps), else the last one made or loaded; buffer transferred
+//                  -> ERROR { scope: 'checkpoint', message }   when there is none
+//   LOAD_CHECKPOINT { name, buffer }   buffer transferred; refused while a run is active
+//                  -> CHECKPOINT_LOADED { name, runState, conv1, evaluation }   the model now holds the
+//                     checkpoint's weights; evaluation as for WEIGHTS_LOADED
+//                  -> ERROR { scope: 'checkpoint', message }   the engine's message; the model is kept
+//   DEBUG_CRASH    { target }  honoured only by a worker started as worker.js?debug=1 (the page does
+//                  that when its own URL has debug=1). target 'worker': the worker executes a Wasm
+//                  `unreachable` outside any handler, inside the step loop when a run is active, so it
+//                  dies as a real trap would (the page sees the Worker's error event). target 'peer':
+//                  the first peer worker is terminated and reported as crashed, so the run ends with
+//                  an ERROR event as on a real peer crash. No reply on success.
 //   EXPORT_WEIGHTS {}  -> WEIGHTS { buffer }   the PyTorch-compatible raw float32 file, transferred
 //                  -> ERROR { scope: 'weights', message }   when there is no model yet
 //   LOAD_WEIGHTS   { name, buffer, batchSize }   buffer transferred
@@ -37,8 +60,13 @@
 //                  after each epoch's evaluation on the test set. confusion: Int32Array(100),
 //                  [true * 10 + predicted]; predictions: Uint8Array of the first SAMPLE_IMAGES test
 //                  images; conv1: Float32Array(450), conv1.weight (6, 3, 5, 5)
-//   ERROR          { scope, message }   also without replyTo, e.g. a step failing mid-run
-//                  (scope 'run'); the run is then stopped
+//   CHECKPOINT     { reason, runState, buffer }   reason: 'start' | 'epoch' | 'interval' | 'pause' |
+//                  'stop'. A checkpoint of the run between two steps (Model.saveCheckpoint, transferred)
+//                  for the page to keep; runState as Model.loadCheckpoint returns it. Every LOSS and
+//                  EPOCH event sent before it is part of the state it saves; none after it is.
+//   ERROR          { scope, message, diverged }   also without replyTo, e.g. a step failing mid-run
+//                  (scope 'run'); the run is then stopped. diverged: { epoch, step } (1-based) when
+//                  the loss or a parameter stopped being finite; the last CHECKPOINT is still good.
 
 export const LOAD_DATA = 'load-data';
 export const DATA_LOADED = 'data-loaded';
@@ -51,15 +79,24 @@ export const EXPORT_WEIGHTS = 'export-weights';
 export const WEIGHTS = 'weights';
 export const LOAD_WEIGHTS = 'load-weights';
 export const WEIGHTS_LOADED = 'weights-loaded';
+export const EXPORT_CHECKPOINT = 'export-checkpoint';
+export const CHECKPOINT_DATA = 'checkpoint-data';
+export const LOAD_CHECKPOINT = 'load-checkpoint';
+export const CHECKPOINT_LOADED = 'checkpoint-loaded';
+export const DEBUG_CRASH = 'debug-crash';
 
 export const STATE = 'state';
 export const PROGRESS = 'progress';
 export const LOSS = 'loss';
 export const EPOCH = 'epoch';
+export const CHECKPOINT = 'checkpoint';
 export const ERROR = 'error';
 
 /** Test images sent to the page for the prediction grid. */
 export const SAMPLE_IMAGES = 48;
+
+/** Seconds of training between two autosaved checkpoints, unless the page's URL says otherwise. */
+export const AUTOSAVE_SECONDS = 120;
 
 /** How long the worker trains before yielding so PAUSE and STOP are handled promptly. */
 export const SLICE_MS = 50;

@@ -1,10 +1,14 @@
-// The training worker: owns the Wasm engine, the data sets, the model and the training run, and
-// talks to the page only through the messages documented in protocol.js.
-import { createEngine, Dataset, EngineError } from './engine.js';
-import { TrainingRun } from './trainer.js';
+// The training worker: owns the Wasm engine, the data sets, the model and the training run (with
+// its data-parallel peer workers), and talks to the page only through the messages documented in
+// protocol.js.
+import { createEngine, Dataset, EngineError, RECORD_BYTES } from './engine.js';
+import { TrainingRun, DivergenceError } from './trainer.js';
+import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
 
 const CONV1_FLOATS = 6 * 3 * 5 * 5;
+// Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
+const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
 
 let enginePromise = null;
 let train = null;      // full data sets; a run uses views limited to limitTrain/limitTest
@@ -13,9 +17,18 @@ let model = null;
 let run = null;
 let paused = false;
 let pendingWeights = null; // { name, bytes } loaded after the last run: the next run starts from them
+let lastCheckpoint = null; // { bytes, runState }: the newest good checkpoint made or loaded
 let lastEvalRate = 0;
+let samplesBeforeRun = 0;  // samples a resumed run had already trained, left out of samples/s
+let autosaveMs = P.AUTOSAVE_SECONDS * 1000;
+let msSinceSave = 0;
+let crashRequested = false;
+let peers = [];            // the current run's peer endpoints
 
-/** Created once, on first use: fetching and compiling the module is the slow part of starting. */
+/**
+ * Created once, on first use: fetching and compiling the module is the slow part of starting.
+ * The compiled module is kept too: peer workers are instantiated from it without compiling again.
+ */
 function getEngine() {
   enginePromise ??= (async () => {
     const url = new URL('./webtrain.wasm', import.meta.url);
@@ -26,7 +39,8 @@ function getEngine() {
       throw new Error(`${url}: network error (${error.message})`);
     }
     if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText} (build the site with 'npm run build')`);
-    return createEngine(await response.arrayBuffer());
+    const module = await WebAssembly.compile(await response.arrayBuffer());
+    return { engine: await createEngine(module), module };
   })();
   enginePromise.catch(() => { enginePromise = null; });
   return enginePromise;
@@ -46,6 +60,11 @@ function limited(dataset, limit) {
   return new Dataset(dataset.engine, dataset.ptr, limit, dataset.names);
 }
 
+/** A copy of a data set's records, to transfer to a peer worker. */
+function recordsOf(engine, dataset, name) {
+  return { name, bytes: engine.heapU8.slice(dataset.ptr, dataset.ptr + dataset.count * RECORD_BYTES) };
+}
+
 function conv1Of(m) {
   return m.paramsView().slice(0, CONV1_FLOATS);
 }
@@ -55,8 +74,8 @@ function samplePredictions(predictions) {
 }
 
 async function loadData(id, { train: trainFiles, test: testFile }) {
-  const engine = await getEngine();
-  stopRun();
+  const { engine } = await getEngine();
+  await stopRun();
   const toFiles = (files) => files.map(({ name, buffer }) => ({ name, bytes: new Uint8Array(buffer) }));
   // Validate both before replacing either, so a bad file leaves the loaded data as it was.
   const newTrain = engine.loadDataset(toFiles(trainFiles));
@@ -78,82 +97,242 @@ async function loadData(id, { train: trainFiles, test: testFile }) {
   reply(id, P.DATA_LOADED, { trainCount: train.count, testCount: test.count, sample: { images, labels } }, [images.buffer, labels.buffer]);
 }
 
-async function start(id, options) {
-  const engine = await getEngine();
-  if (!train || !test) throw new RangeError('no data loaded');
-  stopRun();
-  model?.destroy();
-  model = null;
-  model = engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
-  const fromWeights = pendingWeights?.name ?? null;
-  if (pendingWeights) model.importWeights(pendingWeights.bytes, pendingWeights.name);
-  pendingWeights = null;
-  run = new TrainingRun(engine, model, {
-    train: limited(train, options.limitTrain),
-    test: limited(test, options.limitTest),
-    epochs: options.epochs,
-    batchSize: options.batchSize,
-    lr: options.lr,
-    seed: options.seed,
+/**
+ * A peer worker wrapped as parallel.js's endpoint. Its error event is cancelled here (so it does
+ * not also count as this worker crashing) and reported to the stepper, now and on every later post.
+ */
+function peerEndpoint() {
+  const peer = new Worker(new URL('./peer-worker.js', import.meta.url), { type: 'module' });
+  let failure = null;
+  let onError = () => {};
+  const fail = (error) => {
+    failure ??= error;
+    onError(failure);
+  };
+  peer.addEventListener('error', (event) => {
+    event.preventDefault();
+    fail(new Error(event.message || 'its script failed to load (peer-worker.js or a module it imports)'));
   });
+  peer.addEventListener('messageerror', () => fail(new Error('one of its messages could not be read')));
+  return {
+    post: (msg, transfer) => {
+      if (failure) queueMicrotask(() => onError(failure));
+      else peer.postMessage(msg, transfer);
+    },
+    onMessage: (handler) => { peer.onmessage = (event) => handler(event.data); },
+    onError: (handler) => { onError = handler; },
+    close: () => peer.terminate(),
+    /** For DEBUG_CRASH: dies and is reported as a crashed peer is. */
+    kill: (message) => {
+      peer.terminate();
+      fail(new Error(message));
+    },
+  };
+}
+
+/** workers - 1 peers holding copies of the run's data and the model's state, ready to step. */
+async function startPeers(engine, module, workers, runTrain, runTest, options) {
+  const endpoints = Array.from({ length: workers - 1 }, peerEndpoint);
+  const stepper = new DataParallelStepper(engine, model, runTrain, endpoints);
+  try {
+    await stepper.init({
+      module,
+      trainFiles: [recordsOf(engine, runTrain, 'training records')],
+      testFiles: [recordsOf(engine, runTest, 'test records')],
+      seed: options.seed, shuffle: options.shuffle, lr: options.lr,
+    });
+  } catch (error) {
+    stepper.close();
+    throw error;
+  }
+  peers = endpoints;
+  return stepper;
+}
+
+/** Reads a checkpoint's run state without touching the model (a small throwaway one parses it). */
+function readCheckpoint(engine, bytes, name) {
+  const probe = engine.createModel({ maxBatch: 1 });
+  try {
+    return probe.loadCheckpoint(bytes, name);
+  } finally {
+    probe.destroy();
+  }
+}
+
+/** A model holding the checkpoint, sized for its batch size; the current model is left alone. */
+function modelFromCheckpoint(engine, bytes, name) {
+  const runState = readCheckpoint(engine, bytes, name);
+  const candidate = engine.createModel({ maxBatch: runState.batchSize, seed: runState.seed });
+  try {
+    candidate.loadCheckpoint(bytes, name);
+  } catch (error) {
+    candidate.destroy();
+    throw error;
+  }
+  return { candidate, runState };
+}
+
+let startGeneration = 0;
+
+async function start(id, options) {
+  const { engine, module } = await getEngine();
+  if (!train || !test) throw new RangeError('no data loaded');
+  await stopRun();
+  const generation = ++startGeneration;
+  let settings = {
+    epochs: options.epochs, batchSize: options.batchSize, lr: options.lr, seed: options.seed, shuffle: true,
+    workers: options.workers ?? 1, limitTrain: options.limitTrain, limitTest: options.limitTest,
+  };
+  let next, resume = null, fromWeights = null;
+  if (options.checkpoint) {
+    const { name, buffer } = options.checkpoint;
+    const { candidate, runState } = modelFromCheckpoint(engine, new Uint8Array(buffer), name);
+    if (runState.trainCount > train.count) {
+      candidate.destroy();
+      throw new RangeError(`${name} continues a run over ${runState.trainCount.toLocaleString('en')} training images; the loaded data has ${train.count.toLocaleString('en')}`);
+    }
+    next = candidate;
+    resume = runState;
+    settings = {
+      ...settings, batchSize: runState.batchSize, seed: runState.seed, shuffle: runState.shuffle,
+      workers: Math.max(1, runState.workers || 1), limitTrain: runState.trainCount,
+      epochs: options.epochs ?? runState.epochs, lr: options.lr ?? runState.adam.lr,
+    };
+  } else {
+    next = engine.createModel({ maxBatch: settings.batchSize, seed: settings.seed });
+    fromWeights = pendingWeights?.name ?? null;
+    if (pendingWeights) next.importWeights(pendingWeights.bytes, pendingWeights.name);
+  }
+  model?.destroy();
+  model = next;
+  pendingWeights = null;
+  const runTrain = limited(train, settings.limitTrain);
+  const runTest = limited(test, settings.limitTest);
+  const candidateRun = new TrainingRun(engine, model, { ...settings, train: runTrain, test: runTest, resume });
+  try {
+    if (settings.workers > 1 && !candidateRun.done) {
+      candidateRun.stepper = await startPeers(engine, module, settings.workers, runTrain, runTest, settings);
+    }
+  } catch (error) {
+    candidateRun.dispose();
+    throw new Error(`starting ${settings.workers - 1} peer worker(s): ${error.message}`);
+  }
+  if (generation !== startGeneration) { // stopped or restarted while the peers started
+    candidateRun.stepper?.close();
+    candidateRun.dispose();
+    throw new RangeError('the run was stopped while its workers were starting');
+  }
+  run = candidateRun;
   paused = false;
   lastEvalRate = 0;
+  samplesBeforeRun = run.epoch * runTrain.count + Math.min(run.step * settings.batchSize, runTrain.count);
+  autosaveMs = 1000 * (options.autosaveSeconds > 0 ? options.autosaveSeconds : P.AUTOSAVE_SECONDS);
   reply(id, P.RUN_STARTED, {
-    stepsPerEpoch: run.stepsPerEpoch, epochs: options.epochs, batchSize: options.batchSize,
-    trainCount: run.train.count, testCount: run.test.count,
-    // Data-parallel training across several workers is a later issue; one worker trains for now.
-    workersUsed: 1, fromWeights,
+    stepsPerEpoch: run.stepsPerEpoch, epochs: settings.epochs, batchSize: settings.batchSize, lr: settings.lr,
+    seed: settings.seed, trainCount: runTrain.count, testCount: runTest.count,
+    workersUsed: run.stepper ? run.stepper.workers : 1, fromWeights,
+    resumed: resume ? { epoch: resume.epoch, step: resume.step } : null,
   });
+  autosave('start');
   post(P.STATE, { state: 'running' });
   scheduleSlice();
 }
 
-function stopRun() {
-  run?.dispose();
-  run = null;
-  paused = false;
+/** Checkpoints the run (between two steps) for the page to keep. */
+function autosave(reason) {
+  const bytes = run.checkpoint();
+  const runState = run.runState();
+  lastCheckpoint = { bytes, runState };
+  const copy = bytes.slice();
+  post(P.CHECKPOINT, { reason, runState, buffer: copy.buffer }, [copy.buffer]);
+  msSinceSave = 0;
 }
 
+/** Ends the run, its peers and its slices. Waits (a little) for a slice in flight to end first. */
+async function stopRun({ checkpoint = false } = {}) {
+  if (!run) return;
+  paused = true;
+  const finished = await Promise.race([betweenSteps().then(() => true), delay(5000).then(() => false)]);
+  if (!run) return;
+  if (checkpoint && finished && !run.done) autosave('stop');
+  endRun();
+}
+
+function endRun() {
+  run?.stepper?.close();
+  run?.dispose();
+  run = null;
+  peers = [];
+  paused = false;
+  scheduledSlice = 0;
+  sliceInFlight = null;
+}
+
+const delay = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
 // Yielding through a MessageChannel (not setTimeout, which is clamped) lets PAUSE and STOP, queued
-// behind the current slice, run before the next one. One slice at a time: `sliceActive` covers a
-// slice from being scheduled until it has finished, awaits included.
+// behind the current slice, run before the next one. One slice at a time: `scheduledSlice` is the
+// token of the slice posted and not yet finished (0: none); ending a run clears it, so a slice of
+// an old run that finishes late (its peers gone) schedules nothing.
 const sliceChannel = new MessageChannel();
-let sliceActive = false;
-sliceChannel.port1.onmessage = async () => {
-  await runSlice();
-  sliceActive = false;
-  if (run && !paused) scheduleSlice();
+let scheduledSlice = 0;
+let nextSliceToken = 1;
+let sliceInFlight = null; // the promise of the slice being run
+
+// Not async: a debug crash must be a real uncaught error of this worker, not a rejected promise.
+sliceChannel.port1.onmessage = ({ data: token }) => {
+  if (token !== scheduledSlice) return;
+  if (crashRequested) debugTrap();
+  const slice = runSlice(run);
+  sliceInFlight = slice;
+  slice.then(() => {
+    if (sliceInFlight === slice) sliceInFlight = null;
+    if (token !== scheduledSlice) return;
+    scheduledSlice = 0;
+    if (run && !paused) scheduleSlice();
+  });
 };
 
 function scheduleSlice() {
-  if (sliceActive) return;
-  sliceActive = true;
-  sliceChannel.port2.postMessage(null);
+  if (scheduledSlice || !run) return;
+  scheduledSlice = nextSliceToken++;
+  sliceChannel.port2.postMessage(scheduledSlice);
 }
 
-async function runSlice() {
-  const current = run;
+/** Resolves when no step is under way (with peers, a step awaits their gradients). */
+async function betweenSteps() {
+  while (sliceInFlight) await sliceInFlight;
+}
+
+async function runSlice(current) {
   if (!current || paused) return;
   const started = performance.now();
   try {
     while (!current.done && !paused && performance.now() - started < P.SLICE_MS) {
+      const stepStarted = performance.now();
       // runStep resolves at once on this thread; with data-parallel peers it really waits.
       const events = await current.runStep();
       if (run !== current) return; // stopped meanwhile
+      msSinceSave += performance.now() - stepStarted;
       for (const event of events) emit(event);
+      const epochEnded = events.some((e) => e.event === 'epoch');
+      if (!current.done && (epochEnded || msSinceSave >= autosaveMs)) autosave(epochEnded ? 'epoch' : 'interval');
       // An epoch's evaluation may have taken a while: let waiting messages in.
-      if (events.some((e) => e.event === 'epoch')) break;
+      if (epochEnded) break;
     }
   } catch (error) {
     if (run !== current) return;
-    stopRun();
-    post(P.ERROR, { scope: 'run', message: messageOf(error) });
+    endRun();
+    // The model may hold non-finite values now; lastCheckpoint is the last good state.
+    const diverged = error instanceof DivergenceError ? { epoch: error.epoch, step: error.step } : null;
+    post(P.ERROR, { scope: 'run', message: messageOf(error), diverged });
     post(P.STATE, { state: 'stopped' });
     return;
   }
   postProgress();
   if (current.done) {
-    stopRun();
+    lastCheckpoint = { bytes: current.checkpoint(), runState: current.runState() };
+    endRun();
     post(P.STATE, { state: 'done' });
   }
 }
@@ -177,7 +356,7 @@ function postProgress() {
   const globalStep = run.globalStep;
   const trainedSeconds = run.totalTrainMs / 1000;
   const samplesDone = run.epoch * run.train.count + Math.min(run.step * batchSize, run.train.count);
-  const samplesPerSecond = trainedSeconds > 0 ? samplesDone / trainedSeconds : 0;
+  const samplesPerSecond = trainedSeconds > 0 ? (samplesDone - samplesBeforeRun) / trainedSeconds : 0;
   let etaSeconds = null;
   if (samplesPerSecond > 0) {
     // A forward pass costs about a third of a training step until an evaluation has been timed.
@@ -197,8 +376,17 @@ function exportWeights(id) {
   reply(id, P.WEIGHTS, { buffer: bytes.buffer }, [bytes.buffer]);
 }
 
+function evaluationOf(m) {
+  if (!test) return null;
+  const r = m.evaluate(test);
+  return {
+    test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss,
+    confusion: r.confusion, predictions: samplePredictions(r.predictions),
+  };
+}
+
 async function loadWeights(id, { name, buffer, batchSize }) {
-  const engine = await getEngine();
+  const { engine } = await getEngine();
   if (run) throw new RangeError('stop the training run before loading weights');
   const bytes = new Uint8Array(buffer);
   // Imported into a fresh model first, so a refused file leaves the current model untouched.
@@ -212,16 +400,53 @@ async function loadWeights(id, { name, buffer, batchSize }) {
   model?.destroy();
   model = candidate;
   pendingWeights = { name, bytes };
-  let evaluation = null;
-  if (test) {
-    const r = model.evaluate(test);
-    evaluation = {
-      test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss,
-      confusion: r.confusion, predictions: samplePredictions(r.predictions),
-    };
+  reply(id, P.WEIGHTS_LOADED, { name, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+}
+
+async function exportCheckpoint(id) {
+  await betweenSteps();
+  const saved = run ? { bytes: run.checkpoint(), runState: run.runState() } : lastCheckpoint;
+  if (!saved) throw new RangeError('there is no checkpoint yet: start a run or load a checkpoint first');
+  const copy = saved.bytes.slice();
+  reply(id, P.CHECKPOINT_DATA, { buffer: copy.buffer, runState: saved.runState }, [copy.buffer]);
+}
+
+async function loadCheckpoint(id, { name, buffer }) {
+  const { engine } = await getEngine();
+  if (run) throw new RangeError('stop the training run before loading a checkpoint');
+  const bytes = new Uint8Array(buffer);
+  const { candidate, runState } = modelFromCheckpoint(engine, bytes, name);
+  model?.destroy();
+  model = candidate;
+  pendingWeights = null;
+  lastCheckpoint = { bytes, runState };
+  reply(id, P.CHECKPOINT_LOADED, { name, runState, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+}
+
+// A module whose only function executes `unreachable`: calling it is a genuine Wasm trap.
+const TRAP_MODULE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+  0x03, 0x02, 0x01, 0x00, // one function of that type
+  0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00, // export it as "f"
+  0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b, // body: unreachable, end
+]);
+
+function debugTrap() {
+  crashRequested = false;
+  new WebAssembly.Instance(new WebAssembly.Module(TRAP_MODULE)).exports.f();
+}
+
+function debugCrash({ target }) {
+  if (!DEBUG) throw new RangeError("debug messages are ignored unless the page's URL has debug=1");
+  if (target === 'peer') {
+    if (!peers.length) throw new RangeError('this run has no peer workers to crash');
+    peers[0].kill('terminated (debug-crash)');
+    return;
   }
-  const conv1 = conv1Of(model);
-  reply(id, P.WEIGHTS_LOADED, { name, conv1, evaluation });
+  crashRequested = true;
+  // With no slice coming, trap from a timer: an uncaught error all the same.
+  if (!scheduledSlice) setTimeout(debugTrap, 0);
 }
 
 function messageOf(error) {
@@ -229,7 +454,10 @@ function messageOf(error) {
   return error?.message ?? String(error);
 }
 
-const SCOPES = { [P.LOAD_DATA]: 'data', [P.START]: 'run', [P.EXPORT_WEIGHTS]: 'weights', [P.LOAD_WEIGHTS]: 'weights' };
+const SCOPES = {
+  [P.LOAD_DATA]: 'data', [P.START]: 'run', [P.EXPORT_WEIGHTS]: 'weights', [P.LOAD_WEIGHTS]: 'weights',
+  [P.EXPORT_CHECKPOINT]: 'checkpoint', [P.LOAD_CHECKPOINT]: 'checkpoint',
+};
 
 self.onmessage = async ({ data }) => {
   const { type, id } = data;
@@ -239,19 +467,25 @@ self.onmessage = async ({ data }) => {
       case P.START: await start(id, data); break;
       case P.PAUSE:
         paused = true;
+        await betweenSteps();
+        if (run && paused && !run.done) autosave('pause');
         reply(id, P.STATE, { state: run ? 'paused' : 'stopped' });
         break;
       case P.RESUME:
         paused = false;
         reply(id, P.STATE, { state: run ? 'running' : 'stopped' });
-        if (run) scheduleSlice();
+        scheduleSlice();
         break;
       case P.STOP:
-        stopRun();
+        startGeneration++;
+        await stopRun({ checkpoint: true });
         reply(id, P.STATE, { state: 'stopped' });
         break;
       case P.EXPORT_WEIGHTS: exportWeights(id); break;
       case P.LOAD_WEIGHTS: await loadWeights(id, data); break;
+      case P.EXPORT_CHECKPOINT: await exportCheckpoint(id); break;
+      case P.LOAD_CHECKPOINT: await loadCheckpoint(id, data); break;
+      case P.DEBUG_CRASH: debugCrash(data); break;
       default: throw new Error(`unknown message type '${type}'`);
     }
   } catch (error) {

@@ -136,7 +136,30 @@ static void test_dweight_direct(int C, int H, int W, int OC, int K) {
   free(inp - GUARD), free(d - GUARD), free(w1 - GUARD), free(w2 - GUARD);
 }
 
+static void test_maxpool(int C, int H, int W, int with_ties) {
+  const size_t ni = (size_t)C * H * W, no = (size_t)C * (H / 2) * (W / 2);
+  float *inp = guarded(ni), *o1 = guarded(no), *o2 = guarded(no);
+  uint8_t *a1 = malloc(no + 8), *a2 = malloc(no + 8);
+  fill(inp, ni);
+  if (with_ties)
+    for (size_t i = 0; i < ni; i++) inp[i] = (float)((int)(inp[i] * 2)); /* -1, 0, 1: many ties */
+  if (ni > 5) inp[5] = NAN;
+  memset(a1, 0xEE, no + 8), memset(a2, 0xEE, no + 8);
+  maxpool2_forward(o1, a1, inp, 1, C, H, W);
+  maxpool2_forward_ref(o2, a2, inp, 1, C, H, W);
+  cases++;
+  if (memcmp(o1, o2, sizeof(float) * no) != 0 || memcmp(a1, a2, no + 8) != 0 || !guards_intact(o1, no)) {
+    printf("MISMATCH maxpool2 C=%d H=%d W=%d ties=%d\n", C, H, W, with_ties);
+    failures++;
+  }
+  free(inp - GUARD), free(o1 - GUARD), free(o2 - GUARD), free(a1), free(a2);
+}
+
 int main(void) {
+  for (int W = 2; W <= 21; W++)
+    for (int ties = 0; ties <= 1; ties++) test_maxpool(3, 5, W, ties);
+  test_maxpool(6, 28, 28, 0);
+  test_maxpool(16, 10, 10, 1);
   /* Channel pairs and tap groups (K = 1..6) with every output-width tail. */
   for (int OC = 1; OC <= 5; OC++)
     for (int K = 1; K <= 6; K++)
