@@ -334,19 +334,26 @@ test('a reload in the middle of epoch 2 offers the autosaved run, and Resume fin
   const reference = await completeRun(t, run);
 
   const page = await openPage(t, `${server.url}?${run}&autosaveSeconds=0.1&autostart=1`);
-  await page.waitForSelector('#autosave-info:text-matches("epoch 2/3, step [1-9]")', { timeout: 60000 });
+  // Pausing saves a checkpoint; waiting for a line of epoch 2 first puts the stop inside epoch 2
+  // on any machine (a fast one may reach epoch 3 before the click lands: that is a mid-run stop too).
+  await page.waitForSelector('#log:has-text("Epoch [2/3], Step [100/250]")', { timeout: 60000 });
+  await page.click('#pause');
+  await state(page, 'paused');
+  await page.waitForSelector('#autosave-info:text-matches("epoch [23]/3, step [0-9]")', { timeout: 60000 });
   await page.reload();
   await page.waitForSelector('#resume-offer:visible');
-  assert.equal(await page.textContent('#resume-title'), 'A run was interrupted');
+  // Paused first (to stop at a known place), so the page calls it a paused run left behind; the
+  // crash test below covers a run interrupted while it was training.
+  assert.equal(await page.textContent('#resume-title'), 'A paused run was left');
   const summary = await page.textContent('#resume-summary');
-  assert.match(summary, /^Epoch 2 of 3, step \d+ of 250 · test accuracy so far \d+\.\d\d% \(after epoch 1\) · saved /);
+  assert.match(summary, /^Epoch [23] of 3, step \d+ of 250 · test accuracy so far \d+\.\d\d% \(after epoch [12]\) · saved /);
   assert.match(await page.textContent('#log'), /autostart skipped/);
   await page.screenshot({ path: path.join(ARTIFACTS, 'resume-offer.png'), clip: { x: 0, y: 0, width: 1400, height: 420 } });
 
   await page.click('#resume-run');
   await state(page, 'done');
   const log = await page.textContent('#log');
-  assert.match(log, /^# Resumed at epoch 2, step \d+: 3 epoch\(s\), batch 8, lr 0\.001, seed 5, 1 worker: 250 steps per epoch$/m);
+  assert.match(log, /^# Resumed at epoch [23], step \d+: 3 epoch\(s\), batch 8, lr 0\.001, seed 5, 1 worker: 250 steps per epoch$/m);
   assertSameLines(lossLines(log), reference.losses, 'loss lines of the resumed and the uninterrupted run');
   assert.deepEqual(accuracyLines(log), reference.accuracies);
   assert.equal(await page.textContent('#accuracy'), await reference.page.textContent('#accuracy'));
