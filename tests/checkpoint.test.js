@@ -3,9 +3,8 @@
 // checkpointing leaves a loadable file, and divergence stops training with the step named.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -13,12 +12,13 @@ import { createEngine, PARAM_COUNT } from '../web/engine.js';
 import { TrainingRun } from '../web/trainer.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
 import { runCli, jsonEvents } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 
 const wasm = readFileSync(new URL('../web/webtrain.wasm', import.meta.url));
 const CHECKPOINT_BYTES = 128 + 12 * PARAM_COUNT + 4;
 let dir, data;
 before(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'webtrain-ckpt-'));
+  dir = tempDir('webtrain-ckpt-');
   data = writeSyntheticCifar(path.join(dir, 'data'), { perTrainFile: 300, test: 200, seed: 3 });
 });
 

@@ -2,16 +2,16 @@
 // JSON events, learning, determinism, weights files and its errors for bad options.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { writeSyntheticCifar } from './helpers/synthetic.js';
 import { runCli, jsonEvents } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 
 let dir, data;
 before(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'webtrain-cli-'));
+  dir = tempDir('webtrain-cli-');
   // 5 x 700 training records at batch 32 = 110 steps per epoch: one 100-step report per epoch.
   data = writeSyntheticCifar(path.join(dir, 'data'), { perTrainFile: 700, test: 500, seed: 7 });
 });

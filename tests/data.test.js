@@ -2,22 +2,22 @@
 // clear error naming it, and nothing is half-loaded.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, cpSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, rmSync, cpSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { createEngine, EngineError } from '../web/engine.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
 import { runCli } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 
 let good;
 before(() => {
-  good = writeSyntheticCifar(mkdtempSync(path.join(tmpdir(), 'webtrain-data-')), { perTrainFile: 20, test: 20 });
+  good = writeSyntheticCifar(tempDir('webtrain-data-'), { perTrainFile: 20, test: 20 });
 });
 
 /** A copy of the good folder with one file replaced (or removed when bytes is null). */
 function folderWith(name, bytes) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'webtrain-bad-'));
+  const dir = tempDir('webtrain-bad-');
   cpSync(good, dir, { recursive: true });
   if (bytes === null) rmSync(path.join(dir, name));
   else writeFileSync(path.join(dir, name), bytes);

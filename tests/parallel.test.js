@@ -2,13 +2,12 @@
 // agreement with one worker up to float summation order.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { splitBatch } from '../web/parallel.js';
 import { writeSyntheticCifar } from './helpers/synthetic.js';
 import { runCli, jsonEvents } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
 
 test('a batch splits into contiguous slices covering it exactly', () => {
   assert.deepEqual(splitBatch(64, 2), [{ offset: 0, count: 32 }, { offset: 32, count: 32 }]);
@@ -18,7 +17,7 @@ test('a batch splits into contiguous slices covering it exactly', () => {
 
 let data;
 before(() => {
-  data = writeSyntheticCifar(path.join(mkdtempSync(path.join(tmpdir(), 'webtrain-par-')), 'data'), { perTrainFile: 700, test: 300, seed: 11 });
+  data = writeSyntheticCifar(path.join(tempDir('webtrain-par-'), 'data'), { perTrainFile: 700, test: 300, seed: 11 });
 });
 
 const run = (workers) => {
