@@ -13,6 +13,10 @@ test('a batch splits into contiguous slices covering it exactly', () => {
   assert.deepEqual(splitBatch(64, 2), [{ offset: 0, count: 32 }, { offset: 32, count: 32 }]);
   assert.deepEqual(splitBatch(7, 3), [{ offset: 0, count: 3 }, { offset: 3, count: 2 }, { offset: 5, count: 2 }]);
   assert.deepEqual(splitBatch(1, 2), [{ offset: 0, count: 1 }, { offset: 1, count: 0 }]);
+  // The leader takes 1/16 of each peer's share: it starts first and needs no reply to start.
+  assert.deepEqual(splitBatch(64, 2, { leaderBonus: true }), [{ offset: 0, count: 34 }, { offset: 34, count: 30 }]);
+  assert.deepEqual(splitBatch(16, 2, { leaderBonus: true }), [{ offset: 0, count: 8 }, { offset: 8, count: 8 }]);
+  assert.deepEqual(splitBatch(64, 3, { leaderBonus: true }), [{ offset: 0, count: 24 }, { offset: 24, count: 20 }, { offset: 44, count: 20 }]);
 });
 
 let data;
