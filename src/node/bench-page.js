@@ -1,0 +1,41 @@
+// `npm run bench:page -- [WORKERS ...]`: the full reference run in the page, as a user would start
+// it (default settings, Start), in Debian's headless Chromium, once per worker count (default 1).
+// Prints the time from Start to Finished and the final accuracy line. Measures; asserts nothing.
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+import { startServer } from './serve.js';
+import { realDataDir, realDataAvailable, realDataSkipMessage } from '../../tests/helpers/real-data.js';
+
+if (!realDataAvailable) {
+  console.error(`bench:page: ${realDataSkipMessage}`);
+  process.exit(1);
+}
+if (!existsSync('/usr/bin/chromium')) {
+  console.error('bench:page: /usr/bin/chromium not found (apt-get install -y chromium)');
+  process.exit(1);
+}
+const workerCounts = process.argv.slice(2).length ? process.argv.slice(2) : ['1'];
+const { url, close } = await startServer({ port: 0, dataDir: realDataDir });
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  for (const workers of workerCounts) {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${url}?workers=${workers}`);
+    await page.waitForSelector('#start:not([disabled])');
+    const t0 = performance.now();
+    await page.click('#start');
+    await page.waitForSelector('body[data-state="done"]', { timeout: 30 * 60 * 1000 });
+    const seconds = (performance.now() - t0) / 1000;
+    const accuracy = (await page.textContent('#log')).split('\n').filter((l) => l.startsWith('Test accuracy')).at(-1);
+    console.log(`page, ${workers} worker(s): ${seconds.toFixed(1)} s from Start to Finished (data fetch included); ${accuracy}`);
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  await close();
+}
