@@ -18,12 +18,26 @@ static double uniform(void) { /* xorshift64*, in (-1, 1) */
   rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
   return (double)((rng_state * 2685821657736338717ULL) >> 11) / 9007199254740992.0 * 2.0 - 1.0;
 }
+/* Every buffer is owned here and freed at the end, so the test also runs under LeakSanitizer. */
+static void *owned[64];
+static int owned_count = 0;
+static void *take(size_t bytes) {
+  void *p = calloc(1, bytes);
+  if (!p || owned_count == (int)(sizeof owned / sizeof owned[0])) {
+    printf("gradcheck: out of memory or buffer slots\n");
+    exit(2);
+  }
+  return owned[owned_count++] = p;
+}
+static void free_owned(void) {
+  while (owned_count) free(owned[--owned_count]);
+}
 static double *random_vec(size_t n) {
-  double *v = malloc(sizeof(double) * n);
+  double *v = take(sizeof(double) * n);
   for (size_t i = 0; i < n; i++) v[i] = uniform();
   return v;
 }
-static double *zeros(size_t n) { return calloc(n, sizeof(double)); }
+static double *zeros(size_t n) { return take(sizeof(double) * n); }
 static double dot(const double *a, const double *b, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++) s += a[i] * b[i];
@@ -73,7 +87,7 @@ static void test_conv2d(void) {
   CHECK_GRAD("conv2d dweight", c_w, nw, dw, conv_loss());
   CHECK_GRAD("conv2d dbias", c_b, (size_t)COC, db, conv_loss());
   /* Backward accumulates: a second call doubles every gradient. */
-  double *dw2 = malloc(sizeof(double) * nw);
+  double *dw2 = take(sizeof(double) * nw);
   memcpy(dw2, dw, sizeof(double) * nw);
   conv2d_backward(NULL, dw2, db, c_col, dcol, c_g, c_inp, c_w, CB, CC, CH, CW, COC, CK);
   for (size_t i = 0; i < nw; i++) {
@@ -96,14 +110,14 @@ static double pool_loss(void) {
 static void test_maxpool(void) {
   const size_t ni = (size_t)PB * PC * PH * PW, no = (size_t)PB * PC * (PH / 2) * (PW / 2);
   /* A shuffled ramp: all values distinct and at least 1/ni apart, so no window ties. */
-  p_inp = malloc(sizeof(double) * ni);
+  p_inp = take(sizeof(double) * ni);
   for (size_t i = 0; i < ni; i++) p_inp[i] = (double)i / ni;
   for (size_t i = ni - 1; i > 0; i--) {
     size_t j = (size_t)((uniform() + 1) / 2 * (i + 1)) % (i + 1);
     double t = p_inp[i];
     p_inp[i] = p_inp[j], p_inp[j] = t;
   }
-  p_g = random_vec(no), p_out = zeros(no), p_arg = calloc(no, 1);
+  p_g = random_vec(no), p_out = zeros(no), p_arg = take(no);
   double *dinp = zeros(ni);
   pool_loss();
   maxpool2_backward(dinp, p_g, p_arg, PB, PC, PH, PW);
@@ -150,7 +164,7 @@ static void test_relu(void) {
   for (int i = 0; i < RN; i++) /* away from the kink at 0 */
     if (fabs(r_x[i]) < 0.05) r_x[i] = r_x[i] < 0 ? -0.5 : 0.5;
   relu_loss();
-  double *d = malloc(sizeof(double) * RN);
+  double *d = take(sizeof(double) * RN);
   memcpy(d, r_g, sizeof(double) * RN);
   wt_relu_gate(d, r_y, RN);
   CHECK_GRAD("relu dinput", r_x, (size_t)RN, d, relu_loss());
@@ -183,6 +197,7 @@ int main(void) {
   test_linear();
   test_relu();
   test_crossentropy();
+  free_owned();
   printf(failures ? "gradcheck: %d FAILED\n" : "gradcheck: all passed\n", failures);
   return failures ? 1 : 0;
 }
