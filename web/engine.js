@@ -138,16 +138,6 @@ export class Engine {
   writePermutation(ptr, n, seed, epoch) {
     this.check(this.wasm.wt_epoch_permutation(ptr, n, seed >>> 0, epoch), 'shuffling');
   }
-
-  epochPermutation(n, seed, epoch) {
-    const ptr = this.alloc(Math.max(4 * n, 4));
-    try {
-      this.writePermutation(ptr, n, seed, epoch);
-      return this.heapU32.slice(ptr >> 2, (ptr >> 2) + n);
-    } finally {
-      this.free(ptr);
-    }
-  }
 }
 
 /** Validated CIFAR-10 records living in Wasm memory. */
@@ -219,8 +209,6 @@ export class Model {
   setAdam({ lr = ADAM_DEFAULTS.lr, beta1 = ADAM_DEFAULTS.beta1, beta2 = ADAM_DEFAULTS.beta2, eps = ADAM_DEFAULTS.eps } = {}) {
     this.engine.heapF64.set([lr, beta1, beta2, eps], this.adamPtr >> 3);
   }
-
-  init(seed) { this.engine.wasm.wt_model_init(this.ptr, seed >>> 0); }
 
   get adamSteps() { return this.engine.wasm.wt_model_adam_step_count(this.ptr); }
 
