@@ -5,7 +5,6 @@
 import { readFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import path from 'node:path';
 import { createEngine, PROFILE_SLOTS } from '../../web/engine.js';
 import { TRAIN_FILES, TEST_FILE, ALL_FILES } from '../../web/cifar.js';
 import { DataParallelStepper } from '../../web/parallel.js';
+import { startPeerWorkers } from './peer.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values: args } = parseArgs({
@@ -65,10 +65,7 @@ async function timeSteps(step) {
 
 let stepper = null;
 if (ALL_WORKERS > 1) {
-  const endpoints = Array.from({ length: ALL_WORKERS - 1 }, () => {
-    const w = new Worker(new URL('./peer.js', import.meta.url));
-    return { post: (m, t) => w.postMessage(m, t), onMessage: (h) => w.on('message', h), onError: (h) => w.on('error', h), close: () => w.terminate() };
-  });
+  const endpoints = startPeerWorkers(ALL_WORKERS - 1);
   // Its own model: the solo steps below must not put the replicas out of step.
   stepper = new DataParallelStepper(engine, engine.createModel({ maxBatch: BATCH, seed: 0 }), train, endpoints);
   await stepper.init({ module, trainFiles, testFiles, limit: Infinity, seed: 0, shuffle: true, lr: 0.001 });

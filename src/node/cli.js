@@ -4,13 +4,13 @@
 import { readFile, open, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 
 import { createEngine, EngineError } from '../../web/engine.js';
 import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
 import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { DataParallelStepper } from '../../web/parallel.js';
+import { startPeerWorkers } from './peer.js';
 
 /** All cores but one, at least one: the default number of training workers. */
 export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
@@ -145,16 +145,7 @@ async function compileModule() {
 /** Starts workers - 1 peers (this thread is the first worker); null for one worker. */
 async function startPeers(count, model, train, trainFiles, testFiles, module, options) {
   if (count <= 1) return null;
-  const endpoints = Array.from({ length: count - 1 }, () => {
-    const worker = new Worker(new URL('./peer.js', import.meta.url));
-    return {
-      post: (msg, transfer) => worker.postMessage(msg, transfer),
-      onMessage: (handler) => worker.on('message', handler),
-      onError: (handler) => worker.on('error', handler),
-      close: () => worker.terminate(),
-    };
-  });
-  const stepper = new DataParallelStepper(model.engine, model, train, endpoints);
+  const stepper = new DataParallelStepper(model.engine, model, train, startPeerWorkers(count - 1));
   try {
     await stepper.init({
       module, trainFiles, testFiles, limit: options.limitTrain, testLimit: options.limitTest,
