@@ -6,6 +6,19 @@
 #include <wasm_simd128.h>
 #endif
 
+/* One window: output column j of the row pair (r0, r1). Strict > keeps the first maximum in scan
+ * order, as PyTorch does on ties. */
+static inline void pool_window(wt_real *out, uint8_t *argmax, const wt_real *r0, const wt_real *r1,
+                               int j) {
+  wt_real best = r0[2 * j];
+  uint8_t at = 0;
+  if (r0[2 * j + 1] > best) best = r0[2 * j + 1], at = 1;
+  if (r1[2 * j] > best) best = r1[2 * j], at = 2;
+  if (r1[2 * j + 1] > best) best = r1[2 * j + 1], at = 3;
+  *out = best;
+  *argmax = at;
+}
+
 void maxpool2_forward_ref(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, int C, int H,
                           int W) {
   /* out (B, C, H/2, W/2); argmax like out, 0..3 = (row, col) offset 2*dy + dx in the window */
@@ -16,16 +29,7 @@ void maxpool2_forward_ref(wt_real *out, uint8_t *argmax, const wt_real *inp, int
     uint8_t *a = argmax + plane * OH * OW;
     for (int i = 0; i < OH; i++) {
       const wt_real *r0 = in + (2 * i) * W, *r1 = r0 + W;
-      for (int j = 0; j < OW; j++) {
-        /* Strict > keeps the first maximum in scan order, as PyTorch does on ties. */
-        wt_real best = r0[2 * j];
-        uint8_t at = 0;
-        if (r0[2 * j + 1] > best) best = r0[2 * j + 1], at = 1;
-        if (r1[2 * j] > best) best = r1[2 * j], at = 2;
-        if (r1[2 * j + 1] > best) best = r1[2 * j + 1], at = 3;
-        o[i * OW + j] = best;
-        a[i * OW + j] = at;
-      }
+      for (int j = 0; j < OW; j++) pool_window(o + i * OW + j, a + i * OW + j, r0, r1, j);
     }
   }
 }
@@ -65,15 +69,7 @@ void maxpool2_forward(float *out, uint8_t *argmax, const float *inp, int B, int 
         const v128_t vat8 = wasm_u8x16_narrow_i16x8(wasm_u16x8_narrow_i32x4(vat, vat), vat);
         wasm_v128_store32_lane(a + i * OW + j, vat8, 0);
       }
-      for (int j = OW4; j < OW; j++) {
-        float best = r0[2 * j];
-        uint8_t at = 0;
-        if (r0[2 * j + 1] > best) best = r0[2 * j + 1], at = 1;
-        if (r1[2 * j] > best) best = r1[2 * j], at = 2;
-        if (r1[2 * j + 1] > best) best = r1[2 * j + 1], at = 3;
-        o[i * OW + j] = best;
-        a[i * OW + j] = at;
-      }
+      for (int j = OW4; j < OW; j++) pool_window(o + i * OW + j, a + i * OW + j, r0, r1, j);
     }
   }
 }
