@@ -25,10 +25,12 @@ test('the shipped webtrain.wasm uses SIMD128 and the scalar build does not', (t)
   assert.equal(plain, 0);
 });
 
-test('the shipped module is under 100 KB and instantiates with its single import', async (t) => {
+test('the shipped module is under 100 KB, imports only the host clock and the growth hook, and instantiates', async (t) => {
   const size = statSync(shipped).size;
   t.diagnostic(`webtrain.wasm: ${size} bytes`);
   assert.ok(size < 100 * 1024, `webtrain.wasm is ${size} bytes`);
+  const imports = WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(shipped))).map((i) => `${i.module}.${i.name}`);
+  assert.deepEqual(imports.sort(), ['env.emscripten_notify_memory_growth', 'env.wt_clock_ms']);
   assert.equal(wasmSimdSupported(), true);
   const engine = await createEngine(readFileSync(shipped));
   assert.match(engine.lastError(), /no error/);

@@ -49,10 +49,18 @@ export function wasmSimdSupported() {
  */
 export async function createEngine(source) {
   const module = source instanceof WebAssembly.Module ? source : await WebAssembly.compile(source);
-  // The standalone module imports one hook; views are re-taken after every call anyway.
-  const instance = await WebAssembly.instantiate(module, {
+  const known = {
     env: { emscripten_notify_memory_growth: () => {}, wt_clock_ms: () => performance.now() },
-  });
+  };
+  // Another Emscripten release may import a little more of its runtime (WASI file calls, say).
+  // The engine never needs them: such a call fails loudly, naming itself, rather than the load.
+  const imports = { env: { ...known.env } };
+  for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+    if (kind !== 'function' || known[from]?.[name]) continue;
+    imports[from] ??= {};
+    imports[from][name] = () => { throw new Error(`webtrain.wasm called the unexpected import ${from}.${name}`); };
+  }
+  const instance = await WebAssembly.instantiate(module, imports);
   instance.exports._initialize?.();
   return new Engine(instance.exports);
 }
