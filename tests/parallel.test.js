@@ -45,3 +45,25 @@ test('two and three workers: identical run to run, and the same training as one 
   }
   assert.ok(two.at(-1).test_accuracy > 0.6);
 });
+
+test('a peer worker that stops fails the step with its name instead of hanging', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { createEngine } = await import('../web/engine.js');
+  const { DataParallelStepper } = await import('../web/parallel.js');
+  const { startPeerWorkers } = await import('../src/node/peer.js');
+  const { makeRecords } = await import('./helpers/synthetic.js');
+  const module = await WebAssembly.compile(readFileSync(new URL('../web/webtrain.wasm', import.meta.url)));
+  const engine = await createEngine(module);
+  const trainFiles = [{ name: 'train', bytes: makeRecords(64, 2) }];
+  const train = engine.loadDataset(trainFiles);
+  const model = engine.createModel({ maxBatch: 32 });
+  const endpoints = startPeerWorkers(1);
+  const stepper = new DataParallelStepper(engine, model, train, endpoints);
+  await stepper.init({ module, trainFiles, seed: 0, shuffle: true, lr: 0.001 });
+  const permPtr = engine.alloc(4 * train.count);
+  engine.writePermutation(permPtr, train.count, 0, 0);
+  assert.ok(Number.isFinite(await stepper.trainStep(permPtr, 0, 32, 0)));
+  endpoints[0].close(); // as if the thread were killed
+  while (!stepper.peers[0].failure) await new Promise((resolve) => setTimeout(resolve, 10));
+  await assert.rejects(stepper.trainStep(permPtr, 32, 32, 0), /worker 1 crashed: exited with code/);
+});

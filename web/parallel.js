@@ -46,6 +46,7 @@ class PeerLink {
     this.endpoint = endpoint;
     this.index = index;
     this.pending = null;
+    this.failure = null; // set once the peer has crashed or exited: every later request fails
     endpoint.onMessage((msg) => {
       const p = this.pending;
       this.pending = null;
@@ -54,13 +55,15 @@ class PeerLink {
       else p.resolve(msg);
     });
     endpoint.onError((error) => {
+      this.failure ??= new Error(`worker ${index + 1} crashed: ${error?.message ?? error}`);
       const p = this.pending;
       this.pending = null;
-      p?.reject(new Error(`worker ${index + 1} crashed: ${error?.message ?? error}`));
+      p?.reject(this.failure);
     });
   }
 
   request(msg, transfer = []) {
+    if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
       this.endpoint.post(msg, transfer);
