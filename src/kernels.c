@@ -45,18 +45,24 @@ void wt_relu_gate_ref(wt_real *d, const wt_real *out, size_t n) {
   for (size_t i = 0; i < n; i++) d[i] = out[i] > 0 ? d[i] : 0;
 }
 
+/* Output pixel (oh, ow) of channel o: bias, then the taps in (c, ki, kj) order. */
+static inline wt_real conv_direct_pixel(const wt_real *inp, const wt_real *weight, const wt_real *bias,
+                                        int o, int C, int H, int W, int K, int oh, int ow) {
+  wt_real sum = bias[o];
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++)
+      for (int kj = 0; kj < K; kj++)
+        sum += weight[((o * C + c) * K + ki) * K + kj] * inp[((size_t)c * H + oh + ki) * W + ow + kj];
+  return sum;
+}
+
 void wt_conv2d_direct_ref(wt_real *out, const wt_real *inp, const wt_real *weight,
                           const wt_real *bias, int C, int H, int W, int OC, int K) {
   const int OH = H - K + 1, OW = W - K + 1;
   for (int o = 0; o < OC; o++)
     for (int oh = 0; oh < OH; oh++)
       for (int ow = 0; ow < OW; ow++) {
-        wt_real sum = bias[o];
-        for (int c = 0; c < C; c++)
-          for (int ki = 0; ki < K; ki++)
-            for (int kj = 0; kj < K; kj++)
-              sum += weight[((o * C + c) * K + ki) * K + kj] * inp[((size_t)c * H + oh + ki) * W + ow + kj];
-        out[((size_t)o * OH + oh) * OW + ow] = sum;
+        out[((size_t)o * OH + oh) * OW + ow] = conv_direct_pixel(inp, weight, bias, o, C, H, W, K, oh, ow);
       }
 }
 
@@ -289,12 +295,7 @@ void wt_conv2d_direct(float *out, const float *inp, const float *weight, const f
     for (int o = o0; o < o0 + ob; o++)
       for (int oh = 0; oh < OH; oh++)
         for (int ow = OW4; ow < OW; ow++) {
-          float sum = bias[o];
-          for (int c = 0; c < C; c++)
-            for (int ki = 0; ki < K; ki++)
-              for (int kj = 0; kj < K; kj++)
-                sum += weight[((o * C + c) * K + ki) * K + kj] * inp[((size_t)c * H + oh + ki) * W + ow + kj];
-          out[((size_t)o * OH + oh) * OW + ow] = sum;
+          out[((size_t)o * OH + oh) * OW + ow] = conv_direct_pixel(inp, weight, bias, o, C, H, W, K, oh, ow);
         }
   }
 }
