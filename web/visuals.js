@@ -64,17 +64,16 @@ export function renderConfusion(container, confusion) {
   container.replaceChildren(table);
 }
 
-/** Draws one CIFAR image (R, G, B planes of 32x32) into a 32x32 canvas. */
-function imageCanvas(bytes) {
-  const canvas = el('canvas', 'cifar-image');
-  canvas.width = 32;
-  canvas.height = 32;
+/** A size x size canvas from three planes (R, G, B) of byte values given by value(index). */
+function planarCanvas(className, size, value) {
+  const canvas = el('canvas', className);
+  canvas.width = size;
+  canvas.height = size;
   const ctx = canvas.getContext('2d');
-  const image = ctx.createImageData(32, 32);
-  for (let i = 0; i < 1024; i++) {
-    image.data[4 * i] = bytes[i];
-    image.data[4 * i + 1] = bytes[1024 + i];
-    image.data[4 * i + 2] = bytes[2048 + i];
+  const image = ctx.createImageData(size, size);
+  const plane = size * size;
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) image.data[4 * i + c] = value(c * plane + i);
     image.data[4 * i + 3] = 255;
   }
   ctx.putImageData(image, 0, 0);
@@ -89,7 +88,8 @@ export function renderImageGrid(container, sample, predictions) {
     const truth = sample.labels[i];
     const predicted = predictions ? predictions[i] : null;
     const figure = el('figure', predicted == null ? 'tile' : predicted === truth ? 'tile right' : 'tile wrong');
-    figure.appendChild(imageCanvas(sample.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)));
+    const bytes = sample.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES);
+    figure.appendChild(planarCanvas('cifar-image', 32, (k) => bytes[k]));
     const caption = el('figcaption');
     caption.appendChild(el('span', 'pred', predicted == null ? '—' : CLASS_NAMES[predicted]));
     caption.appendChild(el('span', 'truth', CLASS_NAMES[truth]));
@@ -111,16 +111,7 @@ export function renderFilters(container, conv1) {
     let min = Infinity, max = -Infinity;
     for (const v of w) { min = Math.min(min, v); max = Math.max(max, v); }
     const scale = max > min ? 255 / (max - min) : 0;
-    const canvas = el('canvas', 'filter');
-    canvas.width = 5;
-    canvas.height = 5;
-    const ctx = canvas.getContext('2d');
-    const image = ctx.createImageData(5, 5);
-    for (let i = 0; i < 25; i++) {
-      for (let c = 0; c < 3; c++) image.data[4 * i + c] = Math.round((w[c * 25 + i] - min) * scale);
-      image.data[4 * i + 3] = 255;
-    }
-    ctx.putImageData(image, 0, 0);
+    const canvas = planarCanvas('filter', 5, (k) => Math.round((w[k] - min) * scale));
     const figure = el('figure', 'filter-tile');
     figure.appendChild(canvas);
     figure.appendChild(el('figcaption', null, `filter ${f + 1}`));
