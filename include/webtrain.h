@@ -26,6 +26,9 @@ extern "C" {
 #define WT_RECORD_BYTES 3073 /* 1 label byte + image */
 #define WT_NUM_CLASSES 10
 #define WT_MAX_BATCH 4096
+/* Gradients are summed over blocks of this many images in a fixed binary tree (see
+ * wt_model_gradient), so a batch's gradient is the same however it is split between workers. */
+#define WT_GRAD_BLOCK 8
 
 typedef enum wt_status {
   WT_OK = 0,
@@ -105,14 +108,34 @@ WT_API wt_status wt_model_backward(wt_model *model, const uint8_t *records, int3
                                    const uint32_t *indices, int32_t batch, float loss_scale,
                                    double *out_loss_sum);
 
-/* gradients += src (WT_PARAM_COUNT floats): how data-parallel workers' gradients are summed. */
+/* gradients += src (WT_PARAM_COUNT floats). */
 WT_API void wt_model_add_grads(wt_model *model, const float *src);
+
+/* The gradient tree. A batch of B images is cut into ceil(B / WT_GRAD_BLOCK) blocks; block k
+ * holds images [k * WT_GRAD_BLOCK, ...). The tree over blocks [lo, hi) is the block itself when
+ * hi - lo == 1, else the tree over [lo, mid) plus the tree over [mid, hi), with mid from
+ * wt_grad_tree_mid. The batch's gradient is the tree over [0, blocks); a worker computes the
+ * nodes of that tree inside its share and the nodes are added up in the tree's order, so the
+ * floats are the same for any split and any number of workers. */
+WT_API int32_t wt_grad_tree_mid(int32_t lo, int32_t hi); /* lo + largest power of 2 < hi - lo */
+WT_API int32_t wt_grad_block(void);                      /* WT_GRAD_BLOCK, for JavaScript */
+
+/* Writes the tree node [lo, hi) of the batch indices[0..batch) into dst (WT_PARAM_COUNT floats,
+ * e.g. wt_model_grads(), overwritten): loss_scale * d(summed loss)/d(params), and its summed
+ * loss (added up in the same tree) into *out_loss_sum. */
+WT_API wt_status wt_model_gradient(wt_model *model, const uint8_t *records, int32_t record_count,
+                                   const uint32_t *indices, int32_t batch, int32_t lo, int32_t hi,
+                                   float loss_scale, float *dst, double *out_loss_sum);
+
+/* dst += src, WT_PARAM_COUNT floats: adds two tree nodes. */
+WT_API void wt_grads_add(float *dst, const float *src);
 
 /* One Adam update from the current gradients (PyTorch's exact formula). Fails with
  * WT_ERR_NON_FINITE, leaving parameters untouched, when a gradient is NaN or infinite. */
 WT_API wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config);
 
-/* zero_grad + forward + backward (mean loss) + Adam, in one call. *out_loss is the mean loss. */
+/* The gradient tree's root (the mean loss's gradient) + Adam, in one call. *out_loss is the mean
+ * loss. */
 WT_API wt_status wt_model_train_step(wt_model *model, const uint8_t *records, int32_t record_count,
                                      const uint32_t *indices, int32_t batch,
                                      const wt_adam_config *config, float *out_loss);
@@ -166,7 +189,7 @@ WT_API uint32_t wt_crc32(const uint8_t *data, size_t bytes);
 typedef enum wt_profile_slot {
   WT_PROF_DECODE, WT_PROF_CONV1_FWD, WT_PROF_POOL1_FWD, WT_PROF_CONV2_FWD, WT_PROF_POOL2_FWD,
   WT_PROF_FC_FWD, WT_PROF_LOSS, WT_PROF_FC_BWD, WT_PROF_POOL2_BWD, WT_PROF_CONV2_BWD,
-  WT_PROF_POOL1_BWD, WT_PROF_CONV1_BWD, WT_PROF_ADAM, WT_PROF_SLOTS
+  WT_PROF_POOL1_BWD, WT_PROF_CONV1_BWD, WT_PROF_GRAD_TREE, WT_PROF_ADAM, WT_PROF_SLOTS
 } wt_profile_slot;
 
 /* While slots_ms is not NULL, every layer adds its wall time in milliseconds to its slot

@@ -46,6 +46,8 @@ struct wt_model {
   uint8_t *labels;            /* (B) */
   uint32_t *eval_indices;     /* (B) */
   float *col, *dcol;          /* one image's im2col columns: (75, 784) is the largest */
+  float *tree;                /* (tree_levels, PARAM_STRIDE): right-hand nodes of the gradient tree */
+  int32_t tree_levels;
   double *profile;            /* (WT_PROF_SLOTS) ms, or NULL */
   void *arena;
 };
@@ -78,6 +80,30 @@ void wt_model_set_profile(wt_model *model, double *slots_ms) { model->profile = 
 
 static size_t align16(size_t bytes) { return (bytes + 15) & ~(size_t)15; }
 
+int32_t wt_grad_block(void) { return WT_GRAD_BLOCK; }
+
+int32_t wt_grad_tree_mid(int32_t lo, int32_t hi) {
+  int32_t half = 1;
+  while (2 * half < hi - lo) half *= 2;
+  return lo + half;
+}
+
+/* Height of the tree over `blocks` blocks: one scratch node per level below the root. */
+static int32_t tree_height(int32_t blocks) {
+  int32_t h = 0;
+  while ((1 << h) < blocks) h++;
+  return h;
+}
+
+/* Points the layers' gradient tensors at `base` (PARAM_STRIDE floats, laid out like params). */
+static void set_grad_target(wt_model *m, float *base) {
+  size_t offset = 0;
+  for (int t = 0; t < T_COUNT; t++) {
+    m->dtensor[t] = base + offset;
+    offset += (size_t)tensor_table[t].count;
+  }
+}
+
 wt_status wt_model_create(wt_model **out, int32_t max_batch, uint32_t seed) {
   if (!out) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_create: out is NULL");
   *out = NULL;
@@ -88,11 +114,13 @@ wt_status wt_model_create(wt_model **out, int32_t max_batch, uint32_t seed) {
   const size_t B = (size_t)max_batch;
   const size_t act_floats[8] = {B * 3072, B * 4704, B * 1176, B * 1600, B * 400, B * 120, B * 84, B * 10};
   const size_t col_floats = 75 * 784, dcol_floats = 150 * 100;
+  const int32_t tree_levels = tree_height((max_batch + WT_GRAD_BLOCK - 1) / WT_GRAD_BLOCK);
 
   size_t bytes = 4 * align16(sizeof(float) * PARAM_STRIDE);
   for (int i = 0; i < 8; i++) bytes += 2 * align16(sizeof(float) * act_floats[i]);
   bytes += align16(B * 1176) + align16(B * 400) + align16(B) + align16(sizeof(uint32_t) * B);
   bytes += align16(sizeof(float) * col_floats) + align16(sizeof(float) * dcol_floats);
+  bytes += (size_t)tree_levels * align16(sizeof(float) * PARAM_STRIDE);
 
   wt_model *m = calloc(1, sizeof *m);
   void *arena = m ? aligned_alloc(16, bytes) : NULL;
@@ -121,14 +149,16 @@ wt_status wt_model_create(wt_model **out, int32_t max_batch, uint32_t seed) {
   m->eval_indices = TAKE(uint32_t, B);
   m->col = TAKE(float, col_floats);
   m->dcol = TAKE(float, dcol_floats);
+  m->tree = TAKE(float, (size_t)tree_levels * PARAM_STRIDE);
+  m->tree_levels = tree_levels;
 #undef TAKE
 
   size_t offset = 0;
   for (int t = 0; t < T_COUNT; t++) {
     m->tensor[t] = m->params + offset;
-    m->dtensor[t] = m->grads + offset;
     offset += (size_t)tensor_table[t].count;
   }
+  set_grad_target(m, m->grads);
   wt_model_init(m, seed);
   *out = m;
   return WT_OK;
@@ -258,15 +288,10 @@ wt_status wt_model_forward(wt_model *model, const uint8_t *records, int32_t reco
 
 void wt_model_zero_grads(wt_model *model) { memset(model->grads, 0, sizeof(float) * PARAM_STRIDE); }
 
-wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t record_count,
-                            const uint32_t *indices, int32_t batch, float loss_scale,
-                            double *out_loss_sum) {
-  wt_status st = check_batch(model, records, record_count, indices, batch);
-  if (st != WT_OK) return st;
-  wt_model *m = model;
-  const int B = batch;
+/* Forward and backward on a checked batch, accumulating into the gradient tensors (m->dtensor);
+ * returns the summed loss. */
+static double backward(wt_model *m, const uint8_t *records, const uint32_t *indices, int B, float loss_scale) {
   const double loss = forward(m, records, indices, B);
-  if (out_loss_sum) *out_loss_sum = loss;
 
   activations *a = &m->act, *d = &m->dact;
   /* Activation gradients are accumulated into, so they start from zero (x needs none). */
@@ -298,10 +323,63 @@ wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t rec
   });
   TIMED(m, WT_PROF_CONV1_BWD, conv2d_backward(NULL, m->dtensor[T_CONV1_W], m->dtensor[T_CONV1_B], m->col, m->dcol,
                                               d->a1, a->x, m->tensor[T_CONV1_W], B, 3, 32, 32, 6, 5));
+  return loss;
+}
+
+wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t record_count,
+                            const uint32_t *indices, int32_t batch, float loss_scale,
+                            double *out_loss_sum) {
+  const wt_status st = check_batch(model, records, record_count, indices, batch);
+  if (st != WT_OK) return st;
+  const double loss = backward(model, records, indices, batch, loss_scale);
+  if (out_loss_sum) *out_loss_sum = loss;
   return WT_OK;
 }
 
-void wt_model_add_grads(wt_model *model, const float *src) { wt_add(model->grads, src, WT_PARAM_COUNT); }
+void wt_grads_add(float *dst, const float *src) { wt_add(dst, src, WT_PARAM_COUNT); }
+
+/* Tree node [lo, hi) of a checked batch into dst; `level` is the first free scratch level.
+ * The left half goes straight into dst and the right half into a scratch node, then dst += it. */
+static double gradient_node(wt_model *m, const uint8_t *records, const uint32_t *indices, int32_t batch,
+                            int32_t lo, int32_t hi, float loss_scale, float *dst, int32_t level) {
+  if (hi - lo == 1) {
+    const int32_t first = lo * WT_GRAD_BLOCK;
+    const int32_t count = batch - first < WT_GRAD_BLOCK ? batch - first : WT_GRAD_BLOCK;
+    TIMED(m, WT_PROF_GRAD_TREE, memset(dst, 0, sizeof(float) * WT_PARAM_COUNT));
+    set_grad_target(m, dst);
+    const double loss = backward(m, records, indices + first, count, loss_scale);
+    set_grad_target(m, m->grads);
+    return loss;
+  }
+  const int32_t mid = wt_grad_tree_mid(lo, hi);
+  float *right = m->tree + (size_t)level * PARAM_STRIDE;
+  const double left_loss = gradient_node(m, records, indices, batch, lo, mid, loss_scale, dst, level);
+  const double right_loss = gradient_node(m, records, indices, batch, mid, hi, loss_scale, right, level + 1);
+  TIMED(m, WT_PROF_GRAD_TREE, wt_add(dst, right, WT_PARAM_COUNT));
+  return left_loss + right_loss;
+}
+
+wt_status wt_model_gradient(wt_model *model, const uint8_t *records, int32_t record_count,
+                            const uint32_t *indices, int32_t batch, int32_t lo, int32_t hi,
+                            float loss_scale, float *dst, double *out_loss_sum) {
+  const wt_status st = check_batch(model, records, record_count, indices, batch);
+  if (st != WT_OK) return st;
+  const int32_t blocks = (batch + WT_GRAD_BLOCK - 1) / WT_GRAD_BLOCK;
+  if (!dst) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_gradient: dst is NULL");
+  if (lo < 0 || hi <= lo || hi > blocks) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "gradient tree node [%d, %d) is not inside the %d blocks of a batch of %d",
+                   (int)lo, (int)hi, (int)blocks, (int)batch);
+  }
+  const float *tree_end = model->tree + (size_t)model->tree_levels * PARAM_STRIDE;
+  if (dst + WT_PARAM_COUNT > model->tree && dst < tree_end) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_gradient: dst overlaps the model's scratch nodes");
+  }
+  const double loss = gradient_node(model, records, indices, batch, lo, hi, loss_scale, dst, 0);
+  if (out_loss_sum) *out_loss_sum = loss;
+  return WT_OK;
+}
+
+void wt_model_add_grads(wt_model *model, const float *src) { wt_grads_add(model->grads, src); }
 
 wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config) {
   if (!model || !config) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_adam_update: NULL argument");
@@ -329,9 +407,10 @@ wt_status wt_model_train_step(wt_model *model, const uint8_t *records, int32_t r
                               const uint32_t *indices, int32_t batch,
                               const wt_adam_config *config, float *out_loss) {
   if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_train_step: model is NULL");
-  wt_model_zero_grads(model);
   double loss_sum = 0;
-  wt_status st = wt_model_backward(model, records, record_count, indices, batch, 1.0f / (float)batch, &loss_sum);
+  const int32_t blocks = batch > 0 ? (batch + WT_GRAD_BLOCK - 1) / WT_GRAD_BLOCK : 1;
+  wt_status st = wt_model_gradient(model, records, record_count, indices, batch, 0, blocks, 1.0f / (float)batch,
+                                   model->grads, &loss_sum);
   if (st != WT_OK) return st;
   const double loss = loss_sum / batch;
   if (out_loss) *out_loss = (float)loss;

@@ -19,7 +19,7 @@ export const PARAM_TENSORS = Object.freeze([
 /** wt_profile_slot order. */
 export const PROFILE_SLOTS = Object.freeze([
   'decode', 'conv1 fwd', 'pool1 fwd', 'conv2 fwd', 'pool2 fwd', 'fc fwd', 'loss', 'fc bwd',
-  'pool2 bwd', 'conv2 bwd', 'pool1 bwd', 'conv1 bwd', 'adam',
+  'pool2 bwd', 'conv2 bwd', 'pool1 bwd', 'conv1 bwd', 'grad tree', 'adam',
 ]);
 
 const STATUS_NAMES = ['ok', 'invalid argument', 'out of memory', 'bad data', 'non-finite value'];
@@ -336,6 +336,17 @@ export class Model {
   backwardAt(dataset, indicesPtr, count, lossScale) {
     const w = this.engine.wasm;
     this.engine.check(w.wt_model_backward(this.ptr, dataset.ptr, dataset.count, indicesPtr, count, lossScale, this.slotPtr), 'backward');
+    return this.engine.heapF64[this.slotPtr >> 3];
+  }
+
+  /**
+   * Node [lo, hi) of the gradient tree (see wt_model_gradient in webtrain.h) of the `batch`
+   * indices at indicesPtr, scaled by 1/batch, written over the PARAM_COUNT floats at dstPtr
+   * (default: this model's gradients). Returns the node's summed loss.
+   */
+  gradientAt(dataset, indicesPtr, batch, lo, hi, dstPtr = this.engine.wasm.wt_model_grads(this.ptr)) {
+    const w = this.engine.wasm;
+    this.engine.check(w.wt_model_gradient(this.ptr, dataset.ptr, dataset.count, indicesPtr, batch, lo, hi, 1 / batch, dstPtr, this.slotPtr), 'gradient');
     return this.engine.heapF64[this.slotPtr >> 3];
   }
 

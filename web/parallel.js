@@ -1,42 +1,75 @@
 // Data-parallel training without shared memory: every worker holds the whole model and the
-// training set; each step, each computes the gradient of its slice of the batch, the leader sums
-// them in a fixed order (so a seed and a worker count give one result) and sends the sum back at
-// once, so the peers apply the same Adam update while the leader does. The leader's parameters
-// are the model; the peers' copies only ever serve the next gradient.
+// training set. A batch is cut into blocks of WT_GRAD_BLOCK images whose gradients add up in one
+// fixed binary tree (wt_model_gradient in webtrain.h). Each step the leader deals the blocks out
+// as contiguous shares, the largest to the fastest worker by measured speed; each worker
+// computes the tree nodes inside its share, the leader adds the nodes up in the tree's order and
+// sends the sum back, and every worker applies the same Adam update. The split only changes how
+// fast a step is: the floats are those of one worker alone, for any split and any number of
+// workers, so a run is reproducible and the balancing can follow a host whose cores change
+// speed. The leader's parameters are the model; the peers' copies only serve the next gradient.
 // Buffers travel as transferred ArrayBuffers: no SharedArrayBuffer, no special headers.
 //
 // Messages, leader -> peer:
 //   { type: 'init', module, trainFiles: [{name, bytes}], testFiles, limit, testLimit, seed, shuffle,
 //     maxBatch, lr, state }   (state: the leader's parameters and Adam state, Model.exportState())
 //   { type: 'apply', grads: Float32Array }   the summed gradient: apply Adam with it (no reply)
-//   { type: 'step', epoch, offset, count, batch }  gradient of perm[offset..+count)
+//   { type: 'step', epoch, offset, batch, lo, hi }  tree nodes of blocks [lo, hi) of the batch
+//                                                   perm[offset .. offset + batch)
 //   { type: 'eval', offset, count }                evaluate test records [offset..+count)
 // peer -> leader:
-//   { type: 'ready' } | { type: 'grads', grads: Float32Array, lossSum }
-//   { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
+//   { type: 'ready' } | { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
+//   { type: 'nodes', nodes: [{ lo, hi, grads: Float32Array, lossSum }], startedAt, doneAt }
+//     (the times bracket the computation, in ms of timeOrigin + now(), for the balancing)
 //   { type: 'error', message }
 
-/**
- * Splits a batch into `parts` contiguous slices, the first ones one larger. With
- * `leaderBonus`, each other slice hands 1/16 of itself to the first (the leader's): a peer starts
- * a message later and answers a message later, and this keeps the leader from waiting for it.
- * A pure function of its arguments, so a seed and a worker count still give one result.
- */
-export function splitBatch(batch, parts, { leaderBonus = false } = {}) {
-  const base = Math.floor(batch / parts), extra = batch % parts;
-  const counts = Array.from({ length: parts }, (_, k) => base + (k < extra ? 1 : 0));
-  if (leaderBonus) {
-    for (let k = 1; k < parts; k++) {
-      const give = Math.floor(counts[k] / 16);
-      counts[k] -= give;
-      counts[0] += give;
-    }
-  }
+import { PARAM_COUNT } from './engine.js';
+
+/** Splits `total` records into `parts` contiguous slices, the first ones one larger. */
+export function splitBatch(total, parts) {
+  const base = Math.floor(total / parts), extra = total % parts;
   let offset = 0;
-  return counts.map((count) => {
-    const slice = { offset, count };
-    offset += count;
+  return Array.from({ length: parts }, (_, k) => {
+    const slice = { offset, count: base + (k < extra ? 1 : 0) };
+    offset += slice.count;
     return slice;
+  });
+}
+
+/**
+ * The largest nodes of the gradient tree over blocks [lo, hi) that lie inside [a, b), left to
+ * right: what a worker whose share is [a, b) computes. `mid` is wt_grad_tree_mid.
+ */
+export function treeNodes(lo, hi, a, b, mid) {
+  if (hi <= a || b <= lo) return [];
+  if (a <= lo && hi <= b) return [[lo, hi]];
+  const m = mid(lo, hi);
+  return [...treeNodes(lo, m, a, b, mid), ...treeNodes(m, hi, a, b, mid)];
+}
+
+/**
+ * Deals `blocks` blocks to workers as contiguous shares, worker 0 (the leader) first: each block
+ * goes to the worker that would finish soonest with it, by its measured time per block and its
+ * fixed overhead per step (ms). The leader always gets at least one block.
+ */
+export function planShares(blocks, perBlockMs, overheadMs) {
+  const counts = perBlockMs.map(() => 0);
+  for (let i = 0; i < blocks; i++) {
+    let best = 0, bestFinish = Infinity;
+    counts.forEach((c, k) => {
+      const finish = overheadMs[k] + (c + 1) * perBlockMs[k];
+      if (finish < bestFinish) { best = k; bestFinish = finish; }
+    });
+    counts[best] += 1;
+  }
+  if (blocks > 0 && counts[0] === 0) {
+    counts[0] = 1;
+    counts[counts.findIndex((c, k) => k > 0 && c > 0)] -= 1;
+  }
+  let lo = 0;
+  return counts.map((c) => {
+    const share = { lo, hi: lo + c };
+    lo += c;
+    return share;
   });
 }
 
@@ -71,16 +104,32 @@ class PeerLink {
   }
 }
 
+const EMA = 0.1; // weight of the newest timing in the running estimates
+/** Milliseconds on a clock all threads of a page or process share. */
+const clock = () => performance.timeOrigin + performance.now();
+
 /**
  * Leader side. `endpoints` are the other workers ({ post, onMessage, onError, close }); the
- * leader itself trains the first slice of every batch.
+ * leader itself computes the first share of every batch. `plan(blocks, stepper)` may replace
+ * planShares (tests use it to force splits).
  */
 export class DataParallelStepper {
-  constructor(engine, model, train, endpoints) {
+  constructor(engine, model, train, endpoints, { plan = null } = {}) {
     this.engine = engine;
     this.model = model;
     this.train = train;
     this.peers = endpoints.map((e, i) => new PeerLink(e, i));
+    this.plan = plan;
+    this.mid = (lo, hi) => engine.wasm.wt_grad_tree_mid(lo, hi);
+    this.blockSize = engine.wasm.wt_grad_block();
+    // Running estimates for planShares: ms per block of each worker, and each peer's ms from the
+    // leader's request to its first block (latency, its Adam update) and from its last block to
+    // the leader (latency). Equal to start. Times cross threads as timeOrigin + now().
+    this.perBlockMs = Array.from({ length: this.workers }, () => 1);
+    this.startMs = Array.from({ length: this.workers }, (_, k) => (k ? 0.15 : 0));
+    this.returnMs = Array.from({ length: this.workers }, (_, k) => (k ? 0.15 : 0));
+    this.nodeBuffers = []; // Wasm buffers of PARAM_COUNT floats for tree nodes besides the gradients
+    this.lastShares = null;
   }
 
   get workers() { return this.peers.length + 1; }
@@ -116,25 +165,60 @@ export class DataParallelStepper {
     return { correct, total, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion: mine.confusion, predictions };
   }
 
+  #nodeBuffer(i) {
+    while (this.nodeBuffers.length <= i) this.nodeBuffers.push(this.engine.alloc(4 * PARAM_COUNT));
+    return this.nodeBuffers[i];
+  }
+
   /** One step on perm[start .. start+batch); returns the mean loss. */
   async trainStep(permPtr, start, batch, epoch) {
-    const slices = splitBatch(batch, this.workers, { leaderBonus: true });
+    const blocks = Math.ceil(batch / this.blockSize);
+    const overheadMs = this.startMs.map((ms, k) => ms + this.returnMs[k]);
+    const shares = this.plan ? this.plan(blocks, this) : planShares(blocks, this.perBlockMs, overheadMs);
+    this.lastShares = shares;
+    const postedAt = clock();
     const replies = this.peers.map((p, k) => {
-      const { offset, count } = slices[k + 1];
-      return p.request({ type: 'step', epoch, offset: start + offset, count, batch });
+      const { lo, hi } = shares[k + 1];
+      return hi > lo ? p.request({ type: 'step', epoch, offset: start, batch, lo, hi }) : null;
     });
-    const model = this.model;
-    model.zeroGrads();
-    let lossSum = slices[0].count ? model.backwardAt(this.train, permPtr + 4 * start, slices[0].count, 1 / batch) : 0;
-    const results = await Promise.all(replies);
-    for (const r of results) { // fixed order: leader, then peer 1, 2, ...
-      lossSum += r.lossSum;
-      model.addGrads(r.grads);
+    // The leader's nodes: the first (holding block 0, where the sum ends up) into the gradients.
+    const model = this.model, indicesPtr = permPtr + 4 * start;
+    const nodes = new Map(); // "lo,hi" -> { ptr, lossSum }
+    let spare = 0;
+    const t0 = clock();
+    treeNodes(0, blocks, shares[0].lo, shares[0].hi, this.mid).forEach(([lo, hi], i) => {
+      const ptr = i === 0 ? this.engine.wasm.wt_model_grads(model.ptr) : this.#nodeBuffer(spare++);
+      nodes.set(`${lo},${hi}`, { ptr, lossSum: model.gradientAt(this.train, indicesPtr, batch, lo, hi, ptr) });
+    });
+    const leaderDone = clock();
+    this.#learn(0, leaderDone - t0, shares[0]);
+    for (const [k, reply] of replies.entries()) {
+      if (!reply) continue;
+      const r = await reply;
+      const learn = (key, ms) => { this[key][k + 1] += EMA * (Math.max(0, ms) - this[key][k + 1]); };
+      learn('startMs', r.startedAt - postedAt);
+      // Only a reply the leader was already waiting for shows how long the way back takes.
+      if (r.doneAt > leaderDone) learn('returnMs', clock() - r.doneAt);
+      this.#learn(k + 1, r.doneAt - r.startedAt, shares[k + 1]);
+      for (const { lo, hi, grads, lossSum } of r.nodes) {
+        const ptr = this.#nodeBuffer(spare++);
+        this.engine.heapF32.set(grads, ptr >> 2);
+        nodes.set(`${lo},${hi}`, { ptr, lossSum });
+      }
     }
-    const loss = lossSum / batch;
+    // Add the nodes up in the tree's order: the left operand keeps the sum.
+    const combine = (lo, hi) => {
+      const node = nodes.get(`${lo},${hi}`);
+      if (node) return node;
+      const mid = this.mid(lo, hi);
+      const left = combine(lo, mid), right = combine(mid, hi);
+      this.engine.wasm.wt_grads_add(left.ptr, right.ptr);
+      return { ptr: left.ptr, lossSum: left.lossSum + right.lossSum };
+    };
+    const loss = combine(0, blocks).lossSum / batch;
     if (!Number.isFinite(loss)) throw new Error(`the loss is ${Number.isNaN(loss) ? 'NaN' : 'infinite'} at Adam step ${model.adamSteps + 1}; parameters left unchanged`);
     const sum = model.gradsView();
-    this.peers.forEach((p, k) => { // a copy each, taken by transfer
+    this.peers.forEach((p) => { // a copy each, taken by transfer
       const grads = sum.slice();
       p.endpoint.post({ type: 'apply', grads }, [grads.buffer]);
     });
@@ -142,8 +226,16 @@ export class DataParallelStepper {
     return Math.fround(loss);
   }
 
+  /** Updates worker k's time per block from a step: `ms` to compute `share`. */
+  #learn(k, ms, share) {
+    const n = share.hi - share.lo;
+    if (n > 0 && ms > 0) this.perBlockMs[k] += EMA * (ms / n - this.perBlockMs[k]);
+  }
+
   close() {
     for (const p of this.peers) p.endpoint.close();
+    for (const ptr of this.nodeBuffers) this.engine.free(ptr);
+    this.nodeBuffers = [];
   }
 }
 
@@ -179,10 +271,15 @@ export function serveGradientPeer(endpoint, createEngine) {
         else engine.heapU32.set(Uint32Array.from({ length: train.count }, (_, i) => i), permPtr >> 2);
         permEpoch = msg.epoch;
       }
-      model.zeroGrads();
-      const lossSum = msg.count ? model.backwardAt(train, permPtr + 4 * msg.offset, msg.count, 1 / msg.batch) : 0;
-      const grads = model.grads();
-      return { reply: { type: 'grads', grads, lossSum }, transfer: [grads.buffer] };
+      const startedAt = clock();
+      const blocks = Math.ceil(msg.batch / engine.wasm.wt_grad_block());
+      const mid = (lo, hi) => engine.wasm.wt_grad_tree_mid(lo, hi);
+      const nodes = treeNodes(0, blocks, msg.lo, msg.hi, mid).map(([lo, hi]) => {
+        const lossSum = model.gradientAt(train, permPtr + 4 * msg.offset, msg.batch, lo, hi);
+        return { lo, hi, lossSum, grads: model.grads() };
+      });
+      const reply = { type: 'nodes', nodes, startedAt, doneAt: clock() };
+      return { reply, transfer: nodes.map((n) => n.grads.buffer) };
     }
     if (msg.type === 'eval') {
       if (!test) throw new Error('no test set was given at init');

@@ -555,9 +555,63 @@ static void test_checkpoints(void) {
   free(file), free(again), free(records);
 }
 
+/* The gradient tree: nodes add up to the root bit for bit, a leaf is a plain backward of its
+ * block, and the train step uses the root. */
+static void test_gradient_tree(void) {
+  CHECK(wt_grad_block() == WT_GRAD_BLOCK, "wt_grad_block %d", (int)wt_grad_block());
+  const int32_t mids[][3] = {{0, 2, 1}, {0, 3, 2}, {0, 4, 2}, {0, 5, 4}, {0, 8, 4}, {0, 9, 8}, {4, 7, 6}, {5, 8, 7}, {2, 4, 3}};
+  for (size_t i = 0; i < sizeof mids / sizeof mids[0]; i++) {
+    CHECK(wt_grad_tree_mid(mids[i][0], mids[i][1]) == mids[i][2], "tree mid of [%d, %d) is %d, not %d",
+          (int)mids[i][0], (int)mids[i][1], (int)wt_grad_tree_mid(mids[i][0], mids[i][1]), (int)mids[i][2]);
+  }
+  const int n = 40, batch = 2 * WT_GRAD_BLOCK + 5; /* three blocks, the last one short */
+  uint8_t *records = make_records(n, 13);
+  uint32_t idx[2 * WT_GRAD_BLOCK + 5];
+  for (int i = 0; i < batch; i++) idx[i] = (uint32_t)((i * 7) % n);
+  wt_model *m = new_model(32, 5);
+  float *root = malloc(PARAM_BYTES), *left = malloc(PARAM_BYTES), *right = malloc(PARAM_BYTES);
+  const float scale = 1.0f / batch;
+  double root_loss = 0, left_loss = 0, right_loss = 0;
+  CHECK_STATUS(wt_model_gradient(m, records, n, idx, batch, 0, 3, scale, root, &root_loss), WT_OK);
+  /* [0, 3) = [0, 2) + [2, 3), computed apart and added as a second worker's would be. */
+  CHECK_STATUS(wt_model_gradient(m, records, n, idx, batch, 0, 2, scale, left, &left_loss), WT_OK);
+  CHECK_STATUS(wt_model_gradient(m, records, n, idx, batch, 2, 3, scale, right, &right_loss), WT_OK);
+  wt_grads_add(left, right);
+  CHECK(memcmp(left, root, PARAM_BYTES) == 0, "node [0,2) + node [2,3) differs from the root [0,3)");
+  CHECK(left_loss + right_loss == root_loss, "loss %.17g + %.17g != %.17g", left_loss, right_loss, root_loss);
+  /* A leaf is backward on its block from zero. */
+  wt_model_zero_grads(m);
+  double leaf_loss = 0;
+  CHECK_STATUS(wt_model_backward(m, records, n, idx + 2 * WT_GRAD_BLOCK, 5, scale, &leaf_loss), WT_OK);
+  CHECK(memcmp(wt_model_grads(m), right, PARAM_BYTES) == 0 && leaf_loss == right_loss, "leaf [2,3) differs from backward on its 5 images");
+  /* The root into the model's own gradients, then Adam, is the train step. */
+  wt_model *twin = new_model(32, 5);
+  float step_loss = 0;
+  CHECK_STATUS(wt_model_gradient(m, records, n, idx, batch, 0, 3, scale, wt_model_grads(m), &root_loss), WT_OK);
+  CHECK(memcmp(wt_model_grads(m), root, PARAM_BYTES) == 0, "the root into the model's gradients differs");
+  CHECK_STATUS(wt_model_adam_update(m, &ADAM), WT_OK);
+  CHECK_STATUS(wt_model_train_step(twin, records, n, idx, batch, &ADAM, &step_loss), WT_OK);
+  CHECK(memcmp(wt_model_params(m), wt_model_params(twin), PARAM_BYTES) == 0, "train_step differs from the tree root + Adam");
+  CHECK((float)(root_loss / batch) == step_loss, "train_step loss %.9g, root loss %.9g", step_loss, root_loss / batch);
+  /* Nodes outside the batch's blocks, and a missing destination, are refused untouched. */
+  memset(left, 0x55, PARAM_BYTES);
+  const int32_t bad[][2] = {{-1, 1}, {0, 4}, {2, 2}, {3, 2}, {3, 4}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK_STATUS(wt_model_gradient(m, records, n, idx, batch, bad[i][0], bad[i][1], scale, left, &left_loss), WT_ERR_INVALID_ARGUMENT);
+  }
+  CHECK_STATUS(wt_model_gradient(m, records, n, idx, batch, 0, 1, scale, NULL, &left_loss), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_gradient(m, records, n, idx, 33, 0, 1, scale, left, &left_loss), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_gradient(NULL, records, n, idx, batch, 0, 1, scale, left, &left_loss), WT_ERR_INVALID_ARGUMENT);
+  CHECK(((const uint8_t *)left)[0] == 0x55 && ((const uint8_t *)left)[PARAM_BYTES - 1] == 0x55, "a refused node wrote its destination");
+  free(root), free(left), free(right);
+  wt_model_destroy(m), wt_model_destroy(twin);
+  free(records);
+}
+
 int main(void) {
   test_create_destroy();
   test_training_reduces_loss();
+  test_gradient_tree();
   test_evaluate();
   test_permutation();
   test_records_check();
