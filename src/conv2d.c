@@ -1,20 +1,6 @@
-/* 2-D convolution (valid, stride 1) as im2col followed by a matrix product, per image. */
-#include <string.h>
-
+/* 2-D convolution (valid, stride 1), per image: direct SIMD kernels where they pay, else im2col
+ * followed by a matrix product. */
 #include "internal.h"
-
-/* col (C*K*K, OH*OW): row (c, ki, kj) holds the input pixels that kernel tap sees. */
-static void im2col(wt_real *col, const wt_real *inp, int C, int H, int W, int K) {
-  const int OH = H - K + 1, OW = W - K + 1;
-  for (int c = 0; c < C; c++)
-    for (int ki = 0; ki < K; ki++)
-      for (int kj = 0; kj < K; kj++) {
-        wt_real *row = col + (size_t)((c * K + ki) * K + kj) * OH * OW;
-        for (int oh = 0; oh < OH; oh++) {
-          memcpy(row + oh * OW, inp + ((size_t)c * H + oh + ki) * W + kj, sizeof(wt_real) * OW);
-        }
-      }
-}
 
 /* The adjoint of im2col: dinp += scatter(dcol). */
 static void col2im_add(wt_real *dinp, const wt_real *dcol, int C, int H, int W, int K) {
@@ -32,8 +18,14 @@ static void col2im_add(wt_real *dinp, const wt_real *dcol, int C, int H, int W, 
 }
 
 /* Few channels on a large image (conv1): the im2col copy would be K*K times the input, and
- * moving it costs more than the matrix product saves, so the SIMD build convolves directly. */
+ * moving it costs more than the matrix product saves, so the SIMD build convolves directly,
+ * vectorized over output columns. */
 static int use_direct(int C, int H, int W, int OC, int K) { return WT_SIMD && C * H * W > 4 * C * K * K * OC; }
+#if WT_SIMD
+/* Otherwise 8 or 16 output channels (conv2) are two or four vectors: the SIMD build convolves
+ * directly over them, with no im2col either. */
+static int use_direct_oc(int OC) { return OC == 16 || OC == 8; }
+#endif
 
 void conv2d_forward(wt_real *out, wt_real *col, const wt_real *inp, const wt_real *weight,
                     const wt_real *bias, int B, int C, int H, int W, int OC, int K) {
@@ -45,12 +37,40 @@ void conv2d_forward(wt_real *out, wt_real *col, const wt_real *inp, const wt_rea
     }
     return;
   }
+#if WT_SIMD
+  if (use_direct_oc(OC)) {
+    wt_conv2d_transpose_weight(col, weight, OC, CKK);
+    for (int b = 0; b < B; b++) {
+      wt_conv2d_direct_oc(out + (size_t)b * OC * P, inp + (size_t)b * C * H * W, col, bias, C, H, W, OC, K);
+    }
+    return;
+  }
+#endif
   for (int b = 0; b < B; b++) {
     wt_real *out_b = out + (size_t)b * OC * P;
-    im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
+    wt_im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
     for (int o = 0; o < OC; o++)
       for (int p = 0; p < P; p++) out_b[(size_t)o * P + p] = bias[o];
     wt_gemm_nn(OC, P, CKK, weight, CKK, 1, col, P, out_b, P, 1);
+  }
+}
+
+void conv2d_relu_pool_forward(wt_real *pooled, wt_real *scratch, const wt_real *inp,
+                              const wt_real *weight, const wt_real *bias, int B, int C, int H,
+                              int W, int OC, int K) {
+  const int PP = ((H - K + 1) / 2) * ((W - K + 1) / 2);
+#if WT_SIMD
+  if (!use_direct(C, H, W, OC, K) && use_direct_oc(OC)) {
+    wt_conv2d_transpose_weight(scratch, weight, OC, C * K * K);
+    for (int b = 0; b < B; b++) {
+      wt_conv2d_relu_pool_oc(pooled + (size_t)b * OC * PP, inp + (size_t)b * C * H * W, scratch, bias, C, H, W, OC, K);
+    }
+    return;
+  }
+#endif
+  (void)scratch;
+  for (int b = 0; b < B; b++) {
+    wt_conv2d_relu_pool(pooled + (size_t)b * OC * PP, inp + (size_t)b * C * H * W, weight, bias, C, H, W, OC, K);
   }
 }
 
@@ -69,7 +89,7 @@ void conv2d_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, wt_real *c
       wt_conv2d_dweight_direct(dweight, dout_b, inp + (size_t)b * C * H * W, C, H, W, OC, K);
     } else {
       /* The forward's columns are recomputed rather than kept for the whole batch. */
-      im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
+      wt_im2col(col, inp + (size_t)b * C * H * W, C, H, W, K);
       wt_gemm_nt(OC, CKK, P, dout_b, P, col, P, dweight, CKK, 1);
     }
     if (dinp) {

@@ -74,15 +74,43 @@ void wt_conv2d_dweight_direct(wt_real *dweight, const wt_real *dout, const wt_re
 void wt_conv2d_dweight_direct_ref(wt_real *dweight, const wt_real *dout, const wt_real *inp, int C,
                                   int H, int W, int OC, int K);
 
+/* wt_conv2d_direct vectorized over output channels instead of columns, for OC = 8 or 16
+ * (conv2): no im2col copy, and the same sums, bit for bit. wt is the weight transposed to
+ * (C*K*K, OC) (wt_conv2d_transpose_weight); its reference is wt_conv2d_direct_ref. */
+void wt_conv2d_direct_oc(wt_real *out, const wt_real *inp, const wt_real *wt, const wt_real *bias,
+                         int C, int H, int W, int OC, int K);
+void wt_conv2d_transpose_weight(wt_real *wt, const wt_real *weight, int OC, int CKK);
+
+/* Inference, one image: pooled (OC, OH/2, OW/2) = 2x2 max-pool of ReLU(convolution), the same
+ * values as wt_conv2d_direct_ref, wt_relu_ref and maxpool2_forward_ref in turn, without the
+ * full-size activations or the argmax; OH and OW even. The _oc form takes the transposed weight
+ * as wt_conv2d_direct_oc does. */
+void wt_conv2d_relu_pool(wt_real *pooled, const wt_real *inp, const wt_real *weight,
+                         const wt_real *bias, int C, int H, int W, int OC, int K);
+void wt_conv2d_relu_pool_oc(wt_real *pooled, const wt_real *inp, const wt_real *wt,
+                            const wt_real *bias, int C, int H, int W, int OC, int K);
+void wt_conv2d_relu_pool_ref(wt_real *pooled, const wt_real *inp, const wt_real *weight,
+                             const wt_real *bias, int C, int H, int W, int OC, int K);
+
+/* col (C*K*K, OH*OW): row (c, ki, kj) holds the input pixels that kernel tap sees. */
+void wt_im2col(wt_real *col, const wt_real *inp, int C, int H, int W, int K);
+void wt_im2col_ref(wt_real *col, const wt_real *inp, int C, int H, int W, int K);
+
 /* y[i] += x[i] */
 void wt_add(float *y, const float *x, size_t n);
 void wt_add_ref(float *y, const float *x, size_t n);
 
 /* ---- layers: outputs first, dimensions last; backward ACCUMULATES into every d-buffer ---- */
 
-/* Valid convolution, stride 1, via im2col. col is scratch of (C*K*K, OH*OW) for one image. */
+/* Valid convolution, stride 1: direct (SIMD) or via im2col. col is scratch of (C*K*K, OH*OW)
+ * for one image. */
 void conv2d_forward(wt_real *out, wt_real *col, const wt_real *inp, const wt_real *weight,
                     const wt_real *bias, int B, int C, int H, int W, int OC, int K);
+/* Inference: pooled (B, OC, OH/2, OW/2) = maxpool2(relu(conv)), the values conv2d_forward,
+ * wt_relu and maxpool2_forward give, computed in one pass. scratch as col. */
+void conv2d_relu_pool_forward(wt_real *pooled, wt_real *scratch, const wt_real *inp,
+                              const wt_real *weight, const wt_real *bias, int B, int C, int H,
+                              int W, int OC, int K);
 /* dinp may be NULL (the first layer needs no input gradient). dcol: scratch like col. */
 void conv2d_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, wt_real *col,
                      wt_real *dcol, const wt_real *dout, const wt_real *inp,

@@ -81,6 +81,54 @@ void wt_conv2d_dweight_direct_ref(wt_real *dweight, const wt_real *dout, const w
         }
 }
 
+/* Walks im2col's rows (c, ki, kj, oh): `copy` moves each run of OW input pixels. Always inlined,
+ * so the reference and the SIMD build each get their copy loop in place. */
+static inline __attribute__((always_inline)) void im2col_rows(wt_real *col, const wt_real *inp, int C, int H, int W, int K,
+                                                              void (*copy)(wt_real *, const wt_real *, int)) {
+  const int OH = H - K + 1, OW = W - K + 1;
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++)
+      for (int kj = 0; kj < K; kj++) {
+        wt_real *row = col + (size_t)((c * K + ki) * K + kj) * OH * OW;
+        for (int oh = 0; oh < OH; oh++) copy(row + oh * OW, inp + ((size_t)c * H + oh + ki) * W + kj, OW);
+      }
+}
+
+static void copy_run_ref(wt_real *dst, const wt_real *src, int n) {
+  for (int i = 0; i < n; i++) dst[i] = src[i];
+}
+
+void wt_im2col_ref(wt_real *col, const wt_real *inp, int C, int H, int W, int K) { im2col_rows(col, inp, C, H, W, K, copy_run_ref); }
+
+void wt_conv2d_transpose_weight(wt_real *wt, const wt_real *weight, int OC, int CKK) {
+  for (int o = 0; o < OC; o++)
+    for (int k = 0; k < CKK; k++) wt[(size_t)k * OC + o] = weight[(size_t)o * CKK + k];
+}
+
+/* Pooled pixel (i, j) of channel o: the first maximum of its window in scan order (as
+ * maxpool2_forward_ref picks it) after ReLU (as wt_relu_ref gives it). */
+static inline wt_real conv_relu_pool_pixel(const wt_real *inp, const wt_real *weight, const wt_real *bias,
+                                           int o, int C, int H, int W, int K, int i, int j) {
+  wt_real best = 0;
+  for (int dy = 0; dy < 2; dy++)
+    for (int dx = 0; dx < 2; dx++) {
+      wt_real v = conv_direct_pixel(inp, weight, bias, o, C, H, W, K, 2 * i + dy, 2 * j + dx);
+      v = v < 0 ? 0 : v;
+      if ((dy == 0 && dx == 0) || v > best) best = v;
+    }
+  return best;
+}
+
+void wt_conv2d_relu_pool_ref(wt_real *pooled, const wt_real *inp, const wt_real *weight,
+                             const wt_real *bias, int C, int H, int W, int OC, int K) {
+  const int PH = (H - K + 1) / 2, PW = (W - K + 1) / 2;
+  for (int o = 0; o < OC; o++)
+    for (int i = 0; i < PH; i++)
+      for (int j = 0; j < PW; j++) {
+        pooled[((size_t)o * PH + i) * PW + j] = conv_relu_pool_pixel(inp, weight, bias, o, C, H, W, K, i, j);
+      }
+}
+
 void wt_add_ref(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
@@ -98,6 +146,13 @@ void wt_conv2d_direct(wt_real *out, const wt_real *inp, const wt_real *weight, c
 }
 
 void wt_add(float *y, const float *x, size_t n) { wt_add_ref(y, x, n); }
+
+void wt_im2col(wt_real *col, const wt_real *inp, int C, int H, int W, int K) { wt_im2col_ref(col, inp, C, H, W, K); }
+
+void wt_conv2d_relu_pool(wt_real *pooled, const wt_real *inp, const wt_real *weight,
+                         const wt_real *bias, int C, int H, int W, int OC, int K) {
+  wt_conv2d_relu_pool_ref(pooled, inp, weight, bias, C, H, W, OC, K);
+}
 
 void wt_gemm_nn(int M, int N, int K, const wt_real *A, int a_row, int a_col, const wt_real *B,
                 int ldb, wt_real *C, int ldc, int accumulate) {
@@ -300,6 +355,165 @@ void wt_conv2d_direct(float *out, const float *inp, const float *weight, const f
   }
 }
 
+/* Output rows 2i and 2i+1, columns ow .. ow+4*pv-1, of ob (here 2) channels, reduced to their 2x2
+ * maxima after ReLU: 2*pv pooled pixels per channel. The sums are conv_direct_block's; at most
+ * 8 accumulators, 4 input vectors and a weight stay in registers. */
+WT_INLINE void conv_relu_pool_block(int ob, int pv, float *pooled, const float *inp, const float *weight,
+                                    const float *bias, int C, int H, int W, int K, int PH, int PW,
+                                    int i, int ow) {
+  const int CKK = C * K * K;
+  const v128_t vzero = wasm_f32x4_splat(0.0f);
+  v128_t vacc[2][2][2]; /* [channel][row][vector] */
+  for (int o = 0; o < ob; o++)
+    for (int r = 0; r < 2; r++)
+      for (int v = 0; v < pv; v++) vacc[o][r][v] = wasm_f32x4_splat(bias[o]);
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++) {
+      const float *row0 = inp + ((size_t)c * H + 2 * i + ki) * W + ow, *row1 = row0 + W;
+      const float *w = weight + (c * K + ki) * K;
+      for (int kj = 0; kj < K; kj++) {
+        v128_t vx[2][2]; /* ends at ow + 4*pv - 1 + K - 1 <= W - 1: in bounds */
+        for (int v = 0; v < pv; v++) {
+          vx[0][v] = wasm_v128_load(row0 + kj + 4 * v);
+          vx[1][v] = wasm_v128_load(row1 + kj + 4 * v);
+        }
+        for (int o = 0; o < ob; o++) {
+          const v128_t vw = wasm_v128_load32_splat(w + o * CKK + kj);
+          for (int r = 0; r < 2; r++)
+            for (int v = 0; v < pv; v++) vacc[o][r][v] = wasm_f32x4_add(vacc[o][r][v], wasm_f32x4_mul(vw, vx[r][v]));
+        }
+      }
+    }
+  /* max(relu(a), ...) = relu(max(a, ...)): the maxima first, then one ReLU. pmax(a, b) is
+   * a < b ? b : a, which keeps the same value the reference's scan does. */
+  for (int o = 0; o < ob; o++) {
+    float *dst = pooled + ((size_t)o * PH + i) * PW + ow / 2;
+    const v128_t m0 = wasm_f32x4_pmax(vacc[o][0][0], vacc[o][1][0]);
+    if (pv == 2) {
+      const v128_t m1 = wasm_f32x4_pmax(vacc[o][0][1], vacc[o][1][1]);
+      const v128_t vmax = wasm_f32x4_pmax(wasm_i32x4_shuffle(m0, m1, 0, 2, 4, 6), wasm_i32x4_shuffle(m0, m1, 1, 3, 5, 7));
+      wasm_v128_store(dst, wasm_f32x4_pmax(vmax, vzero));
+    } else {
+      const v128_t vmax = wasm_f32x4_pmax(wasm_i32x4_shuffle(m0, m0, 0, 2, 0, 2), wasm_i32x4_shuffle(m0, m0, 1, 3, 1, 3));
+      wasm_v128_store64_lane(dst, wasm_f32x4_pmax(vmax, vzero), 0);
+    }
+  }
+}
+
+void wt_conv2d_relu_pool(float *pooled, const float *inp, const float *weight, const float *bias, int C,
+                         int H, int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1, PH = OH / 2, PW = OW / 2, OW4 = OW & ~3;
+  const int OC2 = OC & ~1;
+  for (int o0 = 0; o0 < OC2; o0 += 2) {
+    float *o_pooled = pooled + (size_t)o0 * PH * PW;
+    const float *o_w = weight + (size_t)o0 * C * K * K;
+    for (int i = 0; i < PH; i++) {
+      int ow = 0;
+      for (; ow + 8 <= OW4; ow += 8) conv_relu_pool_block(2, 2, o_pooled, inp, o_w, bias + o0, C, H, W, K, PH, PW, i, ow);
+      if (ow < OW4) conv_relu_pool_block(2, 1, o_pooled, inp, o_w, bias + o0, C, H, W, K, PH, PW, i, ow);
+    }
+  }
+  /* Pooled columns past the last whole vector, and an odd last channel, one pixel at a time. */
+  for (int o = 0; o < OC; o++)
+    for (int i = 0; i < PH; i++)
+      for (int j = o < OC2 ? OW4 / 2 : 0; j < PW; j++) {
+        pooled[((size_t)o * PH + i) * PW + j] = conv_relu_pool_pixel(inp, weight, bias, o, C, H, W, K, i, j);
+      }
+}
+
+/* np (1..2) adjacent output pixels (oh, ow + p) of the 4*nv channels into vacc[p][v] (channels
+ * 4v..4v+3): the bias, then the taps in (c, ki, kj) order, as conv_direct_pixel adds them. wt is
+ * the weight transposed to (C*K*K, OC). 8 accumulators, 4 weight vectors and 2 inputs at most. */
+WT_INLINE void conv_oc_pixels(v128_t vacc[2][4], int np, int nv, const float *inp, const float *wt,
+                              const float *bias, int C, int H, int W, int K, int OC, int oh, int ow) {
+  for (int v = 0; v < nv; v++) {
+    const v128_t vb = wasm_v128_load(bias + 4 * v);
+    for (int p = 0; p < np; p++) vacc[p][v] = vb;
+  }
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++) {
+      const float *row = inp + ((size_t)c * H + oh + ki) * W + ow;
+      const float *w = wt + (size_t)(c * K + ki) * K * OC;
+      for (int kj = 0; kj < K; kj++) {
+        v128_t vx[2];
+        for (int p = 0; p < np; p++) vx[p] = wasm_v128_load32_splat(row + kj + p);
+        for (int v = 0; v < nv; v++) {
+          const v128_t vw = wasm_v128_load(w + kj * OC + 4 * v);
+          for (int p = 0; p < np; p++) vacc[p][v] = wasm_f32x4_add(vacc[p][v], wasm_f32x4_mul(vw, vx[p]));
+        }
+      }
+    }
+}
+
+/* Channels 4v..4v+3 of one pixel to their planes: out[(4v + l) * plane]. */
+WT_INLINE void store_channels(float *out, size_t plane, int v, v128_t vx) {
+  float *o = out + (size_t)4 * v * plane;
+  wasm_v128_store32_lane(o, vx, 0);
+  wasm_v128_store32_lane(o + plane, vx, 1);
+  wasm_v128_store32_lane(o + 2 * plane, vx, 2);
+  wasm_v128_store32_lane(o + 3 * plane, vx, 3);
+}
+
+WT_INLINE void conv_oc_image(int nv, float *out, const float *inp, const float *wt, const float *bias, int C,
+                             int H, int W, int K) {
+  const int OH = H - K + 1, OW = W - K + 1, OC = 4 * nv;
+  const size_t P = (size_t)OH * OW;
+  v128_t vacc[2][4];
+  for (int oh = 0; oh < OH; oh++) {
+    int ow = 0;
+    for (; ow + 2 <= OW; ow += 2) {
+      conv_oc_pixels(vacc, 2, nv, inp, wt, bias, C, H, W, K, OC, oh, ow);
+      for (int v = 0; v < nv; v++) {
+        store_channels(out + (size_t)oh * OW + ow, P, v, vacc[0][v]);
+        store_channels(out + (size_t)oh * OW + ow + 1, P, v, vacc[1][v]);
+      }
+    }
+    if (ow < OW) {
+      conv_oc_pixels(vacc, 1, nv, inp, wt, bias, C, H, W, K, OC, oh, ow);
+      for (int v = 0; v < nv; v++) store_channels(out + (size_t)oh * OW + ow, P, v, vacc[0][v]);
+    }
+  }
+}
+
+void wt_conv2d_direct_oc(float *out, const float *inp, const float *wt, const float *bias, int C, int H, int W,
+                         int OC, int K) {
+  switch (OC) {
+    case 16: conv_oc_image(4, out, inp, wt, bias, C, H, W, K); break;
+    case 8: conv_oc_image(2, out, inp, wt, bias, C, H, W, K); break;
+    default: break; /* callers check OC */
+  }
+}
+
+/* Pooled pixels of wt_conv2d_direct_oc's output, two output pixels at a time: the top pair's
+ * maxima wait in memory while the bottom pair is computed (registers are all taken). */
+WT_INLINE void conv_relu_pool_oc_image(int nv, float *pooled, const float *inp, const float *wt,
+                                       const float *bias, int C, int H, int W, int K) {
+  const int OH = H - K + 1, OW = W - K + 1, OC = 4 * nv, PH = OH / 2, PW = OW / 2;
+  const size_t PP = (size_t)PH * PW;
+  const v128_t vzero = wasm_f32x4_splat(0.0f);
+  v128_t vacc[2][4];
+  float top[16] __attribute__((aligned(16)));
+  for (int i = 0; i < PH; i++)
+    for (int j = 0; j < PW; j++) {
+      conv_oc_pixels(vacc, 2, nv, inp, wt, bias, C, H, W, K, OC, 2 * i, 2 * j);
+      for (int v = 0; v < nv; v++) wasm_v128_store(top + 4 * v, wasm_f32x4_pmax(vacc[0][v], vacc[1][v]));
+      conv_oc_pixels(vacc, 2, nv, inp, wt, bias, C, H, W, K, OC, 2 * i + 1, 2 * j);
+      for (int v = 0; v < nv; v++) {
+        const v128_t vmax = wasm_f32x4_pmax(wasm_v128_load(top + 4 * v), wasm_f32x4_pmax(vacc[0][v], vacc[1][v]));
+        store_channels(pooled + (size_t)i * PW + j, PP, v, wasm_f32x4_pmax(vmax, vzero));
+      }
+    }
+}
+
+void wt_conv2d_relu_pool_oc(float *pooled, const float *inp, const float *wt, const float *bias, int C, int H,
+                            int W, int OC, int K) {
+  switch (OC) {
+    case 16: conv_relu_pool_oc_image(4, pooled, inp, wt, bias, C, H, W, K); break;
+    case 8: conv_relu_pool_oc_image(2, pooled, inp, wt, bias, C, H, W, K); break;
+    default: break; /* callers check OC */
+  }
+}
+
 /* ob (1..2) output channels x nk (1..4) horizontal taps kj0.. of one (c, ki): 8 dot products over
  * all output pixels, 4 columns at a time; columns past the last whole vector are added in scalar. */
 WT_INLINE void dweight_block(int ob, int nk, float *dweight, const float *dout, const float *inp,
@@ -348,6 +562,15 @@ void wt_conv2d_dweight_direct(float *dweight, const float *dout, const float *in
         }
   }
 }
+
+/* Short runs (conv2's are 10 floats): whole vectors, then the rest, with no call per run. */
+WT_INLINE void copy_run(float *dst, const float *src, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+
+void wt_im2col(float *col, const float *inp, int C, int H, int W, int K) { im2col_rows(col, inp, C, H, W, K, copy_run); }
 
 void wt_add(float *y, const float *x, size_t n) {
   size_t i = 0;

@@ -251,10 +251,24 @@ static wt_status check_batch(const wt_model *model, const uint8_t *records, int3
   return WT_OK;
 }
 
+/* The fully connected layers and the loss, after p2; returns the summed loss. */
+static double head_forward(wt_model *m, int B) {
+  activations *a = &m->act;
+  double loss;
+  TIMED(m, WT_PROF_FC_FWD, {
+    linear_forward(a->h1, a->p2, m->tensor[T_FC1_W], m->tensor[T_FC1_B], B, 400, 120);
+    wt_relu(a->h1, (size_t)B * 120);
+    linear_forward(a->h2, a->h1, m->tensor[T_FC2_W], m->tensor[T_FC2_B], B, 120, 84);
+    wt_relu(a->h2, (size_t)B * 84);
+    linear_forward(a->logits, a->h2, m->tensor[T_FC3_W], m->tensor[T_FC3_B], B, 84, 10);
+  });
+  TIMED(m, WT_PROF_LOSS, loss = crossentropy_forward(a->logits, m->labels, B, 10));
+  return loss;
+}
+
 /* Runs the network on a checked batch; returns the summed loss. */
 static double forward(wt_model *m, const uint8_t *records, const uint32_t *indices, int B) {
   activations *a = &m->act;
-  double loss;
   TIMED(m, WT_PROF_DECODE, cifar_decode_batch(a->x, m->labels, records, indices, B));
   TIMED(m, WT_PROF_CONV1_FWD, {
     conv2d_forward(a->a1, m->col, a->x, m->tensor[T_CONV1_W], m->tensor[T_CONV1_B], B, 3, 32, 32, 6, 5);
@@ -266,15 +280,19 @@ static double forward(wt_model *m, const uint8_t *records, const uint32_t *indic
     wt_relu(a->a2, (size_t)B * 1600);
   });
   TIMED(m, WT_PROF_POOL2_FWD, maxpool2_forward(a->p2, m->argmax2, a->a2, B, 16, 10, 10));
-  TIMED(m, WT_PROF_FC_FWD, {
-    linear_forward(a->h1, a->p2, m->tensor[T_FC1_W], m->tensor[T_FC1_B], B, 400, 120);
-    wt_relu(a->h1, (size_t)B * 120);
-    linear_forward(a->h2, a->h1, m->tensor[T_FC2_W], m->tensor[T_FC2_B], B, 120, 84);
-    wt_relu(a->h2, (size_t)B * 84);
-    linear_forward(a->logits, a->h2, m->tensor[T_FC3_W], m->tensor[T_FC3_B], B, 84, 10);
-  });
-  TIMED(m, WT_PROF_LOSS, loss = crossentropy_forward(a->logits, m->labels, B, 10));
-  return loss;
+  return head_forward(m, B);
+}
+
+/* Inference (evaluation): each convolution, its ReLU and its pooling in one pass, without the
+ * full-size activations or the argmax that only backward needs. Same logits as forward(). */
+static double forward_eval(wt_model *m, const uint8_t *records, const uint32_t *indices, int B) {
+  activations *a = &m->act;
+  TIMED(m, WT_PROF_DECODE, cifar_decode_batch(a->x, m->labels, records, indices, B));
+  TIMED(m, WT_PROF_CONV1_FWD,
+        conv2d_relu_pool_forward(a->p1, m->col, a->x, m->tensor[T_CONV1_W], m->tensor[T_CONV1_B], B, 3, 32, 32, 6, 5));
+  TIMED(m, WT_PROF_CONV2_FWD,
+        conv2d_relu_pool_forward(a->p2, m->col, a->p1, m->tensor[T_CONV2_W], m->tensor[T_CONV2_B], B, 6, 14, 14, 16, 5));
+  return head_forward(m, B);
 }
 
 wt_status wt_model_forward(wt_model *model, const uint8_t *records, int32_t record_count,
@@ -435,7 +453,7 @@ wt_status wt_model_evaluate(wt_model *model, const uint8_t *records, int32_t rec
   for (int32_t start = 0; start < record_count; start += model->max_batch) {
     const int32_t B = record_count - start < model->max_batch ? record_count - start : model->max_batch;
     for (int32_t i = 0; i < B; i++) model->eval_indices[i] = (uint32_t)(start + i);
-    *loss_sum += forward(model, records, model->eval_indices, B);
+    *loss_sum += forward_eval(model, records, model->eval_indices, B);
     for (int32_t b = 0; b < B; b++) {
       const float *z = model->act.logits + (size_t)b * 10;
       int best = 0;

@@ -1,5 +1,6 @@
 // The engine against PyTorch: logits, loss, every gradient and three Adam steps from fixed
-// weights, for both the SIMD and the scalar Wasm builds. Fixtures: tests/reference/make_golden.py.
+// weights, for both the SIMD and the scalar Wasm builds, and evaluation against forward.
+// Fixtures: tests/reference/make_golden.py.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
@@ -59,6 +60,15 @@ for (const [name, url] of builds) {
     const lossSum = model.forward(data, first);
     const logitErr = compare('logits', model.logits(meta.batch), floats('logits.bin'));
     const lossErr = Math.abs(lossSum / meta.batch - meta.loss) / meta.loss;
+    // Evaluation runs its own fused inference path: the same loss and argmax, to the bit.
+    const logits = model.logits(meta.batch);
+    const evaluated = model.evaluate(data, { offset: 0, count: meta.batch });
+    assert.equal(evaluated.loss, lossSum / meta.batch, 'evaluation loss differs from forward');
+    assert.deepEqual(Array.from(evaluated.predictions), first.map((b) => {
+      let best = 0;
+      for (let k = 1; k < 10; k++) if (logits[b * 10 + k] > logits[b * 10 + best]) best = k;
+      return best;
+    }), 'evaluation predictions differ from the argmax of forward logits');
 
     model.zeroGrads();
     model.backward(data, first, 1 / meta.batch);

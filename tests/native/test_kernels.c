@@ -155,7 +155,78 @@ static void test_maxpool(int C, int H, int W, int with_ties) {
   free(inp - GUARD), free(o1 - GUARD), free(o2 - GUARD), free(a1), free(a2);
 }
 
+/* Channel-vectorized direct convolution (transposed weights) against the column-order reference. */
+static void test_conv_direct_oc(int C, int H, int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1, CKK = C * K * K;
+  const size_t ni = (size_t)C * H * W, nw = (size_t)OC * CKK, no = (size_t)OC * OH * OW;
+  float *inp = guarded(ni), *w = guarded(nw), *wt = guarded(nw), *b = guarded(OC), *o1 = guarded(no), *o2 = guarded(no);
+  fill(inp, ni), fill(w, nw), fill(b, OC);
+  wt_conv2d_transpose_weight(wt, w, OC, CKK);
+  wt_conv2d_direct_oc(o1, inp, wt, b, C, H, W, OC, K);
+  wt_conv2d_direct_ref(o2, inp, w, b, C, H, W, OC, K);
+  compare("conv2d_direct_oc", OC, OW, CKK, 0, o1, o2, no, 0.0f);
+  if (!guards_intact(o1, no) || !guards_intact(wt, nw)) printf("OVERWRITE conv2d_direct_oc C=%d H=%d W=%d OC=%d K=%d\n", C, H, W, OC, K), failures++;
+  free(inp - GUARD), free(w - GUARD), free(wt - GUARD), free(b - GUARD), free(o1 - GUARD), free(o2 - GUARD);
+}
+
+/* The fused inference kernels against their reference, and the reference against the training
+ * path's three steps (convolution, ReLU, max-pool): the same values, bit for bit. */
+static void test_conv_relu_pool(int C, int H, int W, int OC, int K) {
+  const int OH = H - K + 1, OW = W - K + 1, CKK = C * K * K;
+  const size_t ni = (size_t)C * H * W, nw = (size_t)OC * CKK, no = (size_t)OC * OH * OW, np = (size_t)OC * (OH / 2) * (OW / 2);
+  float *inp = guarded(ni), *w = guarded(nw), *wt = guarded(nw), *b = guarded(OC), *conv = guarded(no);
+  float *p1 = guarded(np), *p2 = guarded(np), *p3 = guarded(np);
+  uint8_t *argmax = malloc(np + 1);
+  fill(inp, ni), fill(w, nw), fill(b, OC);
+  wt_conv2d_direct_ref(conv, inp, w, b, C, H, W, OC, K);
+  wt_relu_ref(conv, no);
+  maxpool2_forward_ref(p3, argmax, conv, OC, 1, OH, OW);
+  wt_conv2d_relu_pool_ref(p2, inp, w, b, C, H, W, OC, K);
+  compare("conv2d_relu_pool_ref vs conv, relu, pool", OC, OW, CKK, 0, p2, p3, np, 0.0f);
+  wt_conv2d_relu_pool(p1, inp, w, b, C, H, W, OC, K);
+  compare("conv2d_relu_pool", OC, OW, CKK, 0, p1, p2, np, 0.0f);
+  if (!guards_intact(p1, np)) printf("OVERWRITE conv2d_relu_pool C=%d H=%d W=%d OC=%d K=%d\n", C, H, W, OC, K), failures++;
+  if (OC == 8 || OC == 16) {
+    wt_conv2d_transpose_weight(wt, w, OC, CKK);
+    for (size_t i = 0; i < np; i++) p1[i] = GUARD_VALUE;
+    wt_conv2d_relu_pool_oc(p1, inp, wt, b, C, H, W, OC, K);
+    compare("conv2d_relu_pool_oc", OC, OW, CKK, 0, p1, p2, np, 0.0f);
+    if (!guards_intact(p1, np)) printf("OVERWRITE conv2d_relu_pool_oc C=%d H=%d W=%d OC=%d K=%d\n", C, H, W, OC, K), failures++;
+  }
+  free(inp - GUARD), free(w - GUARD), free(wt - GUARD), free(b - GUARD), free(conv - GUARD);
+  free(p1 - GUARD), free(p2 - GUARD), free(p3 - GUARD), free(argmax);
+}
+
+static void test_im2col(int C, int H, int W, int K) {
+  const size_t n = (size_t)C * K * K * (H - K + 1) * (W - K + 1), ni = (size_t)C * H * W;
+  float *inp = guarded(ni), *c1 = guarded(n), *c2 = guarded(n);
+  fill(inp, ni);
+  wt_im2col(c1, inp, C, H, W, K);
+  wt_im2col_ref(c2, inp, C, H, W, K);
+  cases++;
+  if (memcmp(c1, c2, sizeof(float) * n) != 0 || !guards_intact(c1, n)) printf("MISMATCH im2col C=%d H=%d W=%d K=%d\n", C, H, W, K), failures++;
+  free(inp - GUARD), free(c1 - GUARD), free(c2 - GUARD);
+}
+
 int main(void) {
+  /* Every output-width tail of the fused kernels: pooled columns from whole vectors (OW % 8),
+   * half vectors (OW % 8 = 4..7) and single pixels, odd widths and heights, odd channel counts. */
+  for (int OC = 1; OC <= 7; OC++)
+    for (int W = 4; W <= 15; W++) test_conv_relu_pool(2, W % 5 + 4, W, OC, 3);
+  for (int W = 4; W <= 11; W++) {
+    test_conv_relu_pool(3, 7, W, 8, 3);
+    test_conv_relu_pool(2, 6, W, 16, 2);
+  }
+  test_conv_relu_pool(3, 32, 32, 6, 5);
+  test_conv_relu_pool(6, 14, 14, 16, 5);
+  /* Pixel pairs and a single last pixel (odd OW), both channel counts. */
+  for (int W = 3; W <= 10; W++) {
+    test_conv_direct_oc(2, 5, W, 8, 3);
+    test_conv_direct_oc(3, 4, W, 16, 2);
+  }
+  test_conv_direct_oc(6, 14, 14, 16, 5);
+  for (int W = 1; W <= 14; W++) test_im2col(2, 4, W, W < 3 ? W : 3);
+  test_im2col(6, 14, 14, 5);
   for (int W = 2; W <= 21; W++)
     for (int ties = 0; ties <= 1; ties++) test_maxpool(3, 5, W, ties);
   test_maxpool(6, 28, 28, 0);
