@@ -2,21 +2,6 @@
  * followed by a matrix product. */
 #include "internal.h"
 
-/* The adjoint of im2col: dinp += scatter(dcol). */
-static void col2im_add(wt_real *dinp, const wt_real *dcol, int C, int H, int W, int K) {
-  const int OH = H - K + 1, OW = W - K + 1;
-  for (int c = 0; c < C; c++)
-    for (int ki = 0; ki < K; ki++)
-      for (int kj = 0; kj < K; kj++) {
-        const wt_real *row = dcol + (size_t)((c * K + ki) * K + kj) * OH * OW;
-        for (int oh = 0; oh < OH; oh++) {
-          wt_real *d = dinp + ((size_t)c * H + oh + ki) * W + kj;
-          const wt_real *s = row + oh * OW;
-          for (int ow = 0; ow < OW; ow++) d[ow] += s[ow];
-        }
-      }
-}
-
 /* Few channels on a large image (conv1): the im2col copy would be K*K times the input, and
  * moving it costs more than the matrix product saves, so the SIMD build convolves directly,
  * vectorized over output columns. */
@@ -95,7 +80,7 @@ void conv2d_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, wt_real *c
     if (dinp) {
       /* dcol (CKK, P) = weight^T (CKK, OC) x dout_b (OC, P) */
       wt_gemm_nn(CKK, P, OC, weight, 1, CKK, dout_b, P, dcol, P, 0);
-      col2im_add(dinp + (size_t)b * C * H * W, dcol, C, H, W, K);
+      wt_col2im_add(dinp + (size_t)b * C * H * W, dcol, C, H, W, K);
     }
   }
 }

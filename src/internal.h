@@ -95,6 +95,9 @@ void wt_conv2d_relu_pool_ref(wt_real *pooled, const wt_real *inp, const wt_real 
 /* col (C*K*K, OH*OW): row (c, ki, kj) holds the input pixels that kernel tap sees. */
 void wt_im2col(wt_real *col, const wt_real *inp, int C, int H, int W, int K);
 void wt_im2col_ref(wt_real *col, const wt_real *inp, int C, int H, int W, int K);
+/* Its adjoint: dinp (C, H, W) += the columns of dcol scattered back to their pixels. */
+void wt_col2im_add(wt_real *dinp, const wt_real *dcol, int C, int H, int W, int K);
+void wt_col2im_add_ref(wt_real *dinp, const wt_real *dcol, int C, int H, int W, int K);
 
 /* y[i] += x[i] */
 void wt_add(float *y, const float *x, size_t n);

@@ -81,24 +81,33 @@ void wt_conv2d_dweight_direct_ref(wt_real *dweight, const wt_real *dout, const w
         }
 }
 
-/* Walks im2col's rows (c, ki, kj, oh): `copy` moves each run of OW input pixels. Always inlined,
- * so the reference and the SIMD build each get their copy loop in place. */
-static inline __attribute__((always_inline)) void im2col_rows(wt_real *col, const wt_real *inp, int C, int H, int W, int K,
-                                                              void (*copy)(wt_real *, const wt_real *, int)) {
+/* Walks the runs of im2col (c, ki, kj, oh): `op` gets each run of OW columns of `col` with the
+ * OW input pixels it holds. Always inlined, so each kernel gets its loop in place. The input is
+ * written only by col2im's op. */
+static inline __attribute__((always_inline)) void im2col_runs(wt_real *col, wt_real *inp, int C, int H, int W, int K,
+                                                              void (*op)(wt_real *, wt_real *, int)) {
   const int OH = H - K + 1, OW = W - K + 1;
   for (int c = 0; c < C; c++)
     for (int ki = 0; ki < K; ki++)
       for (int kj = 0; kj < K; kj++) {
         wt_real *row = col + (size_t)((c * K + ki) * K + kj) * OH * OW;
-        for (int oh = 0; oh < OH; oh++) copy(row + oh * OW, inp + ((size_t)c * H + oh + ki) * W + kj, OW);
+        for (int oh = 0; oh < OH; oh++) op(row + oh * OW, inp + ((size_t)c * H + oh + ki) * W + kj, OW);
       }
 }
 
-static void copy_run_ref(wt_real *dst, const wt_real *src, int n) {
-  for (int i = 0; i < n; i++) dst[i] = src[i];
+static void gather_run_ref(wt_real *col, wt_real *img, int n) {
+  for (int i = 0; i < n; i++) col[i] = img[i];
+}
+static void scatter_add_run_ref(wt_real *col, wt_real *img, int n) {
+  for (int i = 0; i < n; i++) img[i] += col[i];
 }
 
-void wt_im2col_ref(wt_real *col, const wt_real *inp, int C, int H, int W, int K) { im2col_rows(col, inp, C, H, W, K, copy_run_ref); }
+void wt_im2col_ref(wt_real *col, const wt_real *inp, int C, int H, int W, int K) {
+  im2col_runs(col, (wt_real *)inp, C, H, W, K, gather_run_ref);
+}
+void wt_col2im_add_ref(wt_real *dinp, const wt_real *dcol, int C, int H, int W, int K) {
+  im2col_runs((wt_real *)dcol, dinp, C, H, W, K, scatter_add_run_ref);
+}
 
 void wt_conv2d_transpose_weight(wt_real *wt, const wt_real *weight, int OC, int CKK) {
   for (int o = 0; o < OC; o++)
@@ -148,6 +157,9 @@ void wt_conv2d_direct(wt_real *out, const wt_real *inp, const wt_real *weight, c
 void wt_add(float *y, const float *x, size_t n) { wt_add_ref(y, x, n); }
 
 void wt_im2col(wt_real *col, const wt_real *inp, int C, int H, int W, int K) { wt_im2col_ref(col, inp, C, H, W, K); }
+void wt_col2im_add(wt_real *dinp, const wt_real *dcol, int C, int H, int W, int K) {
+  wt_col2im_add_ref(dinp, dcol, C, H, W, K);
+}
 
 void wt_conv2d_relu_pool(wt_real *pooled, const wt_real *inp, const wt_real *weight,
                          const wt_real *bias, int C, int H, int W, int OC, int K) {
@@ -564,13 +576,21 @@ void wt_conv2d_dweight_direct(float *dweight, const float *dout, const float *in
 }
 
 /* Short runs (conv2's are 10 floats): whole vectors, then the rest, with no call per run. */
-WT_INLINE void copy_run(float *dst, const float *src, int n) {
+WT_INLINE void gather_run(float *col, float *img, int n) {
   int i = 0;
-  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
-  for (; i < n; i++) dst[i] = src[i];
+  for (; i + 4 <= n; i += 4) wasm_v128_store(col + i, wasm_v128_load(img + i));
+  for (; i < n; i++) col[i] = img[i];
+}
+WT_INLINE void scatter_add_run(float *col, float *img, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(img + i, wasm_f32x4_add(wasm_v128_load(img + i), wasm_v128_load(col + i)));
+  for (; i < n; i++) img[i] += col[i];
 }
 
-void wt_im2col(float *col, const float *inp, int C, int H, int W, int K) { im2col_rows(col, inp, C, H, W, K, copy_run); }
+void wt_im2col(float *col, const float *inp, int C, int H, int W, int K) { im2col_runs(col, (float *)inp, C, H, W, K, gather_run); }
+void wt_col2im_add(float *dinp, const float *dcol, int C, int H, int W, int K) {
+  im2col_runs((float *)dcol, dinp, C, H, W, K, scatter_add_run);
+}
 
 void wt_add(float *y, const float *x, size_t n) {
   size_t i = 0;

@@ -205,7 +205,15 @@ static void test_im2col(int C, int H, int W, int K) {
   wt_im2col_ref(c2, inp, C, H, W, K);
   cases++;
   if (memcmp(c1, c2, sizeof(float) * n) != 0 || !guards_intact(c1, n)) printf("MISMATCH im2col C=%d H=%d W=%d K=%d\n", C, H, W, K), failures++;
-  free(inp - GUARD), free(c1 - GUARD), free(c2 - GUARD);
+  /* col2im_add: the input pixels each column reads get its values added back. */
+  float *d1 = guarded(ni), *d2 = guarded(ni);
+  fill(d1, ni), fill(c1, n);
+  memcpy(d2, d1, sizeof(float) * ni);
+  wt_col2im_add(d1, c1, C, H, W, K);
+  wt_col2im_add_ref(d2, c1, C, H, W, K);
+  cases++;
+  if (memcmp(d1, d2, sizeof(float) * ni) != 0 || !guards_intact(d1, ni)) printf("MISMATCH col2im_add C=%d H=%d W=%d K=%d\n", C, H, W, K), failures++;
+  free(inp - GUARD), free(c1 - GUARD), free(c2 - GUARD), free(d1 - GUARD), free(d2 - GUARD);
 }
 
 int main(void) {
