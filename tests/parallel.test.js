@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { splitBatch, treeNodes, planShares, DataParallelStepper } from '../web/parallel.js';
+import { splitBatch, treeNodes, planShares, RunningMedian, DataParallelStepper } from '../web/parallel.js';
 import { createEngine } from '../web/engine.js';
 import { startPeerWorkers } from '../src/node/peer.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
@@ -52,6 +52,17 @@ test('blocks go to the worker that finishes them first; the leader always has on
   assert.deepEqual(counts(planShares(2, [5, 1], [0, 0])), [1, 1]);
   assert.deepEqual(counts(planShares(9, [1, 1, 1], [0, 0.2, 0.2])), [3, 3, 3]);
   assert.deepEqual(planShares(8, [1, 1.5], [0, 0.3]), [{ lo: 0, hi: 5 }, { lo: 5, hi: 8 }]);
+});
+
+test('the speed estimates ignore a lone slow step and follow a lasting change within a few steps', () => {
+  const m = new RunningMedian(1, 5);
+  for (const x of [1, 1, 9, 1]) m.add(x); // a thread descheduled once
+  assert.equal(m.value, 1);
+  m.add(2); // the core has slowed down for good
+  assert.equal(m.value, 1);
+  m.add(2);
+  m.add(2);
+  assert.equal(m.value, 2);
 });
 
 test('any split over two or three workers gives the one-worker step, bit for bit', async () => {

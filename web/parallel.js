@@ -104,7 +104,24 @@ class PeerLink {
   }
 }
 
-const EMA = 0.1; // weight of the newest timing in the running estimates
+/**
+ * The median of the last few timings: follows a core that changes speed within a few steps,
+ * and ignores the odd step a thread was descheduled.
+ */
+export class RunningMedian {
+  constructor(initial, size = 15) {
+    this.samples = [initial];
+    this.size = size;
+    this.value = initial;
+  }
+
+  add(x) {
+    this.samples.push(x);
+    if (this.samples.length > this.size) this.samples.shift();
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    this.value = sorted[sorted.length >> 1];
+  }
+}
 /** Milliseconds on a clock all threads of a page or process share. */
 const clock = () => performance.timeOrigin + performance.now();
 
@@ -125,9 +142,9 @@ export class DataParallelStepper {
     // Running estimates for planShares: ms per block of each worker, and each peer's ms from the
     // leader's request to its first block (latency, its Adam update) and from its last block to
     // the leader (latency). Equal to start. Times cross threads as timeOrigin + now().
-    this.perBlockMs = Array.from({ length: this.workers }, () => 1);
-    this.startMs = Array.from({ length: this.workers }, (_, k) => (k ? 0.15 : 0));
-    this.returnMs = Array.from({ length: this.workers }, (_, k) => (k ? 0.15 : 0));
+    this.perBlockMs = Array.from({ length: this.workers }, () => new RunningMedian(1));
+    this.startMs = Array.from({ length: this.workers }, (_, k) => new RunningMedian(k ? 0.15 : 0));
+    this.returnMs = Array.from({ length: this.workers }, (_, k) => new RunningMedian(k ? 0.15 : 0));
     this.nodeBuffers = []; // Wasm buffers of PARAM_COUNT floats for tree nodes besides the gradients
     this.lastShares = null;
   }
@@ -173,8 +190,8 @@ export class DataParallelStepper {
   /** One step on perm[start .. start+batch); returns the mean loss. */
   async trainStep(permPtr, start, batch, epoch) {
     const blocks = Math.ceil(batch / this.blockSize);
-    const overheadMs = this.startMs.map((ms, k) => ms + this.returnMs[k]);
-    const shares = this.plan ? this.plan(blocks, this) : planShares(blocks, this.perBlockMs, overheadMs);
+    const overheadMs = this.startMs.map((ms, k) => ms.value + this.returnMs[k].value);
+    const shares = this.plan ? this.plan(blocks, this) : planShares(blocks, this.perBlockMs.map((ms) => ms.value), overheadMs);
     this.lastShares = shares;
     const postedAt = clock();
     const replies = this.peers.map((p, k) => {
@@ -195,10 +212,9 @@ export class DataParallelStepper {
     for (const [k, reply] of replies.entries()) {
       if (!reply) continue;
       const r = await reply;
-      const learn = (key, ms) => { this[key][k + 1] += EMA * (Math.max(0, ms) - this[key][k + 1]); };
-      learn('startMs', r.startedAt - postedAt);
+      this.startMs[k + 1].add(Math.max(0, r.startedAt - postedAt));
       // Only a reply the leader was already waiting for shows how long the way back takes.
-      if (r.doneAt > leaderDone) learn('returnMs', clock() - r.doneAt);
+      if (r.doneAt > leaderDone) this.returnMs[k + 1].add(Math.max(0, clock() - r.doneAt));
       this.#learn(k + 1, r.doneAt - r.startedAt, shares[k + 1]);
       for (const { lo, hi, grads, lossSum } of r.nodes) {
         const ptr = this.#nodeBuffer(spare++);
@@ -229,7 +245,7 @@ export class DataParallelStepper {
   /** Updates worker k's time per block from a step: `ms` to compute `share`. */
   #learn(k, ms, share) {
     const n = share.hi - share.lo;
-    if (n > 0 && ms > 0) this.perBlockMs[k] += EMA * (ms / n - this.perBlockMs[k]);
+    if (n > 0 && ms > 0) this.perBlockMs[k].add(ms / n);
   }
 
   close() {

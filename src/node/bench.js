@@ -1,7 +1,8 @@
 // `npm run bench`: webtrain's training throughput with one worker and with all workers, side by
 // side with PyTorch (one and two threads) in the same run, plus a per-layer breakdown, evaluation
-// throughput and Wasm memory. Repetitions are interleaved so machine noise hits every contender
-// alike; medians and ranges are printed. It measures; it asserts nothing.
+// throughput and Wasm memory. Contenders take turns within each repetition so machine noise hits
+// them alike; medians and ranges are printed, and ratios are taken within a repetition. It
+// measures; it asserts nothing.
 import { readFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -51,16 +52,25 @@ const stepsPerEpoch = Math.floor(train.count / BATCH);
 let cursor = 0; // full batches only, walking through the epoch's shuffle
 const nextStart = () => { const s = (cursor++ % stepsPerEpoch) * BATCH; return s; };
 
-/** samples/s = batch / median step time over STEPS timed steps after WARMUP. */
-async function timeSteps(step) {
-  for (let i = 0; i < WARMUP; i++) await step(nextStart());
-  const times = [];
-  for (let i = 0; i < STEPS; i++) {
-    const t0 = performance.now();
-    await step(nextStart());
-    times.push(performance.now() - t0);
+const CHUNK = 25; // steps per turn: the contenders take turns this often within a repetition
+
+/**
+ * samples/s of each contender (step functions) = batch / median step time over STEPS timed
+ * steps, taken in turns of CHUNK steps so that a change in machine speed hits all of them.
+ */
+async function timeSteps(steps) {
+  for (const step of steps) for (let i = 0; i < WARMUP; i++) await step(nextStart());
+  const times = steps.map(() => []);
+  for (let done = 0; done < STEPS; done += CHUNK) {
+    for (const [k, step] of steps.entries()) {
+      for (let i = 0; i < Math.min(CHUNK, STEPS - done); i++) {
+        const t0 = performance.now();
+        await step(nextStart());
+        times[k].push(performance.now() - t0);
+      }
+    }
   }
-  return BATCH / (median(times) / 1000);
+  return times.map((t) => BATCH / (median(t) / 1000));
 }
 
 let stepper = null;
@@ -83,12 +93,11 @@ function pytorch(threads) {
 
 const results = { one: [], all: [], pt1: [], pt2: [], evalRate: [], evalAll: [] };
 for (let rep = 0; rep < REPS; rep++) {
-  results.one.push(await timeSteps((start) => {
-    model.trainStepAt(train, permPtr + 4 * start, BATCH);
-  }));
-  if (stepper) {
-    results.all.push(await timeSteps((start) => stepper.trainStep(permPtr, start, BATCH, 0)));
-  }
+  const contenders = [(start) => { model.trainStepAt(train, permPtr + 4 * start, BATCH); }];
+  if (stepper) contenders.push((start) => stepper.trainStep(permPtr, start, BATCH, 0));
+  const [one, all] = await timeSteps(contenders);
+  results.one.push(one);
+  if (stepper) results.all.push(all);
   let t0 = performance.now();
   model.evaluate(test);
   results.evalRate.push(test.count / ((performance.now() - t0) / 1000));
@@ -115,21 +124,22 @@ model.stopProfile();
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 const lines = [];
 lines.push(`webtrain benchmark: batch ${BATCH}, Adam, ${real ? `real CIFAR-10 (${dir})` : 'generated data (real CIFAR-10 not found)'}`);
-lines.push(`machine: ${cpu}, ${availableParallelism()} cores; Node ${process.version}; ${REPS} repetitions x ${STEPS} steps, median (min–max) samples/s`);
+lines.push(`machine: ${cpu}, ${availableParallelism()} cores; Node ${process.version}; ${REPS} repetitions x ${STEPS} steps (contenders take turns every ${CHUNK} steps); median (min–max) samples/s; ratios within each repetition, median (min–max)`);
 lines.push('');
 lines.push('| contender | training samples/s | ratio |');
 lines.push('|---|---|---|');
-const one = median(results.one);
-lines.push(`| webtrain, 1 worker | ${range(results.one)} | ${havePytorch ? `${fmt(one / median(results.pt1), 2)}× PyTorch 1 thread` : ''} |`);
-if (stepper) lines.push(`| webtrain, ${ALL_WORKERS} workers | ${range(results.all)} | ${fmt(median(results.all) / one, 2)}× 1 worker${havePytorch ? `, ${fmt(median(results.all) / median(results.pt2), 2)}× PyTorch 2 threads` : ''} |`);
+// Ratios are taken within each repetition (measured close together), then the median and range.
+const ratio = (a, b) => { const r = a.map((x, i) => x / b[i]); return `${fmt(median(r), 2)}× (${fmt(Math.min(...r), 2)}–${fmt(Math.max(...r), 2)})`; };
+lines.push(`| webtrain, 1 worker | ${range(results.one)} | ${havePytorch ? `${ratio(results.one, results.pt1)} PyTorch 1 thread` : ''} |`);
+if (stepper) lines.push(`| webtrain, ${ALL_WORKERS} workers | ${range(results.all)} | ${ratio(results.all, results.one)} 1 worker${havePytorch ? `, ${ratio(results.all, results.pt2)} PyTorch 2 threads` : ''} |`);
 if (havePytorch) {
   lines.push(`| PyTorch ${spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim()}, 1 thread | ${range(results.pt1)} | |`);
   lines.push(`| PyTorch, 2 threads | ${range(results.pt2)} | |`);
 } else {
   lines.push('| PyTorch | not measured (`python3 -c "import torch"` failed or --no-pytorch) | |');
 }
-lines.push(`| webtrain evaluation, 1 worker | ${range(results.evalRate)} | ${fmt(median(results.evalRate) / one, 2)}× training with 1 worker |`);
-if (stepper) lines.push(`| webtrain evaluation, ${ALL_WORKERS} workers | ${range(results.evalAll)} | ${fmt(median(results.evalAll) / median(results.all), 2)}× training with ${ALL_WORKERS} workers, ${fmt(median(results.evalAll) / one, 2)}× with 1 |`);
+lines.push(`| webtrain evaluation, 1 worker | ${range(results.evalRate)} | ${ratio(results.evalRate, results.one)} training with 1 worker |`);
+if (stepper) lines.push(`| webtrain evaluation, ${ALL_WORKERS} workers | ${range(results.evalAll)} | ${ratio(results.evalAll, results.all)} training with ${ALL_WORKERS} workers |`);
 lines.push('');
 lines.push(`Wasm memory with the whole data set loaded (${train.count + test.count} images): ${fmt(engine.memoryBytes / 2 ** 20, 1)} MiB; webtrain.wasm ${fmt(readFileSync(path.join(root, 'web/webtrain.wasm')).length / 1024, 1)} KiB`);
 lines.push('');
