@@ -43,13 +43,15 @@ test('a share of the gradient tree is the largest whole nodes inside it', async 
   }
 });
 
-test('blocks go to the worker that finishes them first; the leader always has one', () => {
+test('blocks go to the worker that finishes them first; each worker keeps at least one', () => {
   const counts = (shares) => shares.map(({ lo, hi }) => hi - lo);
   assert.deepEqual(counts(planShares(8, [1, 1], [0, 0.3])), [4, 4]);
   assert.deepEqual(counts(planShares(8, [1, 1.5], [0, 0.3])), [5, 3]); // a slower peer gets less
   assert.deepEqual(counts(planShares(8, [1.6, 1], [0, 0.2])), [3, 5]); // a slower leader too
   assert.deepEqual(counts(planShares(1, [1, 1], [0, 0.3])), [1, 0]);
   assert.deepEqual(counts(planShares(2, [5, 1], [0, 0])), [1, 1]);
+  assert.deepEqual(counts(planShares(8, [1, 50], [0, 5])), [7, 1]); // a very slow peer keeps one block
+  assert.deepEqual(counts(planShares(2, [1, 1, 1], [0, 0, 0])), [1, 1, 0]);
   assert.deepEqual(counts(planShares(9, [1, 1, 1], [0, 0.2, 0.2])), [3, 3, 3]);
   assert.deepEqual(planShares(8, [1, 1.5], [0, 0.3]), [{ lo: 0, hi: 5 }, { lo: 5, hi: 8 }]);
 });

@@ -12,7 +12,10 @@
 // Messages, leader -> peer:
 //   { type: 'init', module, trainFiles: [{name, bytes}], testFiles, limit, testLimit, seed, shuffle,
 //     maxBatch, lr, state }   (state: the leader's parameters and Adam state, Model.exportState())
-//   { type: 'apply', grads: Float32Array }   the summed gradient: apply Adam with it (no reply)
+//   { type: 'apply', grads: Float32Array, spares: [Float32Array] }   the summed gradient: apply
+//     Adam with it (no reply). It and the spares are the buffers the peer's nodes came in: they
+//     go back and forth instead of being allocated every step (248 KB each, a millisecond in
+//     Chromium).
 //   { type: 'step', epoch, offset, batch, lo, hi }  tree nodes of blocks [lo, hi) of the batch
 //                                                   perm[offset .. offset + batch)
 //   { type: 'eval', offset, count }                evaluate test records [offset..+count)
@@ -47,23 +50,20 @@ export function treeNodes(lo, hi, a, b, mid) {
 }
 
 /**
- * Deals `blocks` blocks to workers as contiguous shares, worker 0 (the leader) first: each block
- * goes to the worker that would finish soonest with it, by its measured time per block and its
- * fixed overhead per step (ms). The leader always gets at least one block.
+ * Deals `blocks` blocks to workers as contiguous shares, worker 0 (the leader) first: one block
+ * each while there are enough (so every worker keeps being timed, and a worker that was slow for
+ * a while gets work back), then each block to the worker that would finish soonest with it, by
+ * its measured time per block and its fixed overhead per step (ms). The leader always has one.
  */
 export function planShares(blocks, perBlockMs, overheadMs) {
-  const counts = perBlockMs.map(() => 0);
-  for (let i = 0; i < blocks; i++) {
+  const counts = perBlockMs.map((_, k) => (blocks >= perBlockMs.length || k === 0 ? 1 : 0));
+  for (let i = counts.reduce((a, b) => a + b, 0); i < blocks; i++) {
     let best = 0, bestFinish = Infinity;
     counts.forEach((c, k) => {
       const finish = overheadMs[k] + (c + 1) * perBlockMs[k];
       if (finish < bestFinish) { best = k; bestFinish = finish; }
     });
     counts[best] += 1;
-  }
-  if (blocks > 0 && counts[0] === 0) {
-    counts[0] = 1;
-    counts[counts.findIndex((c, k) => k > 0 && c > 0)] -= 1;
   }
   let lo = 0;
   return counts.map((c) => {
@@ -146,6 +146,7 @@ export class DataParallelStepper {
     this.startMs = Array.from({ length: this.workers }, (_, k) => new RunningMedian(k ? 0.15 : 0));
     this.returnMs = Array.from({ length: this.workers }, (_, k) => new RunningMedian(k ? 0.15 : 0));
     this.nodeBuffers = []; // Wasm buffers of PARAM_COUNT floats for tree nodes besides the gradients
+    this.returned = this.peers.map(() => []); // each peer's node buffers, to send back with 'apply'
     this.lastShares = null;
   }
 
@@ -220,6 +221,7 @@ export class DataParallelStepper {
         const ptr = this.#nodeBuffer(spare++);
         this.engine.heapF32.set(grads, ptr >> 2);
         nodes.set(`${lo},${hi}`, { ptr, lossSum });
+        this.returned[k].push(grads);
       }
     }
     // Add the nodes up in the tree's order: the left operand keeps the sum.
@@ -234,9 +236,11 @@ export class DataParallelStepper {
     const loss = combine(0, blocks).lossSum / batch;
     if (!Number.isFinite(loss)) throw new Error(`the loss is ${Number.isNaN(loss) ? 'NaN' : 'infinite'} at Adam step ${model.adamSteps + 1}; parameters left unchanged`);
     const sum = model.gradsView();
-    this.peers.forEach((p) => { // a copy each, taken by transfer
-      const grads = sum.slice();
-      p.endpoint.post({ type: 'apply', grads }, [grads.buffer]);
+    this.peers.forEach((p, k) => { // a copy each, in a buffer the peer sent, by transfer
+      const [grads = new Float32Array(PARAM_COUNT), ...spares] = this.returned[k];
+      this.returned[k] = [];
+      grads.set(sum);
+      p.endpoint.post({ type: 'apply', grads, spares }, [grads.buffer, ...spares.map((b) => b.buffer)]);
     });
     model.adamUpdate();
     return Math.fround(loss);
@@ -261,9 +265,15 @@ export class DataParallelStepper {
  */
 export function serveGradientPeer(endpoint, createEngine) {
   let engine, model, train, test, permPtr = 0, permEpoch = -1, options;
+  const pool = []; // Float32Array(PARAM_COUNT) buffers the leader sent back
   const applyUpdate = (grads) => {
     model.gradsView().set(grads);
     model.adamUpdate();
+  };
+  const copyOfGrads = () => {
+    const out = pool.pop() ?? new Float32Array(PARAM_COUNT);
+    out.set(model.gradsView());
+    return out;
   };
   const handle = async (msg) => {
     if (msg.type === 'init') {
@@ -279,6 +289,7 @@ export function serveGradientPeer(endpoint, createEngine) {
     }
     if (msg.type === 'apply') {
       applyUpdate(msg.grads);
+      pool.push(msg.grads, ...(msg.spares ?? []));
       return null;
     }
     if (msg.type === 'step') {
@@ -292,7 +303,7 @@ export function serveGradientPeer(endpoint, createEngine) {
       const mid = (lo, hi) => engine.wasm.wt_grad_tree_mid(lo, hi);
       const nodes = treeNodes(0, blocks, msg.lo, msg.hi, mid).map(([lo, hi]) => {
         const lossSum = model.gradientAt(train, permPtr + 4 * msg.offset, msg.batch, lo, hi);
-        return { lo, hi, lossSum, grads: model.grads() };
+        return { lo, hi, lossSum, grads: copyOfGrads() };
       });
       const reply = { type: 'nodes', nodes, startedAt, doneAt: clock() };
       return { reply, transfer: nodes.map((n) => n.grads.buffer) };
