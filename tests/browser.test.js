@@ -335,9 +335,10 @@ test('a reload in the middle of epoch 2 offers the autosaved run, and Resume fin
   const run = `data=${BIG_DATA}&epochs=3&batch=8&seed=5&workers=1`;
   const reference = await completeRun(t, run);
 
-  const page = await openPage(t, `${server.url}?${run}&autosaveSeconds=0.1&autostart=1`);
+  // debugStepMs: 10 ms between steps, so the run is still going when the click lands.
+  const page = await openPage(t, `${server.url}?${run}&autosaveSeconds=0.1&debug=1&debugStepMs=10&autostart=1`);
   // Pausing saves a checkpoint; waiting for a line of epoch 2 first puts the stop inside epoch 2
-  // on any machine (a fast one may reach epoch 3 before the click lands: that is a mid-run stop too).
+  // (a slow click may land in epoch 3: that is a mid-run stop too).
   await page.waitForSelector('#log:has-text("Epoch [2/3], Step [100/250]")', { timeout: 60000 });
   await page.click('#pause');
   await state(page, 'paused');
@@ -428,7 +429,7 @@ test('a diverging run (lr=10000000) stops with a message naming the step and off
 test('a crashed training worker is reported and Resume continues from the last checkpoint without a reload', async (t) => {
   if (skipReason) return t.skip(skipReason);
   if (!parallelReference) return t.skip('needs the data-parallel run of the test above');
-  const page = await openPage(t, `${server.url}?${PARALLEL_RUN}&debug=1&autosaveSeconds=0.1&autostart=1`);
+  const page = await openPage(t, `${server.url}?${PARALLEL_RUN}&debug=1&debugStepMs=10&autosaveSeconds=0.02&autostart=1`);
   await page.waitForSelector('#autosave-info:text-matches("epoch 1/2, step [1-9]")', { timeout: 60000 });
   await page.click('#debug-crash-worker');
   await page.waitForSelector('#errors:visible');
@@ -447,7 +448,7 @@ test('a crashed training worker is reported and Resume continues from the last c
 
 test('a crashed peer worker ends the run with an error and its last checkpoint on offer', async (t) => {
   if (skipReason) return t.skip(skipReason);
-  const page = await openPage(t, `${server.url}?${PARALLEL_RUN}&debug=1&autosaveSeconds=0.1&autostart=1`);
+  const page = await openPage(t, `${server.url}?${PARALLEL_RUN}&debug=1&debugStepMs=10&autosaveSeconds=0.02&autostart=1`);
   await page.waitForSelector('#autosave-info:text-matches("epoch 1/2, step [1-9]")', { timeout: 60000 });
   await page.click('#debug-crash-peer');
   await page.waitForSelector('#errors:visible');

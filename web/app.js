@@ -12,8 +12,10 @@ const $ = (id) => document.getElementById(id);
 
 // Page options that are not settings of a run: kept in the URL, never written by the page.
 const PAGE_QUERY = new URLSearchParams(location.search);
-/** debug=1 shows a button that crashes the training worker, to try the recovery. */
+/** debug=1 shows a button that crashes the training worker, to try the recovery; with it,
+ * debugStepMs=N makes the worker wait N ms after each step (tests use it to act mid-run). */
 const DEBUG = PAGE_QUERY.get('debug') === '1';
+const DEBUG_STEP_MS = DEBUG ? Number(PAGE_QUERY.get('debugStepMs')) || 0 : 0;
 /** autosaveSeconds=N: seconds of training between two checkpoints kept in IndexedDB. */
 const AUTOSAVE_SECONDS = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
@@ -199,7 +201,8 @@ class WorkerError extends Error {
 
 function ensureWorker() {
   if (worker) return worker;
-  worker = new Worker(new URL(DEBUG ? './worker.js?debug=1' : './worker.js', import.meta.url), { type: 'module' });
+  const debugQuery = DEBUG_STEP_MS ? `?debug=1&stepMs=${DEBUG_STEP_MS}` : '?debug=1';
+  worker = new Worker(new URL(DEBUG ? `./worker.js${debugQuery}` : './worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = ({ data }) => {
     if (data.type === P.STATE) onState(data.state);
     if (data.replyTo) {

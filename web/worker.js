@@ -9,6 +9,9 @@ import * as P from './protocol.js';
 const CONV1_FLOATS = 6 * 3 * 5 * 5;
 // Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
 const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
+// With debug=1, stepMs=N waits N ms after each step (untimed): tests use it to act in mid-run
+// on a machine that trains their small runs in a fraction of a second.
+const DEBUG_STEP_MS = DEBUG ? Number(new URL(self.location.href).searchParams.get('stepMs')) || 0 : 0;
 
 let enginePromise = null;
 let train = null;      // full data sets; a run uses views limited to limitTrain/limitTest
@@ -315,6 +318,7 @@ async function runSlice(current) {
       if (run !== current) return; // stopped meanwhile
       msSinceSave += performance.now() - stepStarted;
       for (const event of events) emit(event);
+      if (DEBUG_STEP_MS) await delay(DEBUG_STEP_MS); // PAUSE and STOP can arrive meanwhile
       const epochEnded = events.some((e) => e.event === 'epoch');
       if (!current.done && (epochEnded || msSinceSave >= autosaveMs)) autosave(epochEnded ? 'epoch' : 'interval');
       // An epoch's evaluation may have taken a while: let waiting messages in.
