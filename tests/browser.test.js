@@ -205,6 +205,9 @@ test('a malformed data file is refused by the engine, naming the file', async (t
   const errors = await page.textContent('#error-list');
   assert.match(errors, /bad\/data_batch_3\.bin: /);
   assert.doesNotMatch(errors, /data_batch_[1245]\.bin: /);
+  // The downloads were being written to Cache Storage in the background: none of them stays.
+  const cached = await page.evaluate(async () => Promise.all((await caches.keys()).map(async (name) => (await (await caches.open(name)).keys()).map((r) => r.url))));
+  assert.deepEqual(cached.flat().filter((url) => url.includes('/bad/')), [], 'files of the refused data set left in the cache');
 });
 
 test('the official archive can be dropped in instead of fetching', async (t) => {

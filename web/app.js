@@ -344,16 +344,21 @@ function nameOf(key, file) {
 async function loadFromUrl(base) {
   const controller = new AbortController();
   abortLoading = () => controller.abort();
+  const cacheWrites = []; // training starts without waiting for them
   try {
-    const files = await fetchFiles(base, { onProgress: progressRows(), signal: controller.signal });
+    const files = await fetchFiles(base, { onProgress: progressRows(), signal: controller.signal, cacheWrites });
     await sendData(files, `url:${base}`);
   } catch (error) {
-    // A file the engine refused must not come back from the cache on the next try.
-    if (error instanceof WorkerError && error.scope === 'data') await clearCache(base).catch(() => {});
+    // A file the engine refused must not come back from the cache on the next try: let the
+    // writes finish, then remove what they wrote.
+    if (error instanceof WorkerError && error.scope === 'data') {
+      await Promise.all(cacheWrites);
+      await clearCache(base).catch(() => {});
+    }
     throw error;
   } finally {
     abortLoading = null;
-    updateCacheSize();
+    Promise.all(cacheWrites).then(updateCacheSize);
   }
 }
 

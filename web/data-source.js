@@ -25,8 +25,10 @@ export function fileUrls(base) {
 /**
  * Fetches the six files under `base`; onProgress(name, loaded, total, fromCache) after every
  * chunk. Returns Map(name -> ArrayBuffer). Throws DataError naming the URL that failed.
+ * Downloaded files are written to Cache Storage in the background: the promise of each write
+ * (never rejecting) is pushed onto `cacheWrites`.
  */
-export async function fetchFiles(base, { onProgress = () => {}, signal } = {}) {
+export async function fetchFiles(base, { onProgress = () => {}, signal, cacheWrites = [] } = {}) {
   const urls = fileUrls(base);
   const cache = cacheAvailable ? await caches.open(CACHE_NAME).catch(() => null) : null;
   // The first failure cancels the other downloads, as does the caller's signal.
@@ -39,7 +41,7 @@ export async function fetchFiles(base, { onProgress = () => {}, signal } = {}) {
   const worker = async () => {
     while (next < urls.length && !controller.signal.aborted) {
       const i = next++;
-      results.set(ALL_FILES[i], await fetchOne(urls[i], ALL_FILES[i], cache, onProgress, controller.signal));
+      results.set(ALL_FILES[i], await fetchOne(urls[i], ALL_FILES[i], cache, onProgress, controller.signal, cacheWrites));
     }
   };
   try {
@@ -51,7 +53,7 @@ export async function fetchFiles(base, { onProgress = () => {}, signal } = {}) {
   return new Map(ALL_FILES.map((name) => [name, results.get(name)]));
 }
 
-async function fetchOne(url, name, cache, onProgress, signal) {
+async function fetchOne(url, name, cache, onProgress, signal, cacheWrites) {
   const cached = await cache?.match(url).catch(() => null);
   if (cached) {
     const buffer = await cached.arrayBuffer();
@@ -69,12 +71,12 @@ async function fetchOne(url, name, cache, onProgress, signal) {
     throw new DataError(`${url}: HTTP ${response.status} ${response.statusText || ''}`.trim()
       + (response.status === 404 ? ` — the file is not there. Put the CIFAR-10 binaries (${OFFICIAL_ARCHIVE}) at that URL, change the data URL, or drop the files here.` : ''));
   }
-  // The cache gets its own branch of the body, so the bytes are not copied by our code.
-  const caching = cache ? cache.put(url, response.clone()).catch(() => {}) : null;
+  // The cache gets its own branch of the body, so the bytes are not copied by our code. Its write
+  // (about a second for 30 MB) finishes in the background: neither the next download nor the
+  // training waits for it, and a failed write only means the next visit downloads again.
+  if (cache) cacheWrites.push(cache.put(url, response.clone()).catch(() => {}));
   const total = Number(response.headers.get('content-length')) || 0;
-  const buffer = await readBody(response.body, total, (loaded) => onProgress(name, loaded, total, false), url);
-  await caching;
-  return buffer;
+  return readBody(response.body, total, (loaded) => onProgress(name, loaded, total, false), url);
 }
 
 /** Reads a stream into one ArrayBuffer, preallocated when the length is known. */
