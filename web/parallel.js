@@ -122,6 +122,7 @@ export class RunningMedian {
     this.value = sorted[sorted.length >> 1];
   }
 }
+
 /** Milliseconds on a clock all threads of a page or process share. */
 const clock = () => performance.timeOrigin + performance.now();
 
