@@ -145,3 +145,29 @@ test('a peer worker that stops fails the step with its name instead of hanging',
   while (!stepper.peers[0].failure) await new Promise((resolve) => setTimeout(resolve, 10));
   await assert.rejects(stepper.trainStep(permPtr, 32, 32, 0), /worker 1 crashed: exited with code/);
 });
+
+test('a peer that stops answering without an error event fails the step after its timeout instead of hanging', async () => {
+  const module = await WebAssembly.compile(wasm);
+  const engine = await createEngine(module);
+  const trainFiles = [{ name: 'train', bytes: makeRecords(64, 3) }];
+  const train = engine.loadDataset(trainFiles);
+  // A peer that is ready, then never answers again: what a browser shows of a worker thread
+  // that died without an error event.
+  let onMessage = null, closed = false;
+  const silent = {
+    post: (msg) => { if (msg.type === 'init') setTimeout(() => onMessage({ type: 'ready' }), 0); },
+    onMessage: (handler) => { onMessage = handler; },
+    onError: () => {},
+    close: () => { closed = true; },
+  };
+  const stepper = new DataParallelStepper(engine, engine.createModel({ maxBatch: 32 }), train, [silent], { timeouts: { init: 5000, step: 200 } });
+  await stepper.init({ module, trainFiles, seed: 0, shuffle: true, lr: 0.001 });
+  const permPtr = engine.alloc(4 * train.count);
+  engine.writePermutation(permPtr, train.count, 0, 0);
+  const started = performance.now();
+  await assert.rejects(stepper.trainStep(permPtr, 0, 32, 0), /worker 1 did not answer its 'step' request within 0\.2 s: it has stopped or hung/);
+  assert.ok(performance.now() - started < 5000);
+  await assert.rejects(stepper.trainStep(permPtr, 32, 32, 0), /did not answer/, 'a hung peer stays failed');
+  stepper.close();
+  assert.ok(closed);
+});

@@ -73,32 +73,50 @@ export function planShares(blocks, perBlockMs, overheadMs) {
   });
 }
 
+/**
+ * How long a peer may take to answer, by request type, before the leader gives it up as hung
+ * (a browser gives no event when a worker thread just dies). A step takes well under a second;
+ * init copies the data set into the peer.
+ */
+export const REPLY_TIMEOUT_MS = Object.freeze({ init: 300000, step: 60000, eval: 120000 });
+
 /** A peer as the leader sees it: one outstanding request at a time. */
 class PeerLink {
-  constructor(endpoint, index) {
+  constructor(endpoint, index, timeouts) {
     this.endpoint = endpoint;
     this.index = index;
+    this.timeouts = timeouts;
     this.pending = null;
-    this.failure = null; // set once the peer has crashed or exited: every later request fails
+    this.failure = null; // set once the peer has crashed, exited or hung: every later request fails
     endpoint.onMessage((msg) => {
-      const p = this.pending;
-      this.pending = null;
+      const p = this.#take();
       if (!p) return;
       if (msg.type === 'error') p.reject(new Error(`worker ${index + 1}: ${msg.message}`));
       else p.resolve(msg);
     });
-    endpoint.onError((error) => {
-      this.failure ??= new Error(`worker ${index + 1} crashed: ${error?.message ?? error}`);
-      const p = this.pending;
-      this.pending = null;
-      p?.reject(this.failure);
-    });
+    endpoint.onError((error) => this.#fail(new Error(`worker ${index + 1} crashed: ${error?.message ?? error}`)));
+  }
+
+  #take() {
+    const p = this.pending;
+    this.pending = null;
+    if (p) clearTimeout(p.timer);
+    return p;
+  }
+
+  #fail(error) {
+    this.failure ??= error;
+    this.#take()?.reject(this.failure);
   }
 
   request(msg, transfer = []) {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
+      const ms = this.timeouts[msg.type] ?? REPLY_TIMEOUT_MS.step;
+      const timer = setTimeout(() => {
+        this.#fail(new Error(`worker ${this.index + 1} did not answer its '${msg.type}' request within ${ms / 1000} s: it has stopped or hung`));
+      }, ms);
+      this.pending = { resolve, reject, timer };
       this.endpoint.post(msg, transfer);
     });
   }
@@ -129,14 +147,14 @@ const clock = () => performance.timeOrigin + performance.now();
 /**
  * Leader side. `endpoints` are the other workers ({ post, onMessage, onError, close }); the
  * leader itself computes the first share of every batch. `plan(blocks, stepper)` may replace
- * planShares (tests use it to force splits).
+ * planShares (tests use it to force splits); `timeouts` may replace REPLY_TIMEOUT_MS.
  */
 export class DataParallelStepper {
-  constructor(engine, model, train, endpoints, { plan = null } = {}) {
+  constructor(engine, model, train, endpoints, { plan = null, timeouts = REPLY_TIMEOUT_MS } = {}) {
     this.engine = engine;
     this.model = model;
     this.train = train;
-    this.peers = endpoints.map((e, i) => new PeerLink(e, i));
+    this.peers = endpoints.map((e, i) => new PeerLink(e, i, timeouts));
     this.plan = plan;
     this.mid = (lo, hi) => engine.wasm.wt_grad_tree_mid(lo, hi);
     this.blockSize = engine.wasm.wt_grad_block();
