@@ -94,7 +94,10 @@ test('any split over two or three workers gives the one-worker step, bit for bit
     const model = engine.createModel({ maxBatch: 64, seed: 2 });
     const stepper = new DataParallelStepper(engine, model, train, startPeerWorkers(workers - 1), { plan });
     try {
-      await stepper.init({ module, trainFiles, seed: 0, shuffle: true, lr: 0.001 });
+      // The last peer takes the files by transfer, the others get copies: all must train alike.
+      const files = [{ name: 'train', bytes: trainFiles[0].bytes.slice() }];
+      await stepper.init({ module, trainFiles: files, seed: 0, shuffle: true, lr: 0.001, transferFiles: true });
+      assert.equal(files[0].bytes.byteLength, 0, 'the files were not transferred');
       const seen = new Set();
       start = 0;
       for (const [i, b] of batches.entries()) {

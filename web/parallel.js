@@ -171,12 +171,21 @@ export class DataParallelStepper {
 
   get workers() { return this.peers.length + 1; }
 
-  async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr }) {
+  /**
+   * Gives every peer the data, the settings and the leader's model state. With `transferFiles`
+   * the files' buffers are the caller's to give away: the last peer gets them by transfer (no
+   * copy of the 150 MB training set), the others get copies.
+   */
+  async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr, transferFiles = false }) {
     const state = this.model.exportState();
     this.peersHaveTest = testFiles.length > 0;
-    await Promise.all(this.peers.map((p) => p.request({
-      type: 'init', module, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
-    })));
+    const last = this.peers.length - 1;
+    await Promise.all(this.peers.map((p, k) => {
+      const transfer = transferFiles && k === last ? [...trainFiles, ...testFiles].map((f) => f.bytes.buffer) : [];
+      return p.request({
+        type: 'init', module, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
+      }, transfer);
+    }));
   }
 
   /**
