@@ -108,9 +108,6 @@ WT_API wt_status wt_model_backward(wt_model *model, const uint8_t *records, int3
                                    const uint32_t *indices, int32_t batch, float loss_scale,
                                    double *out_loss_sum);
 
-/* gradients += src (WT_PARAM_COUNT floats). */
-WT_API void wt_model_add_grads(wt_model *model, const float *src);
-
 /* The gradient tree. A batch of B images is cut into ceil(B / WT_GRAD_BLOCK) blocks; block k
  * holds images [k * WT_GRAD_BLOCK, ...). The tree over blocks [lo, hi) is the block itself when
  * hi - lo == 1, else the tree over [lo, mid) plus the tree over [mid, hi), with mid from

@@ -397,7 +397,6 @@ wt_status wt_model_gradient(wt_model *model, const uint8_t *records, int32_t rec
   return WT_OK;
 }
 
-void wt_model_add_grads(wt_model *model, const float *src) { wt_grads_add(model->grads, src); }
 
 wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config) {
   if (!model || !config) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_adam_update: NULL argument");

@@ -25,6 +25,16 @@ export const PROFILE_SLOTS = Object.freeze([
 const STATUS_NAMES = ['ok', 'invalid argument', 'out of memory', 'bad data', 'non-finite value'];
 
 /** A failure reported by the C engine; `code` is the wt_status value. */
+/**
+ * A copy of a view of Wasm memory in its own buffer. Not TypedArray.slice: on a view of Wasm
+ * memory that is far slower (0.46 ms for 248 KB in Node, 1.5 ms in Chromium) than new + set.
+ */
+export function copyOut(view) {
+  const out = new view.constructor(view.length);
+  out.set(view);
+  return out;
+}
+
 export class EngineError extends Error {
   constructor(message, code) {
     super(message);
@@ -142,6 +152,10 @@ export class Engine {
     return new Dataset(this, ptr, Math.min(count, limit), files.map((f) => f.name));
   }
 
+  /** Blocks of a batch in the gradient tree (wt_model_gradient), and the tree's split point. */
+  gradBlocks(batch) { return Math.ceil(batch / this.wasm.wt_grad_block()); }
+  gradTreeMid(lo, hi) { return this.wasm.wt_grad_tree_mid(lo, hi); }
+
   /** The shuffle of epoch `epoch` (0-based) for `seed`, written into Wasm memory at ptr. */
   writePermutation(ptr, n, seed, epoch) {
     this.check(this.wasm.wt_epoch_permutation(ptr, n, seed >>> 0, epoch), 'shuffling');
@@ -162,7 +176,7 @@ export class Dataset {
   /** A copy of record i's 3072 pixel bytes (R, G, B planes). */
   image(i) {
     const start = this.ptr + i * RECORD_BYTES + 1;
-    return this.engine.heapU8.slice(start, start + IMAGE_BYTES);
+    return copyOut(this.engine.heapU8.subarray(start, start + IMAGE_BYTES));
   }
 
   labels() {
@@ -228,16 +242,16 @@ export class Model {
   /** Live views (valid until Wasm memory grows) and copies of the flat buffers. */
   paramsView() { return this.#floats(this.engine.wasm.wt_model_params); }
   gradsView() { return this.#floats(this.engine.wasm.wt_model_grads); }
-  params() { return this.paramsView().slice(); }
-  grads() { return this.gradsView().slice(); }
+  params() { return copyOut(this.paramsView()); }
+  grads() { return copyOut(this.gradsView()); }
 
   /** Parameters and Adam's state, copied out: { params, adamM, adamV, adamSteps }. */
   exportState() {
     const w = this.engine.wasm;
     return {
       params: this.params(),
-      adamM: this.#floats(w.wt_model_adam_m).slice(),
-      adamV: this.#floats(w.wt_model_adam_v).slice(),
+      adamM: copyOut(this.#floats(w.wt_model_adam_m)),
+      adamV: copyOut(this.#floats(w.wt_model_adam_v)),
       adamSteps: this.adamSteps,
     };
   }
@@ -265,7 +279,7 @@ export class Model {
     try {
       writeRunState(e, state, runState);
       e.check(e.wasm.wt_checkpoint_save(this.ptr, state, out, bytes), 'saving checkpoint');
-      return e.heapU8.slice(out, out + bytes);
+      return copyOut(e.heapU8.subarray(out, out + bytes));
     } finally {
       e.free(state);
       e.free(out);
@@ -307,7 +321,7 @@ export class Model {
 
   logits(batch) {
     const start = this.engine.wasm.wt_model_logits(this.ptr) >> 2;
-    return this.engine.heapF32.slice(start, start + batch * NUM_CLASSES);
+    return copyOut(this.engine.heapF32.subarray(start, start + batch * NUM_CLASSES));
   }
 
   #indices(indices) {
@@ -332,13 +346,6 @@ export class Model {
     return this.engine.heapF64[this.slotPtr >> 3];
   }
 
-  /** backward() on `count` indices already in Wasm memory at indicesPtr. */
-  backwardAt(dataset, indicesPtr, count, lossScale) {
-    const w = this.engine.wasm;
-    this.engine.check(w.wt_model_backward(this.ptr, dataset.ptr, dataset.count, indicesPtr, count, lossScale, this.slotPtr), 'backward');
-    return this.engine.heapF64[this.slotPtr >> 3];
-  }
-
   /**
    * Node [lo, hi) of the gradient tree (see wt_model_gradient in webtrain.h) of the `batch`
    * indices at indicesPtr, scaled by 1/batch, written over the PARAM_COUNT floats at dstPtr
@@ -348,13 +355,6 @@ export class Model {
     const w = this.engine.wasm;
     this.engine.check(w.wt_model_gradient(this.ptr, dataset.ptr, dataset.count, indicesPtr, batch, lo, hi, 1 / batch, dstPtr, this.slotPtr), 'gradient');
     return this.engine.heapF64[this.slotPtr >> 3];
-  }
-
-  /** grads += `grads` (a Float32Array of PARAM_COUNT), summed in Wasm. */
-  addGrads(grads) {
-    this.scratchPtr ??= this.engine.alloc(4 * PARAM_COUNT);
-    this.engine.heapF32.set(grads, this.scratchPtr >> 2);
-    this.engine.wasm.wt_model_add_grads(this.ptr, this.scratchPtr);
   }
 
   adamUpdate() {
@@ -397,8 +397,8 @@ export class Model {
         total: count,
         accuracy: count ? correct / count : 0,
         loss: count ? engine.heapF64[lossPtr >> 3] / count : 0,
-        confusion: engine.heapI32.slice(confusionPtr >> 2, (confusionPtr >> 2) + 100),
-        predictions: engine.heapU8.slice(predPtr, predPtr + count),
+        confusion: copyOut(engine.heapI32.subarray(confusionPtr >> 2, (confusionPtr >> 2) + 100)),
+        predictions: copyOut(engine.heapU8.subarray(predPtr, predPtr + count)),
       };
     } finally {
       engine.free(scratch);
@@ -421,7 +421,6 @@ export class Model {
     e.free(this.adamPtr);
     e.free(this.indicesPtr);
     e.free(this.slotPtr);
-    if (this.scratchPtr) e.free(this.scratchPtr);
     e.wasm.wt_model_destroy(this.ptr);
     this.ptr = 0;
   }

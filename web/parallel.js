@@ -156,8 +156,7 @@ export class DataParallelStepper {
     this.train = train;
     this.peers = endpoints.map((e, i) => new PeerLink(e, i, timeouts));
     this.plan = plan;
-    this.mid = (lo, hi) => engine.wasm.wt_grad_tree_mid(lo, hi);
-    this.blockSize = engine.wasm.wt_grad_block();
+    this.mid = (lo, hi) => engine.gradTreeMid(lo, hi);
     // Running estimates for planShares: ms per block of each worker, and each peer's ms from the
     // leader's request to its first block (latency, its Adam update) and from its last block to
     // the leader (latency). Equal to start. Times cross threads as timeOrigin + now().
@@ -218,7 +217,7 @@ export class DataParallelStepper {
 
   /** One step on perm[start .. start+batch); returns the mean loss. */
   async trainStep(permPtr, start, batch, epoch) {
-    const blocks = Math.ceil(batch / this.blockSize);
+    const blocks = this.engine.gradBlocks(batch);
     const overheadMs = this.startMs.map((ms, k) => ms.value + this.returnMs[k].value);
     const shares = this.plan ? this.plan(blocks, this) : planShares(blocks, this.perBlockMs.map((ms) => ms.value), overheadMs);
     this.lastShares = shares;
@@ -327,9 +326,8 @@ export function serveGradientPeer(endpoint, createEngine) {
         permEpoch = msg.epoch;
       }
       const startedAt = clock();
-      const blocks = Math.ceil(msg.batch / engine.wasm.wt_grad_block());
-      const mid = (lo, hi) => engine.wasm.wt_grad_tree_mid(lo, hi);
-      const nodes = treeNodes(0, blocks, msg.lo, msg.hi, mid).map(([lo, hi]) => {
+      const mid = (lo, hi) => engine.gradTreeMid(lo, hi);
+      const nodes = treeNodes(0, engine.gradBlocks(msg.batch), msg.lo, msg.hi, mid).map(([lo, hi]) => {
         const lossSum = model.gradientAt(train, permPtr + 4 * msg.offset, msg.batch, lo, hi);
         return { lo, hi, lossSum, grads: copyOfGrads() };
       });

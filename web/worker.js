@@ -1,7 +1,7 @@
 // The training worker: owns the Wasm engine, the data sets, the model and the training run (with
 // its data-parallel peer workers), and talks to the page only through the messages documented in
 // protocol.js.
-import { createEngine, Dataset, EngineError, RECORD_BYTES } from './engine.js';
+import { createEngine, copyOut, Dataset, EngineError, RECORD_BYTES } from './engine.js';
 import { TrainingRun, DivergenceError } from './trainer.js';
 import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
@@ -64,15 +64,12 @@ function limited(dataset, limit) {
 }
 
 /** A copy of a data set's records, to transfer to a peer worker. */
-/** A copy of a dataset's records (new + set: TypedArray.slice of Wasm memory is slow in Chromium). */
 function recordsOf(engine, dataset, name) {
-  const bytes = new Uint8Array(dataset.count * RECORD_BYTES);
-  bytes.set(engine.heapU8.subarray(dataset.ptr, dataset.ptr + bytes.byteLength));
-  return { name, bytes };
+  return { name, bytes: copyOut(engine.heapU8.subarray(dataset.ptr, dataset.ptr + dataset.count * RECORD_BYTES)) };
 }
 
 function conv1Of(m) {
-  return m.paramsView().slice(0, CONV1_FLOATS);
+  return copyOut(m.paramsView().subarray(0, CONV1_FLOATS));
 }
 
 function samplePredictions(predictions) {

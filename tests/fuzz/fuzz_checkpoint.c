@@ -4,29 +4,14 @@
  * recomputed) and, when shorter than a checkpoint, spliced over the front of a valid one: that
  * lets the fuzzer reach every check behind the CRC with small inputs.
  * Built with -fsanitize=fuzzer,address,undefined. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "webtrain.h"
-
-#define P WT_PARAM_COUNT
-#define PARAM_BYTES (sizeof(float) * P)
+#define FUZZ_NAME "fuzz_checkpoint"
+#include "fuzz_common.h"
 
 static wt_model *model;
 static size_t checkpoint_bytes;
 static uint8_t *reference; /* a valid checkpoint of a trained model */
 static uint8_t *candidate, *resaved;
-static float *victim; /* params | adam_m | adam_v the model holds before every load */
-static int32_t victim_steps;
-
-static void require(int ok, const char *what) {
-  if (!ok) {
-    fprintf(stderr, "fuzz_checkpoint: %s (last error: %s)\n", what, wt_last_error());
-    abort();
-  }
-}
+static model_state victim; /* what the model holds before every load */
 
 static void reseal(uint8_t *file) {
   const uint32_t crc = wt_crc32(file, checkpoint_bytes - 4);
@@ -59,20 +44,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   /* The model every load starts from differs from the reference in every buffer. */
   wt_model_init(model, 12);
   train_steps(1);
-  victim = malloc(3 * PARAM_BYTES);
-  memcpy(victim, wt_model_params(model), PARAM_BYTES);
-  memcpy(victim + P, wt_model_adam_m(model), PARAM_BYTES);
-  memcpy(victim + 2 * P, wt_model_adam_v(model), PARAM_BYTES);
-  victim_steps = wt_model_adam_step_count(model);
+  victim = state_take(model);
   return 0;
 }
 
 /* Loads file[0..size) into the victim model and checks the outcome either way. */
 static void try_load(const uint8_t *file, size_t size) {
-  memcpy(wt_model_params(model), victim, PARAM_BYTES);
-  memcpy(wt_model_adam_m(model), victim + P, PARAM_BYTES);
-  memcpy(wt_model_adam_v(model), victim + 2 * P, PARAM_BYTES);
-  wt_model_set_adam_step_count(model, victim_steps);
+  state_restore(model, &victim);
   wt_run_state state, sentinel;
   memset(&sentinel, 0xA5, sizeof sentinel);
   state = sentinel;
@@ -80,10 +58,7 @@ static void try_load(const uint8_t *file, size_t size) {
   const wt_status st = wt_checkpoint_load(model, &state, file, size);
   if (st != WT_OK) {
     require(st == WT_ERR_BAD_DATA, "a refused checkpoint gave a status other than WT_ERR_BAD_DATA");
-    require(memcmp(wt_model_params(model), victim, PARAM_BYTES) == 0, "a refused checkpoint changed the parameters");
-    require(memcmp(wt_model_adam_m(model), victim + P, PARAM_BYTES) == 0, "a refused checkpoint changed Adam m");
-    require(memcmp(wt_model_adam_v(model), victim + 2 * P, PARAM_BYTES) == 0, "a refused checkpoint changed Adam v");
-    require(wt_model_adam_step_count(model) == victim_steps, "a refused checkpoint changed the Adam step count");
+    require_state(model, &victim, "a refused checkpoint");
     require(memcmp(&state, &sentinel, sizeof state) == 0, "a refused checkpoint changed the run state");
     return;
   }

@@ -1,40 +1,17 @@
 /* libFuzzer harness for the CIFAR-10 record reader: whatever wt_records_check accepts must be
  * safe to evaluate and to train on. Built with -fsanitize=fuzzer,address,undefined. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "webtrain.h"
+#define FUZZ_NAME "fuzz_records"
+#include "fuzz_common.h"
 
 #define MAX_BATCH 4 /* small, so evaluation of a few records also covers the chunked path */
 
 static wt_model *model;
-static float *pristine; /* params | adam_m | adam_v of the model as created */
-
-/* Aborts (a crash libFuzzer records) when an invariant does not hold. */
-static void require(int ok, const char *what) {
-  if (!ok) {
-    fprintf(stderr, "fuzz_records: %s (last error: %s)\n", what, wt_last_error());
-    abort();
-  }
-}
+static model_state pristine; /* the model as created */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   require(wt_model_create(&model, MAX_BATCH, 1) == WT_OK, "wt_model_create failed");
-  pristine = malloc(3 * sizeof(float) * WT_PARAM_COUNT);
-  memcpy(pristine, wt_model_params(model), sizeof(float) * WT_PARAM_COUNT);
-  memcpy(pristine + WT_PARAM_COUNT, wt_model_adam_m(model), sizeof(float) * WT_PARAM_COUNT);
-  memcpy(pristine + 2 * WT_PARAM_COUNT, wt_model_adam_v(model), sizeof(float) * WT_PARAM_COUNT);
+  pristine = state_take(model);
   return 0;
-}
-
-/* Every input starts from the same model, so a crash reproduces from its input alone. */
-static void reset_model(void) {
-  memcpy(wt_model_params(model), pristine, sizeof(float) * WT_PARAM_COUNT);
-  memcpy(wt_model_adam_m(model), pristine + WT_PARAM_COUNT, sizeof(float) * WT_PARAM_COUNT);
-  memcpy(wt_model_adam_v(model), pristine + 2 * WT_PARAM_COUNT, sizeof(float) * WT_PARAM_COUNT);
-  wt_model_set_adam_step_count(model, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -49,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   require(count > 0 && (size_t)count * WT_RECORD_BYTES == size, "accepted count does not match the size");
   for (int32_t i = 0; i < count; i++) require(data[(size_t)i * WT_RECORD_BYTES] < WT_NUM_CLASSES, "accepted a bad label");
 
-  reset_model();
+  state_restore(model, &pristine); /* every input starts from the same model */
   int32_t correct = 0, confusion[WT_NUM_CLASSES * WT_NUM_CLASSES] = {0};
   double loss = 0;
   uint8_t *predictions = malloc((size_t)count);

@@ -1,28 +1,14 @@
 /* libFuzzer harness for the PyTorch weights loader: a refused file leaves the model byte for byte
  * as it was; an accepted one becomes exactly the parameters and is safe to evaluate.
  * Built with -fsanitize=fuzzer,address,undefined. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#define FUZZ_NAME "fuzz_weights"
+#include "fuzz_common.h"
 
-#include "webtrain.h"
-
-#define P WT_PARAM_COUNT
-#define PARAM_BYTES (sizeof(float) * P)
 #define EVAL_RECORDS 3
 
 static wt_model *model;
-static float *trained; /* params | adam_m | adam_v after a few steps: non-zero Adam state to guard */
-static int32_t trained_steps;
+static model_state trained; /* after a few steps: non-zero Adam state to guard */
 static uint8_t records[EVAL_RECORDS * WT_RECORD_BYTES];
-
-static void require(int ok, const char *what) {
-  if (!ok) {
-    fprintf(stderr, "fuzz_weights: %s (last error: %s)\n", what, wt_last_error());
-    abort();
-  }
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   for (int r = 0; r < EVAL_RECORDS; r++) { /* a fixed tiny set: three classes, simple gradients */
@@ -35,31 +21,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   const uint32_t indices[2] = {0, 2};
   for (int s = 0; s < 2; s++)
     require(wt_model_train_step(model, records, EVAL_RECORDS, indices, 2, &adam, NULL) == WT_OK, "warm-up step failed");
-  trained = malloc(3 * PARAM_BYTES);
-  memcpy(trained, wt_model_params(model), PARAM_BYTES);
-  memcpy(trained + P, wt_model_adam_m(model), PARAM_BYTES);
-  memcpy(trained + 2 * P, wt_model_adam_v(model), PARAM_BYTES);
-  trained_steps = wt_model_adam_step_count(model);
+  trained = state_take(model);
   return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Every input starts from the same trained model, so a crash reproduces from its input alone. */
-  memcpy(wt_model_params(model), trained, PARAM_BYTES);
-  memcpy(wt_model_adam_m(model), trained + P, PARAM_BYTES);
-  memcpy(wt_model_adam_v(model), trained + 2 * P, PARAM_BYTES);
-  wt_model_set_adam_step_count(model, trained_steps);
+  state_restore(model, &trained);
 
   const wt_status st = wt_model_load_weights(model, data, size);
   if (st != WT_OK) {
     require(st == WT_ERR_BAD_DATA, "a refused file gave a status other than WT_ERR_BAD_DATA");
-    require(memcmp(wt_model_params(model), trained, PARAM_BYTES) == 0, "a refused file changed the parameters");
-    require(memcmp(wt_model_adam_m(model), trained + P, PARAM_BYTES) == 0, "a refused file changed Adam m");
-    require(memcmp(wt_model_adam_v(model), trained + 2 * P, PARAM_BYTES) == 0, "a refused file changed Adam v");
-    require(wt_model_adam_step_count(model) == trained_steps, "a refused file changed the Adam step count");
+    require_state(model, &trained, "a refused file");
     return 0;
   }
-  require(size == PARAM_BYTES && memcmp(wt_model_params(model), data, PARAM_BYTES) == 0,
+  require(size == STATE_BYTES && memcmp(wt_model_params(model), data, STATE_BYTES) == 0,
           "accepted parameters differ from the file");
   require(wt_model_adam_step_count(model) == 0, "loading weights did not reset Adam");
   int32_t correct = 0, confusion[100] = {0};
