@@ -103,6 +103,10 @@ void wt_col2im_add_ref(wt_real *dinp, const wt_real *dcol, int C, int H, int W, 
 void wt_add(float *y, const float *x, size_t n);
 void wt_add_ref(float *y, const float *x, size_t n);
 
+/* ---- general convolution kernels (conv_kernels.c), for the engine's conv layer: any C, OC,
+ * square K, stride and zero padding; the interface and its buffer contract are in the header ---- */
+#include "conv_kernels.h"
+
 /* ---- layers: outputs first, dimensions last; backward ACCUMULATES into every d-buffer ---- */
 
 /* Valid convolution, stride 1: direct (SIMD) or via im2col. col is scratch of (C*K*K, OH*OW)

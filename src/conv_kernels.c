@@ -1,0 +1,375 @@
+/* General convolution kernels (conv_kernels.h): the scalar references, and SIMD128 paths built
+ * from two register-blocked micro-kernels over a zero-padded copy of one image in scratch.
+ *
+ * The copy splits every row into `stride` phases (column j goes to phase j % stride, index
+ * j / stride), so the input columns one tap sees for consecutive output columns are consecutive
+ * floats for any stride, and each tap (c, ki, kj) is one offset from the output pixel's base:
+ * an implicit GEMM with no im2col copy (XNNPACK's IGEMM idea, with one offset per tap instead of
+ * one pointer per pixel and tap, since a tile's pixels are contiguous).
+ *   forward:          out (OC, P)  = weight (OC, CKK) x taps (CKK, P)      conv_igemm_mrx8
+ *   backward input:   the forward of dout, zero-dilated by the stride and padded by K-1-pad,
+ *                     with the weight transposed and flipped                conv_igemm_mrx8
+ *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_nt_x8
+ * where CKK = C*K*K and P = OH*OW. */
+#include <stddef.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if WT_SIMD
+#include <wasm_simd128.h>
+#endif
+
+int wt_conv_shape_init(wt_conv_shape *s) {
+  if (s->C < 1 || s->H < 1 || s->W < 1 || s->OC < 1 || s->K < 1 || s->stride < 1 || s->pad < 0) return 0;
+  if (s->H + 2 * s->pad < s->K || s->W + 2 * s->pad < s->K) return 0;
+  s->OH = (s->H + 2 * s->pad - s->K) / s->stride + 1;
+  s->OW = (s->W + 2 * s->pad - s->K) / s->stride + 1;
+  return 1;
+}
+
+/* ---- scalar references: the definitions, one term at a time ---- */
+
+/* Index in inp (B, C, H, W) of what tap (ki, kj) of output pixel (oh, ow) sees in channel c of
+ * image b, or -1 where it sees padding. */
+static inline ptrdiff_t tap_input(const wt_conv_shape *s, int b, int c, int oh, int ow, int ki, int kj) {
+  const int ih = oh * s->stride + ki - s->pad, iw = ow * s->stride + kj - s->pad;
+  if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) return -1;
+  return (((ptrdiff_t)b * s->C + c) * s->H + ih) * s->W + iw;
+}
+
+void wt_conv_forward_ref(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
+                         const wt_real *weight, const wt_real *bias) {
+  const int C = s->C, OC = s->OC, K = s->K, OH = s->OH, OW = s->OW;
+  for (int b = 0; b < B; b++)
+    for (int o = 0; o < OC; o++)
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+          wt_real sum = bias ? bias[o] : 0;
+          for (int c = 0; c < C; c++)
+            for (int ki = 0; ki < K; ki++)
+              for (int kj = 0; kj < K; kj++) {
+                const ptrdiff_t i = tap_input(s, b, c, oh, ow, ki, kj);
+                if (i >= 0) sum += weight[(((size_t)o * C + c) * K + ki) * K + kj] * inp[i];
+              }
+          out[(((size_t)b * OC + o) * OH + oh) * OW + ow] = sum;
+        }
+}
+
+void wt_conv_backward_params_ref(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
+                                 const wt_real *dout, const wt_real *inp) {
+  const int C = s->C, OC = s->OC, K = s->K, OH = s->OH, OW = s->OW;
+  for (int o = 0; o < OC; o++) {
+    if (dbias) {
+      wt_real sum = 0;
+      for (int b = 0; b < B; b++)
+        for (int p = 0; p < OH * OW; p++) sum += dout[((size_t)b * OC + o) * OH * OW + p];
+      dbias[o] += sum;
+    }
+    for (int c = 0; c < C; c++)
+      for (int ki = 0; ki < K; ki++)
+        for (int kj = 0; kj < K; kj++) {
+          wt_real sum = 0;
+          for (int b = 0; b < B; b++)
+            for (int oh = 0; oh < OH; oh++)
+              for (int ow = 0; ow < OW; ow++) {
+                const ptrdiff_t i = tap_input(s, b, c, oh, ow, ki, kj);
+                if (i >= 0) sum += dout[(((size_t)b * OC + o) * OH + oh) * OW + ow] * inp[i];
+              }
+          dweight[(((size_t)o * C + c) * K + ki) * K + kj] += sum;
+        }
+  }
+}
+
+void wt_conv_backward_input_ref(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
+                                const wt_real *weight) {
+  const int C = s->C, OC = s->OC, K = s->K, OH = s->OH, OW = s->OW;
+  for (int b = 0; b < B; b++)
+    for (int o = 0; o < OC; o++)
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+          const wt_real d = dout[(((size_t)b * OC + o) * OH + oh) * OW + ow];
+          for (int c = 0; c < C; c++)
+            for (int ki = 0; ki < K; ki++)
+              for (int kj = 0; kj < K; kj++) {
+                const ptrdiff_t i = tap_input(s, b, c, oh, ow, ki, kj);
+                if (i >= 0) dinp[i] += weight[(((size_t)o * C + c) * K + ki) * K + kj] * d;
+              }
+        }
+}
+
+/* ---- the fast path's layout in scratch ---- */
+
+#define CONV_MR 4 /* output channels per forward tile (splatted weights) */
+#define CONV_NR 8 /* output columns per forward tile: two vectors */
+#define DW_NT 6   /* taps per backward-params tile (splatted inputs) */
+#define DW_OCV 8  /* output channels per backward-params tile: two vectors */
+
+static int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+/* A zero-padded image in scratch: `rows` rows of `phases` phase rows of Wq floats per channel. */
+typedef struct conv_image {
+  int rows, phases, Wq;
+  size_t row, plane; /* floats per row (phases * Wq), per channel */
+} conv_image;
+
+static conv_image make_image(int rows, int phases, int Wq) {
+  conv_image g = {rows, phases, Wq, (size_t)phases * Wq, (size_t)rows * phases * Wq};
+  return g;
+}
+/* What the forward and backward-params tiles read: the input padded by `pad`, split by the
+ * stride; wide enough for whole CONV_NR-column tiles past the last output column. */
+static conv_image input_image(const wt_conv_shape *s) {
+  return make_image((s->OH - 1) * s->stride + s->K, s->stride, round_up(s->OW, CONV_NR) + (s->K - 1) / s->stride);
+}
+/* What backward input reads: dout dilated by the stride (stride - 1 zeros between pixels), padded
+ * by K - 1 - pad (cropped when negative), one phase. */
+static conv_image dout_image(const wt_conv_shape *s) {
+  return make_image(s->H + s->K - 1, 1, round_up(s->W, CONV_NR) + s->K - 1);
+}
+
+size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
+  (void)B; /* images are processed one at a time */
+  const size_t CKK = (size_t)s->C * s->K * s->K, OCKK = (size_t)s->OC * s->K * s->K;
+  const size_t P = (size_t)s->OH * s->OW, OCr = (size_t)round_up(s->OC, DW_OCV);
+  const size_t in_img = (size_t)s->C * input_image(s).plane, dout_img = (size_t)s->OC * dout_image(s).plane;
+  /* Offsets and pixel tables are int32, one float slot each. */
+  const size_t forward = (size_t)round_up(s->OC, CONV_MR) * CKK + CKK + in_img;
+  const size_t input = (size_t)round_up(s->C, CONV_MR) * OCKK + OCKK + dout_img;
+  const size_t params = in_img + P * OCr + CKK * OCr + CKK + P;
+  size_t most = forward > input ? forward : input;
+  return most > params ? most : params;
+}
+
+#if !WT_SIMD
+
+void wt_conv_forward(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
+                     const wt_real *weight, const wt_real *bias, wt_real *scratch) {
+  (void)scratch;
+  wt_conv_forward_ref(s, B, out, inp, weight, bias);
+}
+void wt_conv_backward_params(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
+                             const wt_real *dout, const wt_real *inp, wt_real *scratch) {
+  (void)scratch;
+  wt_conv_backward_params_ref(s, B, dweight, dbias, dout, inp);
+}
+void wt_conv_backward_input(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
+                            const wt_real *weight, wt_real *scratch) {
+  (void)scratch;
+  wt_conv_backward_input_ref(s, B, dinp, dout, weight);
+}
+
+#else /* WT_SIMD */
+
+#define WT_INLINE static inline __attribute__((always_inline))
+
+/* Logical pixel (i, j) of channel c, j < phases * Wq, is stored at
+ * c * plane + i * row + (j % phases) * Wq + j / phases and holds src[(i - off) / dil][(j - off) / dil]
+ * (of that channel) when both divisions are exact and inside src, else 0. */
+static void pack_image(float *dst, const conv_image *g, const float *src, int C, int H, int W, int dil, int off) {
+  const int n = (int)g->row;
+  for (int c = 0; c < C; c++)
+    for (int i = 0; i < g->rows; i++) {
+      float *d = dst + (size_t)c * g->plane + (size_t)i * g->row;
+      memset(d, 0, sizeof(float) * n);
+      int y = i - off;
+      if (y < 0 || y % dil != 0 || y / dil >= H) continue;
+      const float *srow = src + ((size_t)c * H + y / dil) * W;
+      if (dil == 1 && g->phases == 1) {
+        const int x0 = off < 0 ? -off : 0, x1 = n - off < W ? n - off : W;
+        if (x1 > x0) memcpy(d + x0 + off, srow + x0, sizeof(float) * (x1 - x0));
+        continue;
+      }
+      for (int x = 0; x < W; x++) {
+        const int j = x * dil + off;
+        if (j >= 0 && j < n) d[(j % g->phases) * g->Wq + j / g->phases] = srow[x];
+      }
+    }
+}
+
+/* Offset of tap (c, ki, kj) from the tile's base, taps in (c, ki, kj) order. */
+static void tap_offsets(int32_t *off, const conv_image *g, int C, int K) {
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++)
+      for (int kj = 0; kj < K; kj++) {
+        off[(c * K + ki) * K + kj] = (int32_t)(c * g->plane + ki * g->row + (size_t)(kj % g->phases) * g->Wq + kj / g->phases);
+      }
+}
+
+/* mr (1..CONV_MR) rows x 8 columns of out (rows `plane` floats apart; nc <= 8 columns valid):
+ * row r gets init (bias[r], or 0 when bias is NULL) + sum over k < nk of w[k][r] * x[off[k] + 0..7],
+ * and is stored, or added to out when accumulate. w is packed (nk, CONV_MR). Reads x[off[k] + 0..7]
+ * whole (the image is padded for it); writes only the nc valid columns. 8 accumulators, 2 inputs,
+ * 1 weight splat: 11 of V8's 15 allocatable xmm registers on x64. */
+WT_INLINE void conv_igemm_mrx8(int mr, int nk, const float *x, const int32_t *off, const float *w,
+                               const float *bias, float *out, size_t plane, int nc, int accumulate) {
+  v128_t vacc0123[CONV_MR], vacc4567[CONV_MR];
+  for (int r = 0; r < mr; r++) vacc0123[r] = vacc4567[r] = wasm_f32x4_splat(bias ? bias[r] : 0.0f);
+  for (int k = 0; k < nk; k++) {
+    const float *xk = x + off[k];
+    const v128_t vx0123 = wasm_v128_load(xk), vx4567 = wasm_v128_load(xk + 4);
+    const float *wk = w + (size_t)k * CONV_MR;
+    for (int r = 0; r < mr; r++) {
+      const v128_t vw = wasm_v128_load32_splat(wk + r);
+      vacc0123[r] = wasm_f32x4_add(vacc0123[r], wasm_f32x4_mul(vw, vx0123));
+      vacc4567[r] = wasm_f32x4_add(vacc4567[r], wasm_f32x4_mul(vw, vx4567));
+    }
+  }
+  for (int r = 0; r < mr; r++) {
+    float *o = out + (size_t)r * plane;
+    if (nc == CONV_NR) {
+      if (accumulate) {
+        vacc0123[r] = wasm_f32x4_add(wasm_v128_load(o), vacc0123[r]);
+        vacc4567[r] = wasm_f32x4_add(wasm_v128_load(o + 4), vacc4567[r]);
+      }
+      wasm_v128_store(o, vacc0123[r]);
+      wasm_v128_store(o + 4, vacc4567[r]);
+    } else {
+      float tile[CONV_NR];
+      wasm_v128_store(tile, vacc0123[r]);
+      wasm_v128_store(tile + 4, vacc4567[r]);
+      for (int j = 0; j < nc; j++) o[j] = accumulate ? o[j] + tile[j] : tile[j];
+    }
+  }
+}
+
+/* out (M, OH, OW) (=|+=) packed weights (ceil(M / CONV_MR), nk, CONV_MR) applied to the taps of
+ * img: output pixel (oh, ow)'s tap k is img[oh * row_step + ow + off[k]]. */
+static void conv_igemm(int M, int nk, const float *wpack, const int32_t *off, const float *img,
+                       size_t row_step, int OH, int OW, const float *bias, float *out, int accumulate) {
+  const size_t plane = (size_t)OH * OW;
+  for (int oh = 0; oh < OH; oh++)
+    for (int ow = 0; ow < OW; ow += CONV_NR) {
+      const int nc = OW - ow < CONV_NR ? OW - ow : CONV_NR;
+      const float *x = img + oh * row_step + ow;
+      for (int m = 0; m < M; m += CONV_MR) {
+        const float *w = wpack + (size_t)m * nk, *b = bias ? bias + m : NULL;
+        float *o = out + (size_t)m * plane + (size_t)oh * OW + ow;
+        switch (M - m) {
+#define IGEMM(mr) conv_igemm_mrx8(mr, nk, x, off, w, b, o, plane, nc, accumulate)
+          case 1: IGEMM(1); break;
+          case 2: IGEMM(2); break;
+          case 3: IGEMM(3); break;
+          default: IGEMM(4); break;
+#undef IGEMM
+        }
+      }
+    }
+}
+
+void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp, const float *weight,
+                     const float *bias, float *scratch) {
+  const int C = s->C, OC = s->OC, CKK = C * s->K * s->K;
+  const conv_image g = input_image(s);
+  float *wpack = scratch;
+  int32_t *off = (int32_t *)(wpack + (size_t)round_up(OC, CONV_MR) * CKK);
+  float *img = (float *)(off + CKK);
+  for (int m = 0; m < OC; m += CONV_MR)
+    for (int k = 0; k < CKK; k++)
+      for (int r = 0; r < CONV_MR; r++) {
+        wpack[((size_t)m * CKK) + (size_t)k * CONV_MR + r] = m + r < OC ? weight[(size_t)(m + r) * CKK + k] : 0.0f;
+      }
+  tap_offsets(off, &g, C, s->K);
+  for (int b = 0; b < B; b++) {
+    pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, 1, s->pad);
+    conv_igemm(OC, CKK, wpack, off, img, s->stride * g.row, s->OH, s->OW, bias,
+               out + (size_t)b * OC * s->OH * s->OW, 0);
+  }
+}
+
+void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const float *dout, const float *weight,
+                            float *scratch) {
+  const int C = s->C, OC = s->OC, K = s->K, OCKK = OC * K * K;
+  const conv_image g = dout_image(s);
+  float *wpack = scratch;
+  int32_t *off = (int32_t *)(wpack + (size_t)round_up(C, CONV_MR) * OCKK);
+  float *img = (float *)(off + OCKK);
+  /* Row c, tap (o, ki, kj) of the packed weight: weight[o][c][K-1-ki][K-1-kj]. */
+  for (int m = 0; m < C; m += CONV_MR)
+    for (int o = 0; o < OC; o++)
+      for (int ki = 0; ki < K; ki++)
+        for (int kj = 0; kj < K; kj++)
+          for (int r = 0; r < CONV_MR; r++) {
+            const size_t k = ((size_t)o * K + ki) * K + kj;
+            wpack[(size_t)m * OCKK + k * CONV_MR + r] =
+                m + r < C ? weight[(((size_t)o * C + m + r) * K + K - 1 - ki) * K + K - 1 - kj] : 0.0f;
+          }
+  tap_offsets(off, &g, OC, K);
+  for (int b = 0; b < B; b++) {
+    pack_image(img, &g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, s->stride, K - 1 - s->pad);
+    conv_igemm(C, OCKK, wpack, off, img, g.row, s->H, s->W, NULL, dinp + (size_t)b * C * s->H * s->W, 1);
+  }
+}
+
+/* nt (1..DW_NT) taps x 8 output channels of dweight^T: acc[t][0..7] += sum over p < P of
+ * x[t][pix[p]] * doutT[p][0..7], x[t] being the tap's base in the image. 12 accumulators, 2 dout
+ * vectors and 1 input splat: 15 registers. */
+WT_INLINE void conv_dwgemm_nt_x8(int nt, const float *img, const int32_t *toff, const int32_t *pix, int P,
+                                 const float *doutT, size_t ldd, float *acc, size_t lda) {
+  v128_t vacc0123[DW_NT], vacc4567[DW_NT];
+  const float *x[DW_NT];
+  for (int t = 0; t < nt; t++) {
+    vacc0123[t] = vacc4567[t] = wasm_f32x4_splat(0.0f);
+    x[t] = img + toff[t];
+  }
+  for (int p = 0; p < P; p++) {
+    const float *d = doutT + (size_t)p * ldd;
+    const v128_t vd0123 = wasm_v128_load(d), vd4567 = wasm_v128_load(d + 4);
+    const int32_t q = pix[p];
+    for (int t = 0; t < nt; t++) {
+      const v128_t vx = wasm_v128_load32_splat(x[t] + q);
+      vacc0123[t] = wasm_f32x4_add(vacc0123[t], wasm_f32x4_mul(vx, vd0123));
+      vacc4567[t] = wasm_f32x4_add(vacc4567[t], wasm_f32x4_mul(vx, vd4567));
+    }
+  }
+  for (int t = 0; t < nt; t++) {
+    float *a = acc + (size_t)t * lda;
+    wasm_v128_store(a, wasm_f32x4_add(wasm_v128_load(a), vacc0123[t]));
+    wasm_v128_store(a + 4, wasm_f32x4_add(wasm_v128_load(a + 4), vacc4567[t]));
+  }
+}
+
+void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, float *dbias, const float *dout,
+                             const float *inp, float *scratch) {
+  const int C = s->C, OC = s->OC, CKK = C * s->K * s->K, OW = s->OW, P = s->OH * s->OW;
+  const int OCr = round_up(OC, DW_OCV);
+  const conv_image g = input_image(s);
+  float *img = scratch;
+  float *doutT = img + (size_t)C * g.plane; /* (P, OCr) */
+  float *acc = doutT + (size_t)P * OCr;      /* dweight^T (CKK, OCr) */
+  int32_t *off = (int32_t *)(acc + (size_t)CKK * OCr);
+  int32_t *pix = off + CKK;
+  tap_offsets(off, &g, C, s->K);
+  for (int p = 0; p < P; p++) pix[p] = (int32_t)((p / OW) * s->stride * g.row + p % OW);
+  memset(acc, 0, sizeof(float) * CKK * OCr);
+  for (int b = 0; b < B; b++) {
+    const float *dout_b = dout + (size_t)b * OC * P;
+    pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, 1, s->pad);
+    for (int p = 0; p < P; p++)
+      for (int o = 0; o < OCr; o++) doutT[(size_t)p * OCr + o] = o < OC ? dout_b[(size_t)o * P + p] : 0.0f;
+    for (int o = 0; o < OCr; o += DW_OCV)
+      for (int t = 0; t < CKK; t += DW_NT) {
+        float *a = acc + (size_t)t * OCr + o;
+        switch (CKK - t) {
+#define DWGEMM(nt) conv_dwgemm_nt_x8(nt, img, off + t, pix, P, doutT + o, OCr, a, OCr)
+          case 1: DWGEMM(1); break;
+          case 2: DWGEMM(2); break;
+          case 3: DWGEMM(3); break;
+          case 4: DWGEMM(4); break;
+          case 5: DWGEMM(5); break;
+          default: DWGEMM(6); break;
+#undef DWGEMM
+        }
+      }
+    if (dbias)
+      for (int o = 0; o < OC; o++) {
+        float sum = 0.0f;
+        for (int p = 0; p < P; p++) sum += dout_b[(size_t)o * P + p];
+        dbias[o] += sum;
+      }
+  }
+  for (int o = 0; o < OC; o++)
+    for (int t = 0; t < CKK; t++) dweight[(size_t)o * CKK + t] += acc[(size_t)t * OCr + o];
+}
+
+#endif /* WT_SIMD */
