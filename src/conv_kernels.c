@@ -9,7 +9,7 @@
  *   forward:          out (OC, P)  = weight (OC, CKK) x taps (CKK, P)      conv_igemm_mrx8
  *   backward input:   the forward of dout, zero-dilated by the stride and padded by K-1-pad,
  *                     with the weight transposed and flipped                conv_igemm_mrx8
- *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_nt_x8
+ *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_ntx8
  * where CKK = C*K*K and P = OH*OW. */
 #include <stddef.h>
 #include <string.h>
@@ -102,7 +102,7 @@ void wt_conv_backward_input_ref(const wt_conv_shape *s, int B, wt_real *dinp, co
 
 #define CONV_MR 4 /* output channels per forward tile (splatted weights) */
 #define CONV_NR 8 /* output columns per forward tile: two vectors */
-#define DW_NT 6   /* taps per backward-params tile (splatted inputs) */
+#define DW_NT 4   /* taps per backward-params tile (splatted inputs) */
 #define DW_OCV 8  /* output channels per backward-params tile: two vectors */
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
@@ -131,11 +131,12 @@ static conv_image dout_image(const wt_conv_shape *s) {
 size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
   (void)B; /* images are processed one at a time */
   const size_t CKK = (size_t)s->C * s->K * s->K, OCKK = (size_t)s->OC * s->K * s->K;
-  const size_t P = (size_t)s->OH * s->OW, OCr = (size_t)round_up(s->OC, DW_OCV);
+  const size_t OCr = (size_t)round_up(s->OC, DW_OCV);
   const size_t in_img = (size_t)s->C * input_image(s).plane, dout_img = (size_t)s->OC * dout_image(s).plane;
   /* Offsets and pixel tables are int32, one float slot each. */
   const size_t forward = (size_t)round_up(s->OC, CONV_MR) * CKK + CKK + in_img;
   const size_t input = (size_t)round_up(s->C, CONV_MR) * OCKK + OCKK + dout_img;
+  const size_t P = (size_t)s->OH * s->OW;
   const size_t params = in_img + P * OCr + CKK * OCr + CKK + P;
   size_t most = forward > input ? forward : input;
   return most > params ? most : params;
@@ -302,18 +303,21 @@ void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const fl
 }
 
 /* nt (1..DW_NT) taps x 8 output channels of dweight^T: acc[t][0..7] += sum over p < P of
- * x[t][pix[p]] * doutT[p][0..7], x[t] being the tap's base in the image. 12 accumulators, 2 dout
- * vectors and 1 input splat: 15 registers. */
-WT_INLINE void conv_dwgemm_nt_x8(int nt, const float *img, const int32_t *toff, const int32_t *pix, int P,
-                                 const float *doutT, size_t ldd, float *acc, size_t lda) {
+ * x[t][pix[p]] * dpack[p][0..7], x[t] being the tap's base in the image. 8 accumulators, 2 dout
+ * vectors and 4 input splats: even with every load of an iteration hoisted (LLVM schedules wasm
+ * without register pressure in mind), 15 xmm registers hold them, V8's count on x64. The loop
+ * stays rolled for the same reason. */
+WT_INLINE void conv_dwgemm_ntx8(int nt, const float *img, const int32_t *toff, const int32_t *pix, int P,
+                                const float *dpack, float *acc, size_t lda) {
   v128_t vacc0123[DW_NT], vacc4567[DW_NT];
   const float *x[DW_NT];
   for (int t = 0; t < nt; t++) {
     vacc0123[t] = vacc4567[t] = wasm_f32x4_splat(0.0f);
     x[t] = img + toff[t];
   }
+#pragma clang loop unroll(disable)
   for (int p = 0; p < P; p++) {
-    const float *d = doutT + (size_t)p * ldd;
+    const float *d = dpack + (size_t)p * DW_OCV;
     const v128_t vd0123 = wasm_v128_load(d), vd4567 = wasm_v128_load(d + 4);
     const int32_t q = pix[p];
     for (int t = 0; t < nt; t++) {
@@ -335,29 +339,30 @@ void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, floa
   const int OCr = round_up(OC, DW_OCV);
   const conv_image g = input_image(s);
   float *img = scratch;
-  float *doutT = img + (size_t)C * g.plane; /* (P, OCr) */
-  float *acc = doutT + (size_t)P * OCr;      /* dweight^T (CKK, OCr) */
+  float *dpack = img + (size_t)C * g.plane; /* (OCr / 8, P, 8), zero past OC */
+  float *acc = dpack + (size_t)P * OCr;      /* dweight^T (CKK, OCr) */
   int32_t *off = (int32_t *)(acc + (size_t)CKK * OCr);
-  int32_t *pix = off + CKK;
+  int32_t *pix = off + CKK; /* image offset of each output pixel */
   tap_offsets(off, &g, C, s->K);
   for (int p = 0; p < P; p++) pix[p] = (int32_t)((p / OW) * s->stride * g.row + p % OW);
   memset(acc, 0, sizeof(float) * CKK * OCr);
   for (int b = 0; b < B; b++) {
     const float *dout_b = dout + (size_t)b * OC * P;
     pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, 1, s->pad);
-    for (int p = 0; p < P; p++)
-      for (int o = 0; o < OCr; o++) doutT[(size_t)p * OCr + o] = o < OC ? dout_b[(size_t)o * P + p] : 0.0f;
+    for (int o = 0; o < OCr; o++)
+      for (int p = 0; p < P; p++) {
+        dpack[((size_t)(o / DW_OCV) * P + p) * DW_OCV + o % DW_OCV] = o < OC ? dout_b[(size_t)o * P + p] : 0.0f;
+      }
     for (int o = 0; o < OCr; o += DW_OCV)
       for (int t = 0; t < CKK; t += DW_NT) {
+        const float *d = dpack + (size_t)o * P;
         float *a = acc + (size_t)t * OCr + o;
         switch (CKK - t) {
-#define DWGEMM(nt) conv_dwgemm_nt_x8(nt, img, off + t, pix, P, doutT + o, OCr, a, OCr)
+#define DWGEMM(nt) conv_dwgemm_ntx8(nt, img, off + t, pix, P, d, a, OCr)
           case 1: DWGEMM(1); break;
           case 2: DWGEMM(2); break;
           case 3: DWGEMM(3); break;
-          case 4: DWGEMM(4); break;
-          case 5: DWGEMM(5); break;
-          default: DWGEMM(6); break;
+          default: DWGEMM(4); break;
 #undef DWGEMM
         }
       }
