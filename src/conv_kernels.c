@@ -7,8 +7,9 @@
  * an implicit GEMM with no im2col copy (XNNPACK's IGEMM idea, with one offset per tap instead of
  * one pointer per pixel and tap, since a tile's pixels are contiguous).
  *   forward:          out (OC, P)  = weight (OC, CKK) x taps (CKK, P)      conv_igemm_mrx8
- *   backward input:   the forward of dout, zero-dilated by the stride and padded by K-1-pad,
- *                     with the weight transposed and flipped                conv_igemm_mrx8
+ *   backward input:   per phase of the stride (input pixels (ph, pw) mod stride), a stride-1
+ *                     correlation of padded dout with the weight taps that reach those pixels,
+ *                     transposed and flipped                                conv_igemm_mrx8
  *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_ntx8
  * where CKK = C*K*K and P = OH*OW. */
 #include <stddef.h>
@@ -122,20 +123,54 @@ static conv_image make_image(int rows, int phases, int Wq) {
 static conv_image input_image(const wt_conv_shape *s) {
   return make_image((s->OH - 1) * s->stride + s->K, s->stride, round_up(s->OW, CONV_NR) + (s->K - 1) / s->stride);
 }
-/* What backward input reads: dout dilated by the stride (stride - 1 zeros between pixels), padded
- * by K - 1 - pad (cropped when negative), one phase. */
-static conv_image dout_image(const wt_conv_shape *s) {
-  return make_image(s->H + s->K - 1, 1, round_up(s->W, CONV_NR) + s->K - 1);
+/* Backward input, one output phase of the stride along one dimension: the input rows
+ * h = (first + u) * stride + ph - pad, u < count, are what kernel rows ki = ph + stride * a,
+ * a < taps, write to (from output row first + u - a). A stride-1 correlation per phase, with no
+ * multiplications by the zeros a dilated dout would hold. */
+typedef struct conv_phase {
+  int taps, first, count;
+} conv_phase;
+
+static conv_phase phase_of(int ph, int K, int stride, int pad, int H) {
+  conv_phase p = {0, 0, 0};
+  if (ph >= K || H - 1 + pad - ph < 0) return p;
+  p.taps = (K - ph + stride - 1) / stride;
+  p.first = pad >= ph ? (pad - ph + stride - 1) / stride : 0;
+  p.count = (H - 1 + pad - ph) / stride - p.first + 1;
+  if (p.count < 0) p.count = 0;
+  return p;
+}
+
+/* What backward input reads: dout padded by ceil(K / stride) - 1 zeros (the most taps a phase
+ * has, less one), and far enough for every phase's whole CONV_NR-column tiles. Also the largest
+ * phase's rows and columns. */
+static conv_image dout_image(const wt_conv_shape *s, int *max_rows, int *max_cols) {
+  const int pd = (s->K + s->stride - 1) / s->stride - 1;
+  int rows = 1, cols = 1;
+  *max_rows = *max_cols = 0;
+  for (int ph = 0; ph < s->stride; ph++) {
+    const conv_phase r = phase_of(ph, s->K, s->stride, s->pad, s->H), c = phase_of(ph, s->K, s->stride, s->pad, s->W);
+    if (r.count + r.first > rows) rows = r.count + r.first;
+    if (round_up(c.count, CONV_NR) + c.first > cols) cols = round_up(c.count, CONV_NR) + c.first;
+    if (r.count > *max_rows) *max_rows = r.count;
+    if (c.count > *max_cols) *max_cols = c.count;
+  }
+  return make_image(rows + pd, 1, cols + pd);
 }
 
 size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
   (void)B; /* images are processed one at a time */
   const size_t CKK = (size_t)s->C * s->K * s->K, OCKK = (size_t)s->OC * s->K * s->K;
   const size_t OCr = (size_t)round_up(s->OC, DW_OCV);
-  const size_t in_img = (size_t)s->C * input_image(s).plane, dout_img = (size_t)s->OC * dout_image(s).plane;
+  int phase_rows, phase_cols;
+  const size_t dout_img = (size_t)s->OC * dout_image(s, &phase_rows, &phase_cols).plane;
+  const size_t in_img = (size_t)s->C * input_image(s).plane;
   /* Offsets and pixel tables are int32, one float slot each. */
   const size_t forward = (size_t)round_up(s->OC, CONV_MR) * CKK + CKK + in_img;
-  const size_t input = (size_t)round_up(s->C, CONV_MR) * OCKK + OCKK + dout_img;
+  /* Each phase's packed weights and offsets (K*K taps in all), and with a stride one phase's
+   * output, added into dinp afterwards. */
+  const size_t phase_out = s->stride > 1 ? (size_t)s->C * phase_rows * phase_cols : 0;
+  const size_t input = (size_t)round_up(s->C, CONV_MR) * OCKK + OCKK + dout_img + phase_out;
   const size_t P = (size_t)s->OH * s->OW;
   const size_t params = in_img + P * OCr + CKK * OCr + CKK + P;
   size_t most = forward > input ? forward : input;
@@ -280,25 +315,57 @@ void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp
 
 void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const float *dout, const float *weight,
                             float *scratch) {
-  const int C = s->C, OC = s->OC, K = s->K, OCKK = OC * K * K;
-  const conv_image g = dout_image(s);
-  float *wpack = scratch;
-  int32_t *off = (int32_t *)(wpack + (size_t)round_up(C, CONV_MR) * OCKK);
-  float *img = (float *)(off + OCKK);
-  /* Row c, tap (o, ki, kj) of the packed weight: weight[o][c][K-1-ki][K-1-kj]. */
-  for (int m = 0; m < C; m += CONV_MR)
-    for (int o = 0; o < OC; o++)
-      for (int ki = 0; ki < K; ki++)
-        for (int kj = 0; kj < K; kj++)
-          for (int r = 0; r < CONV_MR; r++) {
-            const size_t k = ((size_t)o * K + ki) * K + kj;
-            wpack[(size_t)m * OCKK + k * CONV_MR + r] =
-                m + r < C ? weight[(((size_t)o * C + m + r) * K + K - 1 - ki) * K + K - 1 - kj] : 0.0f;
+  const int C = s->C, H = s->H, W = s->W, OC = s->OC, K = s->K, st = s->stride;
+  const int pd = (K + st - 1) / st - 1, Cr = round_up(C, CONV_MR);
+  int phase_rows, phase_cols;
+  const conv_image g = dout_image(s, &phase_rows, &phase_cols);
+  float *wpack = scratch; /* per phase (Cr / CONV_MR, OC * taps, CONV_MR) */
+  int32_t *off = (int32_t *)(wpack + (size_t)Cr * OC * K * K);
+  float *img = (float *)(off + OC * K * K);
+  float *phase_out = img + (size_t)OC * g.plane;
+  /* Phase (ph, pw), tap (o, a, b) in flipped order: weight[o][c][ph + st*(A-1-a)][pw + st*(B-1-b)],
+   * at dout pixel (u + first_h - (A-1-a), v + first_w - (B-1-b)) of output (u, v). */
+  size_t k0 = 0;
+  for (int ph = 0; ph < st; ph++)
+    for (int pw = 0; pw < st; pw++) {
+      const conv_phase r = phase_of(ph, K, st, s->pad, H), c = phase_of(pw, K, st, s->pad, W);
+      const int nk = OC * r.taps * c.taps;
+      for (int o = 0; o < OC; o++)
+        for (int a = 0; a < r.taps; a++)
+          for (int b = 0; b < c.taps; b++) {
+            const size_t k = ((size_t)o * r.taps + a) * c.taps + b;
+            const int ki = ph + st * (r.taps - 1 - a), kj = pw + st * (c.taps - 1 - b);
+            off[k0 + k] = (int32_t)(o * g.plane + (size_t)(a + r.first - r.taps + 1 + pd) * g.row + b + c.first - c.taps + 1 + pd);
+            for (int m = 0; m < Cr; m++) {
+              wpack[(size_t)Cr * k0 + (size_t)(m / CONV_MR) * CONV_MR * nk + k * CONV_MR + m % CONV_MR] =
+                  m < C ? weight[(((size_t)o * C + m) * K + ki) * K + kj] : 0.0f;
+            }
           }
-  tap_offsets(off, &g, OC, K);
+      k0 += nk;
+    }
   for (int b = 0; b < B; b++) {
-    pack_image(img, &g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, s->stride, K - 1 - s->pad);
-    conv_igemm(C, OCKK, wpack, off, img, g.row, s->H, s->W, NULL, dinp + (size_t)b * C * s->H * s->W, 1);
+    float *dinp_b = dinp + (size_t)b * C * H * W;
+    pack_image(img, &g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, 1, pd);
+    k0 = 0;
+    for (int ph = 0; ph < st; ph++)
+      for (int pw = 0; pw < st; pw++) {
+        const conv_phase r = phase_of(ph, K, st, s->pad, H), c = phase_of(pw, K, st, s->pad, W);
+        const int nk = OC * r.taps * c.taps;
+        if (nk > 0 && r.count > 0 && c.count > 0) {
+          if (st == 1) { /* one phase, the whole of dinp: accumulate in place */
+            conv_igemm(C, nk, wpack, off, img, g.row, H, W, NULL, dinp_b, 1);
+          } else {
+            conv_igemm(C, nk, wpack + (size_t)Cr * k0, off + k0, img, g.row, r.count, c.count, NULL, phase_out, 0);
+            for (int ch = 0; ch < C; ch++)
+              for (int u = 0; u < r.count; u++) {
+                float *d = dinp_b + ((size_t)ch * H + (size_t)(r.first + u) * st + ph - s->pad) * W + (size_t)c.first * st + pw - s->pad;
+                const float *src = phase_out + ((size_t)ch * r.count + u) * c.count;
+                for (int v = 0; v < c.count; v++) d[(size_t)v * st] += src[v];
+              }
+          }
+        }
+        k0 += nk;
+      }
   }
 }
 
