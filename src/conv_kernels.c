@@ -6,10 +6,10 @@
  * floats for any stride, and each tap (c, ki, kj) is one offset from the output pixel's base:
  * an implicit GEMM with no im2col copy (XNNPACK's IGEMM idea, with one offset per tap instead of
  * one pointer per pixel and tap, since a tile's pixels are contiguous).
- *   forward:          out (OC, P)  = weight (OC, CKK) x taps (CKK, P)      conv_igemm_mrx8
+ *   forward:          out (OC, P)  = weight (OC, CKK) x taps (CKK, P)      conv_igemm_mrxnr
  *   backward input:   per phase of the stride (input pixels (ph, pw) mod stride), a stride-1
  *                     correlation of padded dout with the weight taps that reach those pixels,
- *                     transposed and flipped                                conv_igemm_mrx8
+ *                     transposed and flipped                                conv_igemm_mrxnr
  *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_ntx8
  * where CKK = C*K*K and P = OH*OW. */
 #include <stddef.h>
@@ -115,7 +115,13 @@ typedef struct conv_image {
 } conv_image;
 
 static conv_image make_image(int rows, int phases, int Wq) {
-  conv_image g = {rows, phases, Wq, (size_t)phases * Wq, (size_t)rows * phases * Wq};
+  /* Channels an odd number of 64-byte lines apart: a tile reads one row from each of many
+   * channels, and a power-of-2 plane (a 16x16 1x1 convolution's) would put them all in a few
+   * cache sets. */
+  size_t plane = (size_t)rows * phases * Wq;
+  plane = (plane + 15) / 16 * 16;
+  if (plane / 16 % 2 == 0) plane += 16;
+  conv_image g = {rows, phases, Wq, (size_t)phases * Wq, plane};
   return g;
 }
 /* What the forward and backward-params tiles read: the input padded by `pad`, split by the
@@ -232,45 +238,45 @@ static void tap_offsets(int32_t *off, const conv_image *g, int C, int K) {
       }
 }
 
-/* mr (1..CONV_MR) rows x 8 columns of out (rows `plane` floats apart; nc <= 8 columns valid):
- * row r gets init (bias[r], or 0 when bias is NULL) + sum over k < nk of w[k][r] * x[off[k] + 0..7],
- * and is stored, or added to out when accumulate. w is packed (nk, CONV_MR). Reads x[off[k] + 0..7]
- * whole (the image is padded for it); writes only the nc valid columns. 8 accumulators, 2 inputs,
- * 1 weight splat: 11 of V8's 15 allocatable xmm registers on x64. */
-WT_INLINE void conv_igemm_mrx8(int mr, int nk, const float *x, const int32_t *off, const float *w,
-                               const float *bias, float *out, size_t plane, int nc, int accumulate) {
-  v128_t vacc0123[CONV_MR], vacc4567[CONV_MR];
-  for (int r = 0; r < mr; r++) vacc0123[r] = vacc4567[r] = wasm_f32x4_splat(bias ? bias[r] : 0.0f);
+/* mr (1..CONV_MR) rows x 4*nv (4 or 8) columns of out (rows `plane` floats apart; nc <= 4*nv
+ * columns valid): row r gets init (bias[r], or 0 when bias is NULL) + sum over k < nk of
+ * w[k][r] * x[off[k] + column], and is stored, or added to out when accumulate. w is packed
+ * (nk, CONV_MR). Reads x[off[k] + 0..4*nv-1] whole (the image is padded for it); writes only the
+ * nc valid columns. At most 8 accumulators, 2 inputs and 4 weight splats (when LLVM hoists an
+ * iteration's loads): within V8's 15 allocatable xmm registers on x64. */
+WT_INLINE void conv_igemm_mrxnr(int mr, int nv, int nk, const float *x, const int32_t *off, const float *w,
+                                const float *bias, float *out, size_t plane, int nc, int accumulate) {
+  v128_t vacc[CONV_MR][2];
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) vacc[r][v] = wasm_f32x4_splat(bias ? bias[r] : 0.0f);
   for (int k = 0; k < nk; k++) {
     const float *xk = x + off[k];
-    const v128_t vx0123 = wasm_v128_load(xk), vx4567 = wasm_v128_load(xk + 4);
+    v128_t vx[2];
+    for (int v = 0; v < nv; v++) vx[v] = wasm_v128_load(xk + 4 * v);
     const float *wk = w + (size_t)k * CONV_MR;
     for (int r = 0; r < mr; r++) {
       const v128_t vw = wasm_v128_load32_splat(wk + r);
-      vacc0123[r] = wasm_f32x4_add(vacc0123[r], wasm_f32x4_mul(vw, vx0123));
-      vacc4567[r] = wasm_f32x4_add(vacc4567[r], wasm_f32x4_mul(vw, vx4567));
+      for (int v = 0; v < nv; v++) vacc[r][v] = wasm_f32x4_add(vacc[r][v], wasm_f32x4_mul(vw, vx[v]));
     }
   }
   for (int r = 0; r < mr; r++) {
     float *o = out + (size_t)r * plane;
-    if (nc == CONV_NR) {
-      if (accumulate) {
-        vacc0123[r] = wasm_f32x4_add(wasm_v128_load(o), vacc0123[r]);
-        vacc4567[r] = wasm_f32x4_add(wasm_v128_load(o + 4), vacc4567[r]);
+    if (nc == 4 * nv) {
+      for (int v = 0; v < nv; v++) {
+        if (accumulate) vacc[r][v] = wasm_f32x4_add(wasm_v128_load(o + 4 * v), vacc[r][v]);
+        wasm_v128_store(o + 4 * v, vacc[r][v]);
       }
-      wasm_v128_store(o, vacc0123[r]);
-      wasm_v128_store(o + 4, vacc4567[r]);
     } else {
-      float tile[CONV_NR];
-      wasm_v128_store(tile, vacc0123[r]);
-      wasm_v128_store(tile + 4, vacc4567[r]);
+      float tile[8];
+      for (int v = 0; v < nv; v++) wasm_v128_store(tile + 4 * v, vacc[r][v]);
       for (int j = 0; j < nc; j++) o[j] = accumulate ? o[j] + tile[j] : tile[j];
     }
   }
 }
 
 /* out (M, OH, OW) (=|+=) packed weights (ceil(M / CONV_MR), nk, CONV_MR) applied to the taps of
- * img: output pixel (oh, ow)'s tap k is img[oh * row_step + ow + off[k]]. */
+ * img: output pixel (oh, ow)'s tap k is img[oh * row_step + ow + off[k]]. Tiles of 8 columns, and
+ * of 4 for a row's last 1..4. */
 static void conv_igemm(int M, int nk, const float *wpack, const int32_t *off, const float *img,
                        size_t row_step, int OH, int OW, const float *bias, float *out, int accumulate) {
   const size_t plane = (size_t)OH * OW;
@@ -281,14 +287,14 @@ static void conv_igemm(int M, int nk, const float *wpack, const int32_t *off, co
       for (int m = 0; m < M; m += CONV_MR) {
         const float *w = wpack + (size_t)m * nk, *b = bias ? bias + m : NULL;
         float *o = out + (size_t)m * plane + (size_t)oh * OW + ow;
-        switch (M - m) {
-#define IGEMM(mr) conv_igemm_mrx8(mr, nk, x, off, w, b, o, plane, nc, accumulate)
-          case 1: IGEMM(1); break;
-          case 2: IGEMM(2); break;
-          case 3: IGEMM(3); break;
-          default: IGEMM(4); break;
-#undef IGEMM
+        const int mr = M - m < CONV_MR ? M - m : CONV_MR;
+#define IGEMM(mr_, nv) conv_igemm_mrxnr(mr_, nv, nk, x, off, w, b, o, plane, nc, accumulate)
+        if (nc > 4) {
+          switch (mr) { case 1: IGEMM(1, 2); break; case 2: IGEMM(2, 2); break; case 3: IGEMM(3, 2); break; default: IGEMM(4, 2); break; }
+        } else {
+          switch (mr) { case 1: IGEMM(1, 1); break; case 2: IGEMM(2, 1); break; case 3: IGEMM(3, 1); break; default: IGEMM(4, 1); break; }
         }
+#undef IGEMM
       }
     }
 }
@@ -416,10 +422,14 @@ void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, floa
   for (int b = 0; b < B; b++) {
     const float *dout_b = dout + (size_t)b * OC * P;
     pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, 1, s->pad);
-    for (int o = 0; o < OCr; o++)
-      for (int p = 0; p < P; p++) {
-        dpack[((size_t)(o / DW_OCV) * P + p) * DW_OCV + o % DW_OCV] = o < OC ? dout_b[(size_t)o * P + p] : 0.0f;
-      }
+    for (int o = 0; o < OCr; o++) {
+      float *d = dpack + (size_t)(o / DW_OCV) * P * DW_OCV + o % DW_OCV;
+      const float *src = dout_b + (size_t)o * P;
+      if (o < OC)
+        for (int p = 0; p < P; p++) d[(size_t)p * DW_OCV] = src[p];
+      else
+        for (int p = 0; p < P; p++) d[(size_t)p * DW_OCV] = 0.0f;
+    }
     for (int o = 0; o < OCr; o += DW_OCV)
       for (int t = 0; t < CKK; t += DW_NT) {
         const float *d = dpack + (size_t)o * P;
