@@ -206,25 +206,36 @@ void wt_conv_backward_input(const wt_conv_shape *s, int B, wt_real *dinp, const 
 #define WT_INLINE static inline __attribute__((always_inline))
 
 /* Logical pixel (i, j) of channel c, j < phases * Wq, is stored at
- * c * plane + i * row + (j % phases) * Wq + j / phases and holds src[(i - off) / dil][(j - off) / dil]
- * (of that channel) when both divisions are exact and inside src, else 0. */
-static void pack_image(float *dst, const conv_image *g, const float *src, int C, int H, int W, int dil, int off) {
-  const int n = (int)g->row;
+ * c * plane + i * row + (j % phases) * Wq + j / phases and holds src[i - off][j - off] (of that
+ * channel), or 0 outside src. Rows are `phases` apart for a tap too (the stride), so with K < stride
+ * taps, rows and phases at K and past, mod stride, are never read and not written. */
+static void pack_image(float *dst, const conv_image *g, const float *src, int C, int H, int W, int off, int K) {
+  const int st = g->phases, used = K < st ? K : st, Wq = g->Wq;
   for (int c = 0; c < C; c++)
     for (int i = 0; i < g->rows; i++) {
+      if (i % st >= used) continue;
       float *d = dst + (size_t)c * g->plane + (size_t)i * g->row;
-      memset(d, 0, sizeof(float) * n);
-      int y = i - off;
-      if (y < 0 || y % dil != 0 || y / dil >= H) continue;
-      const float *srow = src + ((size_t)c * H + y / dil) * W;
-      if (dil == 1 && g->phases == 1) {
-        const int x0 = off < 0 ? -off : 0, x1 = n - off < W ? n - off : W;
-        if (x1 > x0) memcpy(d + x0 + off, srow + x0, sizeof(float) * (x1 - x0));
+      const int y = i - off;
+      if (y < 0 || y >= H) {
+        memset(d, 0, sizeof(float) * used * Wq);
         continue;
       }
-      for (int x = 0; x < W; x++) {
-        const int j = x * dil + off;
-        if (j >= 0 && j < n) d[(j % g->phases) * g->Wq + j / g->phases] = srow[x];
+      const float *srow = src + ((size_t)c * H + y) * W;
+      for (int r = 0; r < used; r++) {
+        /* Phase r, index q holds column x = q * st + r - off: inside src for q in [lo, hi). */
+        float *dr = d + (size_t)r * Wq;
+        int lo = off - r <= 0 ? 0 : (off - r + st - 1) / st;
+        int hi = W - 1 + off - r < 0 ? 0 : (W - 1 + off - r) / st + 1;
+        if (lo > Wq) lo = Wq;
+        if (hi > Wq) hi = Wq;
+        if (hi < lo) hi = lo;
+        memset(dr, 0, sizeof(float) * lo);
+        if (st == 1) {
+          memcpy(dr + lo, srow + lo - off, sizeof(float) * (hi - lo));
+        } else {
+          for (int q = lo; q < hi; q++) dr[q] = srow[q * st + r - off];
+        }
+        memset(dr + hi, 0, sizeof(float) * (Wq - hi));
       }
     }
 }
@@ -313,7 +324,7 @@ void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp
       }
   tap_offsets(off, &g, C, s->K);
   for (int b = 0; b < B; b++) {
-    pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, 1, s->pad);
+    pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, s->pad, s->K);
     conv_igemm(OC, CKK, wpack, off, img, s->stride * g.row, s->OH, s->OW, bias,
                out + (size_t)b * OC * s->OH * s->OW, 0);
   }
@@ -351,7 +362,7 @@ void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const fl
     }
   for (int b = 0; b < B; b++) {
     float *dinp_b = dinp + (size_t)b * C * H * W;
-    pack_image(img, &g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, 1, pd);
+    pack_image(img, &g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, pd, 1);
     k0 = 0;
     for (int ph = 0; ph < st; ph++)
       for (int pw = 0; pw < st; pw++) {
@@ -406,6 +417,34 @@ WT_INLINE void conv_dwgemm_ntx8(int nt, const float *img, const int32_t *toff, c
   }
 }
 
+/* dpack (ceil(OC / 8), P, 8) = dout (OC, P) transposed in blocks of 8 channels, zero past OC:
+ * 4x4 blocks through registers (a 1x1 convolution does only 2*C multiply-adds per element). */
+static void pack_dout(float *dpack, const float *dout, int OC, int P) {
+  const v128_t vzero = wasm_f32x4_splat(0.0f);
+  const int P4 = P & ~3;
+  for (int o = 0; o < OC; o += 4) {
+    float *d = dpack + (size_t)(o / DW_OCV) * P * DW_OCV + o % DW_OCV;
+    const float *src[4];
+    for (int i = 0; i < 4; i++) src[i] = o + i < OC ? dout + (size_t)(o + i) * P : NULL;
+    for (int p = 0; p < P4; p += 4) {
+      v128_t v[4];
+      for (int i = 0; i < 4; i++) v[i] = src[i] ? wasm_v128_load(src[i] + p) : vzero;
+      const v128_t t01lo = wasm_i32x4_shuffle(v[0], v[1], 0, 4, 1, 5), t01hi = wasm_i32x4_shuffle(v[0], v[1], 2, 6, 3, 7);
+      const v128_t t23lo = wasm_i32x4_shuffle(v[2], v[3], 0, 4, 1, 5), t23hi = wasm_i32x4_shuffle(v[2], v[3], 2, 6, 3, 7);
+      wasm_v128_store(d + (size_t)(p + 0) * DW_OCV, wasm_i32x4_shuffle(t01lo, t23lo, 0, 1, 4, 5));
+      wasm_v128_store(d + (size_t)(p + 1) * DW_OCV, wasm_i32x4_shuffle(t01lo, t23lo, 2, 3, 6, 7));
+      wasm_v128_store(d + (size_t)(p + 2) * DW_OCV, wasm_i32x4_shuffle(t01hi, t23hi, 0, 1, 4, 5));
+      wasm_v128_store(d + (size_t)(p + 3) * DW_OCV, wasm_i32x4_shuffle(t01hi, t23hi, 2, 3, 6, 7));
+    }
+    for (int p = P4; p < P; p++)
+      for (int i = 0; i < 4; i++) d[(size_t)p * DW_OCV + i] = src[i] ? src[i][p] : 0.0f;
+  }
+  if (OC % DW_OCV != 0 && OC % DW_OCV <= 4) { /* the last block's upper half */
+    float *d = dpack + (size_t)(OC / DW_OCV) * P * DW_OCV + 4;
+    for (int p = 0; p < P; p++) wasm_v128_store(d + (size_t)p * DW_OCV, vzero);
+  }
+}
+
 void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, float *dbias, const float *dout,
                              const float *inp, float *scratch) {
   const int C = s->C, OC = s->OC, CKK = C * s->K * s->K, OW = s->OW, P = s->OH * s->OW;
@@ -421,15 +460,8 @@ void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, floa
   memset(acc, 0, sizeof(float) * CKK * OCr);
   for (int b = 0; b < B; b++) {
     const float *dout_b = dout + (size_t)b * OC * P;
-    pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, 1, s->pad);
-    for (int o = 0; o < OCr; o++) {
-      float *d = dpack + (size_t)(o / DW_OCV) * P * DW_OCV + o % DW_OCV;
-      const float *src = dout_b + (size_t)o * P;
-      if (o < OC)
-        for (int p = 0; p < P; p++) d[(size_t)p * DW_OCV] = src[p];
-      else
-        for (int p = 0; p < P; p++) d[(size_t)p * DW_OCV] = 0.0f;
-    }
+    pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, s->pad, s->K);
+    pack_dout(dpack, dout_b, OC, P);
     for (int o = 0; o < OCr; o += DW_OCV)
       for (int t = 0; t < CKK; t += DW_NT) {
         const float *d = dpack + (size_t)o * P;
