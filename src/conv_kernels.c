@@ -11,7 +11,9 @@
  *                     correlation of padded dout with the weight taps that reach those pixels,
  *                     transposed and flipped                                conv_igemm_mrxnr
  *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_ntx8
- * where CKK = C*K*K and P = OH*OW. */
+ * where CKK = C*K*K and P = OH*OW. 3x3 stride-1 forward and backward input with >= 32 channels
+ * take Winograd F(2x2, 3x3) instead (wino_correlate), its 16 products per tile as conv_igemm GEMMs.
+ * Tiles are sized for V8 on x64, which allocates 15 xmm registers: at most 8 accumulators. */
 #include <stddef.h>
 #include <string.h>
 
