@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 import {
   parseDescription, formatDescription, describeDifference, encodeForUrl, decodeFromUrl,
-  DescriptionError, PRESETS, presetUrl, LAYER_TYPES, SETTINGS, FORMAT,
+  DescriptionError, PRESETS, presetUrl, loadPreset, LAYER_TYPES, SETTINGS, FORMAT,
 } from '../web/model-description.js';
 
 /** The one layer a one-line description gives, without name, path and line. */
@@ -567,6 +567,11 @@ test('decodeFromUrl refuses garbage, cut links and oversized contents with a cle
 
 // ---------------------------------------------------------------------------------------------
 // Presets.
+
+test('loadPreset reads a preset file under Node', async () => {
+  assert.equal(await loadPreset('convnetjs'), presetText('convnetjs'));
+  await assert.rejects(loadPreset('nope'), DescriptionError);
+});
 
 test('the presets: one file each, all parse, simplecnn is the default', () => {
   const files = readdirSync(new URL('../web/models/', import.meta.url)).filter((f) => f.endsWith('.txt')).sort();

@@ -841,3 +841,15 @@ export function presetUrl(name) {
   if (!PRESETS.some((p) => p.name === name)) throw new DescriptionError(null, unknown('preset', name, PRESETS.map((p) => p.name)));
   return new URL(`models/${name}.txt`, import.meta.url);
 }
+
+/** A preset's text: fetched in the page and workers, read from disk under Node (file: URLs). */
+export async function loadPreset(name) {
+  const url = presetUrl(name);
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    return readFile(url, 'utf8');
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: ${response.status} ${response.statusText}`);
+  return response.text();
+}
