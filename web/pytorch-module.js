@@ -313,12 +313,14 @@ function emitForward(layers, v, module, out, depth) {
     } else if (l.type === 'residual') {
       const body = `body${depth + 1}`, shortcut = `shortcut${depth + 1}`;
       const block = module(l.name);
-      out.push(`# ${l.name}: body(${v}) + shortcut(${v})`);
+      out.push(`# ${l.path}: body(${v}) + ${l.shortcut.length ? `shortcut(${v})` : v}`);
       out.push(`${body} = ${v}`);
       emitForward(l.body, body, (n) => `${block}['${n}']`, out, depth + 1);
-      out.push(`${shortcut} = ${v}`);
-      emitForward(l.shortcut, shortcut, (n) => `${block}['shortcut']['${n}']`, out, depth + 1);
-      out.push(`${v} = ${body} + ${shortcut}`);
+      if (l.shortcut.length) {
+        out.push(`${shortcut} = ${v}`);
+        emitForward(l.shortcut, shortcut, (n) => `${block}['shortcut']['${n}']`, out, depth + 1);
+      }
+      out.push(`${v} = ${body} + ${l.shortcut.length ? shortcut : v}`);
     } else {
       out.push(`${v} = ${module(l.name)}(${v})`);
     }
