@@ -264,3 +264,17 @@ test('the page\'s file reader: a File is judged by its size before it is read', 
   const zeros = new Blob([new Uint8Array(10000)]); // no signature: 4 KB for the loader to refuse
   assert.equal((await readBlob(zeros, 'c.bin', 'checkpoint', CHECKPOINT_RULE)).byteLength, 4096);
 });
+
+test('a dropped archive is judged by its size, and each CIFAR-10 member by the size in its tar header before room is made for it', async () => {
+  const { readLocalFiles } = await import('../web/data-source.js');
+  const huge = { name: 'cifar-10-binary.tar.gz', size: 4 * 2 ** 30, stream: () => { throw new Error('read'); } };
+  await assert.rejects(readLocalFiles([huge]), /^FileSizeError: cifar-10-binary\.tar\.gz: CIFAR-10 archive is 4294967296 bytes, more than the 1073741824-byte ceiling/);
+  // One tar header announcing a 300 MB data_batch_1.bin, and nothing after it.
+  const header = new Uint8Array(512);
+  const put = (text, at) => header.set(new TextEncoder().encode(text), at);
+  put('cifar-10-batches-bin/data_batch_1.bin', 0);
+  put(`${BIG.toString(8).padStart(11, '0')}\0`, 124);
+  put('0', 156);
+  const tar = new File([header], 'cifar-10-binary.tar');
+  await assert.rejects(readLocalFiles([tar]), /cifar-10-binary\.tar: cifar-10-batches-bin\/data_batch_1\.bin: size 314572800 bytes is not a multiple of the 3073-byte CIFAR-10 record/);
+});
