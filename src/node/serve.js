@@ -108,12 +108,11 @@ export function startServer({ port = 8080, host = 'localhost', webRoot = WEB_ROO
       await handle.close();
       return res.end();
     }
-    let sent = 0;
-    handle.createReadStream({ start: 0, end: size - 1 })
-      .on('data', (chunk) => { sent += chunk.length; })
-      .on('error', () => res.destroy())
+    const source = handle.createReadStream({ start: 0, end: size - 1 });
+    res.on('close', () => source.destroy()); // a client that goes away releases the file
+    source.on('error', () => res.destroy())
       // A file that shrank while being sent must not leave the client waiting for the rest.
-      .on('end', () => { if (sent < size) res.destroy(); })
+      .on('end', () => { if (source.bytesRead < size) res.destroy(); })
       .pipe(res);
     return undefined;
   };
