@@ -4,7 +4,7 @@
 import { RECORD_BYTES, WEIGHTS_BYTES } from './engine.js';
 
 /**
- * A size rule is { ceiling, headBytes, judge(size, head) }: `ceiling` bounds a read whose size is
+ * A size rule is { ceiling, headBytes, judge }: `ceiling` bounds a read whose size is
  * not known in advance; `head` holds the first `headBytes` bytes (fewer in a shorter file) for a
  * format that states its own size; judge(size, head, what) returns the number of bytes to read
  * (at most `size`) or why a file of that size is refused, as the text after "NAME: ". A new
