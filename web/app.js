@@ -7,6 +7,7 @@ import * as P from './protocol.js';
 import { fetchFiles, readLocalFiles, clearCache, cachedBytes, cacheAvailable } from './data-source.js';
 import { renderPerClass, renderConfusion, renderImageGrid, renderFilters } from './visuals.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
+import { readBlob, WEIGHTS_RULE, CHECKPOINT_RULE } from './file-limits.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -644,7 +645,7 @@ async function downloadCheckpoint() {
 
 async function loadCheckpoint(file) {
   try {
-    const buffer = await file.arrayBuffer();
+    const buffer = await readBlob(file, file.name, 'checkpoint', CHECKPOINT_RULE);
     const bytes = new Uint8Array(buffer.slice(0)); // kept for Resume; `buffer` goes to the worker
     const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer }, [buffer]);
     hasModel = true;
@@ -785,7 +786,7 @@ function saveFile(data, name) {
 async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
-    const buffer = await file.arrayBuffer();
+    const buffer = await readBlob(file, file.name, 'weights file', WEIGHTS_RULE);
     const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch }, [buffer]);
     hasModel = true;
     setState(state);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // webtrain's headless trainer: `npm run --silent train -- --data DIR [options]`. Same engine,
 // same training loop as the page's worker; prints the PyTorch reference's lines.
-import { readFile, open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/c
 import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { DataParallelStepper } from '../../web/parallel.js';
 import { startPeerWorkers } from './peer.js';
+import { readCheckedFile, checkedSize, FileRefusedError, atMost, RECORDS_RULE, WEIGHTS_RULE, CHECKPOINT_RULE } from './files.js';
 
 /** All cores but one, at least one: the default number of training workers. */
 export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
@@ -120,24 +121,26 @@ function applyCheckpointSettings(options, state, file) {
   if (options.importWeights) throw new UserError('--import-weights and --resume cannot be combined: the checkpoint holds the weights', 2);
 }
 
-async function readInput(file, what) {
+/** Reads a file the user named, refused (status 1) unless it is a regular file `rule` accepts. */
+async function readInput(file, what, rule) {
   try {
-    return new Uint8Array(await readFile(file));
+    return await readCheckedFile(file, what, rule);
   } catch (error) {
-    if (error.code === 'ENOENT') throw new UserError(`${file}: ${what} not found`);
-    if (error.code === 'EISDIR') throw new UserError(`${file}: is a directory, expected ${what}`);
-    throw new UserError(`${file}: cannot read ${what} (${error.code ?? error.message})`);
+    throw error instanceof FileRefusedError ? new UserError(error.message) : error;
   }
 }
+
+/** The most the six CIFAR-10 files may hold together: twice CIFAR-10, well inside Wasm's 1 GB. */
+const DATA_SET_CEILING = 2 * 60000 * 3073;
 
 /** The compiled module, shared by this thread and the peer workers. */
 async function compileModule() {
   const wasmPath = new URL('../../web/webtrain.wasm', import.meta.url);
   let bytes;
   try {
-    bytes = await readFile(wasmPath);
-  } catch {
-    throw new UserError(`${wasmPath.pathname} not found: build it first with 'npm run build'`);
+    bytes = await readCheckedFile(wasmPath.pathname, 'Wasm module', atMost(16 << 20, 'webtrain.wasm'));
+  } catch (error) {
+    throw new UserError(`${error.message}: build it first with 'npm run build'`);
   }
   return WebAssembly.compile(bytes);
 }
@@ -159,10 +162,20 @@ async function startPeers(count, model, train, trainFiles, testFiles, module, op
 }
 
 async function loadData(engine, dir, { limitTrain, limitTest }) {
+  const what = `CIFAR-10 file (the folder must hold ${ALL_FILES.join(', ')} from ${OFFICIAL_ARCHIVE})`;
+  // Every file is judged before any is read, so a bad last file costs no reading of the others.
+  let total = 0;
+  for (const name of ALL_FILES) {
+    try {
+      total += await checkedSize(path.join(dir, name), what, RECORDS_RULE);
+    } catch (error) {
+      throw error instanceof FileRefusedError ? new UserError(error.message) : error;
+    }
+  }
+  if (total > DATA_SET_CEILING) throw new UserError(`${dir}: the six CIFAR-10 files hold ${total} bytes, more than the ${DATA_SET_CEILING}-byte ceiling (120000 records)`);
   const read = async (name) => {
     const file = path.join(dir, name);
-    const bytes = await readInput(file, `CIFAR-10 file (the folder must hold ${ALL_FILES.join(', ')} from ${OFFICIAL_ARCHIVE})`);
-    return { name: file, bytes };
+    return { name: file, bytes: await readInput(file, what, RECORDS_RULE) };
   };
   const trainFiles = [];
   for (const name of TRAIN_FILES) trainFiles.push(await read(name));
@@ -211,10 +224,10 @@ export async function main(argv, out = process.stdout) {
       }
     };
 
-  const weights = options.importWeights ? await readInput(options.importWeights, 'weights file') : null;
+  const weights = options.importWeights ? await readInput(options.importWeights, 'weights file', WEIGHTS_RULE) : null;
   let resume = null, model;
   if (options.resume) {
-    const bytes = await readInput(options.resume, 'checkpoint');
+    const bytes = await readInput(options.resume, 'checkpoint', CHECKPOINT_RULE);
     // Parsed once into a throwaway model to learn the batch size the real one needs.
     const probe = engine.createModel({ maxBatch: 1 });
     try {
