@@ -313,6 +313,17 @@ export class Model {
     return out;
   }
 
+  /** The spec and description text the model was made from (to make the same model elsewhere). */
+  source() {
+    const e = this.engine, out = this.slotPtr;
+    const specPtr = e.wasm.wt_model_spec(this.ptr, out);
+    const words = e.heapU32[out >> 2];
+    const spec = copyOut(e.heapI32.subarray(specPtr >> 2, (specPtr >> 2) + words));
+    const textPtr = e.wasm.wt_model_text(this.ptr, out);
+    const text = new TextDecoder().decode(e.heapU8.subarray(textPtr, textPtr + e.heapU32[out >> 2]));
+    return { spec, text };
+  }
+
   /** Time slot names of a profile: the fixed ones, then each layer's forward and backward. */
   profileSlots(layerNames = this.layers.map((l, i) => `layer ${i}`)) {
     return [...PROFILE_FIXED, ...layerNames.flatMap((name) => [`${name} fwd`, `${name} bwd`])];

@@ -1,7 +1,11 @@
 // The size rule of every file webtrain reads, and the page's readers that apply them: a file or a
 // download is judged by its size before its bytes are read, and a download of unknown length is
 // stopped at its format's ceiling. The CLI and the server apply the same rules (src/node/files.js).
-import { RECORD_BYTES, WEIGHTS_BYTES } from './engine.js';
+import { CIFAR10_FORMAT } from './engine.js';
+
+const RECORD_BYTES = CIFAR10_FORMAT.recordBytes;
+/** SimpleCNN's 62,006 parameters: its raw weights file and version 1 checkpoints. */
+const SIMPLECNN_WEIGHTS_BYTES = 62006 * 4;
 
 /**
  * A size rule is { ceiling, headBytes, judge }: `ceiling` bounds a read whose size is
@@ -46,7 +50,11 @@ export function atMost(ceiling, label) {
 /** The most records a CIFAR-10 file may hold: the whole training set in one file. */
 export const MAX_RECORDS_PER_FILE = 60000;
 export const RECORDS_RULE = wholeRecords(RECORD_BYTES, MAX_RECORDS_PER_FILE, 'CIFAR-10 record');
-export const WEIGHTS_RULE = exactSize(WEIGHTS_BYTES, 'a SimpleCNN weights file');
+/** A raw weights file of a net with `paramCount` parameters. */
+export const weightsRule = (paramCount, label = 'this net\'s weights file') => exactSize(4 * paramCount, label);
+export const WEIGHTS_RULE = weightsRule(62006, 'a SimpleCNN weights file');
+/** A model description (text). */
+export const DESCRIPTION_RULE = atMost(100000, 'a model description');
 /** A dropped cifar-10-binary.tar.gz (the official one is 170 MB). */
 export const ARCHIVE_RULE = atMost(1 << 30, 'a CIFAR-10 archive');
 
@@ -54,7 +62,7 @@ export const ARCHIVE_RULE = atMost(1 << 30, 'a CIFAR-10 archive');
 export const CHECKPOINT_CEILING = 1 << 30;
 const CHECKPOINT_MAGIC = [0x57, 0x54, 0x43, 0x4b, 0x50, 0x54, 0x0d, 0x0a]; // "WTCKPT\r\n"
 /** Version 1 is SimpleCNN's fixed layout: 128-byte header, params and Adam's m and v, CRC-32. */
-const CHECKPOINT_V1_BYTES = 128 + 3 * WEIGHTS_BYTES + 4;
+const CHECKPOINT_V1_BYTES = 128 + 3 * SIMPLECNN_WEIGHTS_BYTES + 4;
 /** Enough of a file with an unknown version for the C loader to name the version it refuses. */
 const CHECKPOINT_PREFIX_BYTES = 4096;
 

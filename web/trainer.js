@@ -108,8 +108,8 @@ export class TrainingRun {
     let loss;
     try {
       loss = this.stepper
-        ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch)
-        : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch);
+        ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch, this.globalStep)
+        : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch, this.globalStep);
     } catch (error) {
       if (error.code !== 4 && !/^the loss is/.test(error.message)) throw error;
       const where = { epoch: this.epoch + 1, step: this.step + 1 };

@@ -6,12 +6,15 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
-import { createEngine, EngineError } from '../../web/engine.js';
+import { createEngine, EngineError, CIFAR10_FORMAT } from '../../web/engine.js';
+import { parseDescription, describeDifference, DescriptionError, PRESETS, loadPreset } from '../../web/model-description.js';
+import { createModelFromDescription, summarize, formatSummary } from '../../web/model-spec.js';
 import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
 import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { DataParallelStepper } from '../../web/parallel.js';
 import { startPeerWorkers } from './peer.js';
-import { readCheckedFile, checkedSize, FileRefusedError, atMost, RECORDS_RULE, WEIGHTS_RULE, CHECKPOINT_RULE } from './files.js';
+import { readCheckedFile, checkedSize, FileRefusedError, atMost, RECORDS_RULE, CHECKPOINT_RULE } from './files.js';
+import { weightsRule, DESCRIPTION_RULE } from '../../web/file-limits.js';
 
 /** All cores but one, at least one: the default number of training workers. */
 export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
@@ -19,6 +22,9 @@ export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
 const USAGE = `usage: npm run --silent train -- --data DIR [options]
 
   --data DIR              folder with data_batch_1.bin ... data_batch_5.bin and test_batch.bin
+  --model NAME|FILE       the network: a preset (${PRESETS.map((p) => p.name).join(', ')}; default simplecnn)
+                          or a description file (see the README's "Describing a network")
+  --print-model           print the model's summary table (layers, shapes, parameters, MFLOP) and exit
   --epochs N              epochs to train (default 5; 0 = only evaluate)
   --batch-size N          images per step (default 64)
   --lr X                  Adam learning rate (default 0.001)
@@ -27,7 +33,7 @@ const USAGE = `usage: npm run --silent train -- --data DIR [options]
   --limit-test N          use only the first N test records
   --no-shuffle            keep the training records in file order
   --workers N             data-parallel training workers (default: all cores but one = ${DEFAULT_WORKERS})
-  --import-weights FILE   start from a PyTorch-order float32 weights file (248,024 bytes)
+  --import-weights FILE   start from a raw float32 weights file in state_dict order (SimpleCNN: 248,024 bytes)
   --export-weights FILE   write the trained weights in that format
   --checkpoint FILE       save the whole training state to FILE after every epoch (atomically)
   --checkpoint-every N    ... and also every N steps
@@ -51,7 +57,7 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   return Number(text);
 }
 
-const STRING_OPTIONS = ['data', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
+const STRING_OPTIONS = ['data', 'model', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
 
 function parseOptions(argv) {
   // `--lr -1` is a (bad) value, not an option: join it so the option's own check reports it.
@@ -65,7 +71,7 @@ function parseOptions(argv) {
     parsed = parseArgs({
       args,
       options: {
-        data: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+        data: { type: 'string' }, model: { type: 'string' }, 'print-model': { type: 'boolean' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
         lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
         'limit-test': { type: 'string' }, 'no-shuffle': { type: 'boolean' },
         'import-weights': { type: 'string' }, 'export-weights': { type: 'string' },
@@ -80,6 +86,7 @@ function parseOptions(argv) {
   }
   const v = parsed.values;
   if (v.help) return { help: true };
+  if (v['print-model']) return { printModel: true, model: v.model ?? 'simplecnn' };
   if (!v.data) throw new UserError('--data DIR is required: the folder holding the CIFAR-10 .bin files', 2);
   const lr = v.lr === undefined ? TRAINING_DEFAULTS.lr : Number(v.lr);
   if (v.lr !== undefined && (v.lr.trim() === '' || !Number.isFinite(lr) || lr <= 0)) {
@@ -88,6 +95,7 @@ function parseOptions(argv) {
   if (v['checkpoint-every'] !== undefined && !v.checkpoint) throw new UserError('--checkpoint-every needs --checkpoint FILE', 2);
   return {
     data: v.data,
+    model: v.model ?? 'simplecnn',
     epochs: v.epochs === undefined ? TRAINING_DEFAULTS.epochs : parseInteger('epochs', v.epochs, 0, 100000),
     batchSize: v['batch-size'] === undefined ? TRAINING_DEFAULTS.batchSize : parseInteger('batch-size', v['batch-size'], 1, 4096),
     lr,
@@ -128,6 +136,39 @@ async function readInput(file, what, rule) {
   } catch (error) {
     throw error instanceof FileRefusedError ? new UserError(error.message) : error;
   }
+}
+
+/** The text of --model: a preset's, or a description file's (read within its ceiling). */
+async function modelText(model) {
+  if (PRESETS.some((p) => p.name === model)) return { text: await loadPreset(model), name: model };
+  if (!/[./\\]/.test(model)) {
+    const known = PRESETS.map((p) => p.name).join(', ');
+    const exists = await checkedSize(model, 'model description', DESCRIPTION_RULE).then(() => true, () => false);
+    if (!exists) throw new UserError(`--model ${model}: not a preset (${known}) and no such file`, 2);
+  }
+  return { text: new TextDecoder().decode(await readInput(model, 'model description', DESCRIPTION_RULE)), name: model };
+}
+
+/** A model of the engine from a description; a bad description is a usage error naming the line. */
+function buildModel(engine, { text, name }, options) {
+  try {
+    return createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: options.batchSize ?? 64, seed: options.seed ?? 0 });
+  } catch (error) {
+    if (error instanceof DescriptionError) throw new UserError(`${name}: ${error.message}`, 2);
+    throw error;
+  }
+}
+
+/** The model a checkpoint holds, made from its own spec; --model, if given, must describe the same net. */
+function modelFromCheckpoint(engine, bytes, file, requested, options) {
+  const { spec, text } = engine.describeCheckpoint(bytes, file);
+  if (requested) {
+    const saved = text ? parseDescription(text) : null;
+    const wanted = parseDescription(requested.text);
+    const difference = saved ? describeDifference(wanted, saved) : null;
+    if (difference) throw new UserError(`--model ${requested.name} differs from the model saved in ${file}: ${difference}`, 2);
+  }
+  return engine.createModel({ spec, text, maxBatch: options.batchSize, seed: options.seed });
 }
 
 /** The most the six CIFAR-10 files may hold together: twice CIFAR-10, well inside Wasm's 1 GB. */
@@ -213,6 +254,11 @@ export async function main(argv, out = process.stdout) {
   }
   const module = await compileModule();
   const engine = await createEngine(module);
+  if (options.printModel) {
+    const model = buildModel(engine, await modelText(options.model), {});
+    out.write(`${options.model} for CIFAR-10 (3x32x32, 10 classes):\n${formatSummary(summarize(model))}\n`);
+    return;
+  }
   const print = options.json
     ? (event) => out.write(`${JSON.stringify(event)}\n`)
     : (event) => {
@@ -224,24 +270,27 @@ export async function main(argv, out = process.stdout) {
       }
     };
 
-  const weights = options.importWeights ? await readInput(options.importWeights, 'weights file', WEIGHTS_RULE) : null;
   let resume = null, model;
+  const description = options.resume && !options.given.has('model') ? null : await modelText(options.model);
   if (options.resume) {
     const bytes = await readInput(options.resume, 'checkpoint', CHECKPOINT_RULE);
-    // Parsed once into a throwaway model to learn the batch size the real one needs.
-    const probe = engine.createModel({ maxBatch: 1 });
+    // Read once into a throwaway model to learn the run's batch size and seed.
+    const probe = modelFromCheckpoint(engine, bytes, options.resume, description, { batchSize: 1, seed: 0 });
     try {
       resume = probe.loadCheckpoint(bytes, options.resume);
     } finally {
       probe.destroy();
     }
     applyCheckpointSettings(options, resume, options.resume);
-    model = engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
+    model = modelFromCheckpoint(engine, bytes, options.resume, null, options);
     model.loadCheckpoint(bytes, options.resume);
   }
+  model ??= buildModel(engine, description, options);
+  if (options.importWeights) {
+    const rule = weightsRule(model.paramCount, `the weights file of ${options.model} (${model.paramCount.toLocaleString('en')} float32 parameters)`);
+    model.importWeights(await readInput(options.importWeights, 'weights file', rule), options.importWeights);
+  }
   const { train, test, trainFiles, testFiles } = await loadData(engine, options.data, options);
-  model ??= engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
-  if (weights) model.importWeights(weights, options.importWeights);
 
   const workers = options.epochs > 0 ? options.workers : 1;
   let run;
@@ -285,7 +334,15 @@ export async function main(argv, out = process.stdout) {
       stepper?.close();
     }
   }
-  if (options.exportWeights) await writeFileAtomic(options.exportWeights, model.exportWeights(), 'weights');
+  if (options.exportWeights) {
+    let bytes;
+    try {
+      bytes = model.exportWeights();
+    } catch (error) {
+      throw new UserError(`--export-weights: ${error.message}`);
+    }
+    await writeFileAtomic(options.exportWeights, bytes, 'weights');
+  }
 }
 
 /** JSON lines carry the fields documented in the README, not the text formatter's extras. */
@@ -297,7 +354,8 @@ function withoutDisplayFields(event) {
 const isMain = import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {
   main(process.argv.slice(2)).catch((error) => {
-    const known = error instanceof UserError || error instanceof EngineError;
+    const known = error instanceof UserError || error instanceof EngineError || error instanceof DescriptionError;
+    if (error instanceof DescriptionError) error.exitCode = 2;
     process.stderr.write(`webtrain: ${known ? error.message : error.stack}\n`);
     process.exitCode = error.exitCode ?? 1;
   });
