@@ -342,13 +342,32 @@ test('residual blocks: paths are dotted, body and shortcut are separate levels, 
   assert.deepEqual(json.layers[2].shortcut, []);
 });
 
-test('lines pasted from a PyTorch __init__ keep their names', () => {
+test('lines pasted from a PyTorch __init__ or a printed module keep their names', () => {
   const json = parseDescription([
     'self.features = nn.Conv2d(3, 6, 5)',
     'act = nn.ReLU()',
     'head: nn.Linear(84, 10)',
   ].join('\n'));
   assert.deepEqual(json.layers.map((l) => l.path), ['features', 'act', 'head']);
+
+  // print(SimpleCNN()) in PyTorch, one pool per use.
+  const printed = parseDescription(`
+    (conv1): Conv2d(3, 6, kernel_size=(5, 5), stride=(1, 1))
+    (relu1): ReLU()
+    (pool1): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    (conv2): Conv2d(6, 16, kernel_size=(5, 5), stride=(1, 1))
+    (relu2): ReLU()
+    (pool2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    (flatten): Flatten(start_dim=1, end_dim=-1)
+    (fc1): Linear(in_features=400, out_features=120, bias=True)
+    (relu3): ReLU(inplace=True)
+    (fc2): Linear(in_features=120, out_features=84, bias=True)
+    (relu4): ReLU()
+    (fc3): Linear(in_features=84, out_features=10, bias=True)`);
+  const plain = parseDescription(presetText('simplecnn'));
+  assert.equal(describeDifference(printed, plain), 'layer 1 (conv1): in_channels 3 here, inferred in the other');
+  assert.deepEqual(allLayers(printed.layers).filter((l) => l.type === 'conv' || l.type === 'linear').map((l) => l.path), ['conv1', 'conv2', 'fc1', 'fc2', 'fc3']);
+  assertError('(0): nn.ReLU()', 1, "the name '0' is not a Python identifier (letters, digits and _, not starting with a digit)");
 });
 
 // ---------------------------------------------------------------------------------------------

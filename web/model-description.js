@@ -412,10 +412,13 @@ class TokenReader {
 
 const IDENTIFIER = /^[A-Za-z_]\w*$/;
 
-/** `name: rest`, `self.name = rest` or `name = rest` (as pasted from PyTorch) -> [name | null, rest] */
+/**
+ * `name: rest`, or as pasted from PyTorch, `self.name = rest`, `name = rest` or `(name): rest` (a
+ * printed module) -> [name | null, rest]
+ */
 function splitName(text) {
-  const colon = /^([^\s:()=,'"]+)\s*:(.*)$/.exec(text);
-  if (colon) return [colon[1], colon[2].trim()];
+  const colon = /^(?:\(([^\s:()=,'"]+)\)|([^\s:()=,'"]+))\s*:(.*)$/.exec(text);
+  if (colon) return [colon[1] ?? colon[2], colon[3].trim()];
   const assign = /^(?:self\.)?([A-Za-z_]\w*)\s*=(?!=)(.*)$/.exec(text);
   if (assign) return [assign[1], assign[2].trim()];
   return [null, text];
