@@ -18,6 +18,11 @@ function layerOf(text) {
   return rest;
 }
 
+/** The start of a text for a failure message. */
+function excerpt(text) {
+  return text.length > 300 ? `${text.slice(0, 300)}… (${text.length} characters)` : text;
+}
+
 function errorOf(text) {
   try {
     parseDescription(text);
@@ -25,12 +30,13 @@ function errorOf(text) {
     assert.ok(e instanceof DescriptionError, `not a DescriptionError: ${e.stack}`);
     return e;
   }
-  assert.fail(`no error for:\n${text}`);
+  assert.fail(`no error for:\n${excerpt(text)}`);
 }
 
 function assertError(text, line, message) {
   const e = errorOf(text);
-  assert.equal(e.line, line, `${e.message}\nfor:\n${text}`);
+  assert.ok(e.message.length < 400, `a message of ${e.message.length} characters: ${excerpt(e.message)}`);
+  assert.equal(e.line, line, `${excerpt(e.message)}\nfor:\n${excerpt(text)}`);
   const expected = line === null ? message : `line ${line}: ${message}`;
   if (message instanceof RegExp) assert.match(e.message, message);
   else assert.equal(e.message, expected);
@@ -272,6 +278,27 @@ test('every error names its line and what is wrong', () => {
   assert.equal(parseDescription('relu\n'.repeat(256)).layers.length, 256);
   assert.equal(parseDescription(`${'residual\n'.repeat(8)}relu\n${'end\n'.repeat(8)}`).layers.length, 1);
   assert.equal(parseDescription(`relu${' '.repeat(100000 - 4)}`).layers.length, 1);
+});
+
+test('hostile descriptions of the maximum size are read or refused quickly', { timeout: 20000 }, () => {
+  const fill = (unit) => unit.repeat(Math.floor(99900 / unit.length));
+  assertError(`conv(${fill('1,')})`, 1, /too many positional arguments/);
+  assertError(`scale(${fill('(')})`, 1, /unexpected '\('/);
+  assertError(fill('a'), 1, /unknown layer/);
+  assertError(`relu(${fill('x=1,')})`, 1, /unknown argument 'x'/);
+  assertError(fill('relu '), 1, /unexpected 'relu' after 'relu'/);
+  assertError(fill('relu\n'), 257, 'too many layers (at most 256)');
+  assertError(fill('residual\n'), 9, /nest too deep/);
+  assertError(fill('#'), null, 'the description has no layers');
+  assertError(`relu('${fill('x')}`, 1, /a string is not closed: 'x{39}…$/);
+  assertError(`gelu('${fill('x')}')`, 1, /got 'x{40}…'$/);
+  assertError(`conv(16, ${fill("'a',")})`, 1, /too many positional arguments/);
+  assertError(`scale((${fill('1,')}))`, 1, /factor must be a finite number, got \(1, 1, .{20,40}…$/);
+  assertError(fill("''"), 1, /cannot read '.{40}…': expected a layer/);
+  assertError(`1${fill('x')}: relu`, 1, /the name '1x{39}…' is not a Python identifier/);
+  assertError(`relu(${fill('y')}=1)`, 1, /unknown argument 'y{40}…' \(known: inplace\)$/);
+  assertError(`@ghost_batch ${fill('9')}`, 1, '@ghost_batch must be a whole number >= 1, got Infinity');
+  assertError(`@ghost_batch 8 ${fill('9 ')}`, 1, /takes one value, got '8 9 9 .{30,40}…'$/);
 });
 
 test('a DescriptionError carries .line, and a message without a line has no prefix', () => {

@@ -25,10 +25,15 @@ class ArgumentProblem extends Error {}
 // ---------------------------------------------------------------------------------------------
 // Validators: (value, name) -> the value for the JSON form, or throw ArgumentProblem.
 
+/** What the user wrote, shortened for a message (a line can be 100,000 characters long). */
+function clip(text, max = 40) {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 /** A value as the user would write it, for messages. */
 function show(value) {
-  if (Array.isArray(value)) return `(${value.map(show).join(', ')})`;
-  if (typeof value === 'string') return value === 'classes' ? value : `'${value}'`;
+  if (Array.isArray(value)) return clip(`(${value.map(show).join(', ')})`);
+  if (typeof value === 'string') return value === 'classes' ? value : `'${clip(value)}'`;
   if (value === null) return 'None';
   return String(value);
 }
@@ -308,8 +313,8 @@ function closest(word, candidates) {
 }
 
 function unknown(what, word, candidates) {
-  const guess = closest(word, candidates);
-  return `unknown ${what} '${word}' (${guess ? `did you mean ${guess}? ` : ''}known: ${candidates.join(', ')})`;
+  const guess = word.length <= 40 ? closest(word, candidates) : null;
+  return `unknown ${what} '${clip(word)}' (${guess ? `did you mean ${guess}? ` : ''}known: ${candidates.join(', ')})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,22 +331,25 @@ function stripComment(text) {
   return text;
 }
 
-const TOKEN = /\s*(?:([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])|([A-Za-z_][\w.]*)|'([^']*)'|"([^"]*)"|([(),=])|(\S))/y;
+const SPACE = /\s*/y;
+const TOKEN = /([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])|([A-Za-z_][\w.]*)|'([^']*)'|"([^"]*)"|([(),=])|(\S)/y;
 
 /** Tokens: { kind: 'number' | 'word' | 'string' | 'punct', value, text }. */
 function tokenize(text, fail) {
   const tokens = [];
-  TOKEN.lastIndex = 0;
-  while (TOKEN.lastIndex < text.length && /\S/.test(text.slice(TOKEN.lastIndex))) {
+  for (let at = 0; ; at = TOKEN.lastIndex) {
+    SPACE.lastIndex = at;
+    SPACE.exec(text);
+    if (SPACE.lastIndex >= text.length) return tokens;
+    TOKEN.lastIndex = SPACE.lastIndex;
     const m = TOKEN.exec(text);
     if (m[1] !== undefined) tokens.push({ kind: 'number', value: Number(m[1]), text: m[1] });
     else if (m[2] !== undefined) tokens.push({ kind: 'word', value: m[2], text: m[2] });
     else if (m[3] !== undefined || m[4] !== undefined) tokens.push({ kind: 'string', value: m[3] ?? m[4], text: m[0].trim() });
     else if (m[5] !== undefined) tokens.push({ kind: 'punct', value: m[5], text: m[5] });
-    else if (m[6] === "'" || m[6] === '"') fail(`a string is not closed: ${text.slice(TOKEN.lastIndex - 1).trim()}`);
+    else if (m[6] === "'" || m[6] === '"') fail(`a string is not closed: ${clip(text.slice(TOKEN.lastIndex - 1).trim())}`);
     else fail(`unexpected '${m[6]}'`);
   }
-  return tokens;
 }
 
 /** Reads tokens as one layer call `type[(args)]` or as one value (for settings). */
@@ -372,7 +380,7 @@ class TokenReader {
       this.next();
       return items;
     }
-    return this.fail(`unexpected '${t.text}'`);
+    return this.fail(`unexpected '${clip(t.text)}'`);
   }
 
   /** After a value in parentheses: ',' or the closing ')'. */
@@ -384,7 +392,7 @@ class TokenReader {
   expect(p) {
     const t = this.next();
     if (t === undefined) this.fail(`'${p}' is missing at the end of the line`);
-    if (t.kind !== 'punct' || t.value !== p) this.fail(`expected '${p}' before '${t.text}'`);
+    if (t.kind !== 'punct' || t.value !== p) this.fail(`expected '${p}' before '${clip(t.text)}'`);
   }
 
   /** `(a, b, key=value,)` -> { positional: [...], keywords: [[key, value], ...] } */
@@ -449,10 +457,10 @@ function buildLayer(entry, form, call, line) {
       throw problem(`${key} is inferred from the input; ${full.name}(${full.positional.slice(0, 2).join(', ')}, ...) states it`);
     }
     if (!names.includes(key)) {
-      const guess = closest(key, names);
-      throw problem(`unknown argument '${key}' (${guess ? `did you mean ${guess}?` : `known: ${names.join(', ') || 'none'}`})`);
+      const guess = key.length <= 40 ? closest(key, names) : null;
+      throw problem(`unknown argument '${clip(key)}' (${guess ? `did you mean ${guess}?` : `known: ${names.join(', ') || 'none'}`})`);
     }
-    if (given.has(key)) throw problem(`${key} is given twice`);
+    if (given.has(key)) throw problem(`${clip(key)} is given twice`);
     given.set(key, v);
   }
   const layer = { type: entry.type, name: null, path: null, line };
@@ -548,7 +556,7 @@ export function parseDescription(text) {
       if (!m[2]) fail(`@${setting.key} needs a value, e.g. '@${setting.key} ${setting.default}'`);
       const reader = new TokenReader(tokenize(m[2], fail), fail);
       const value = reader.value();
-      if (!reader.done()) fail(`@${setting.key} takes one value, got '${m[2]}'`);
+      if (!reader.done()) fail(`@${setting.key} takes one value, got '${clip(m[2])}'`);
       try {
         settings[setting.key] = setting.check(value, `@${setting.key}`);
       } catch (e) {
@@ -564,13 +572,13 @@ export function parseDescription(text) {
     const reader = new TokenReader(tokens, fail);
     const head = reader.next();
     if (head === undefined || head.kind !== 'word') {
-      fail(`cannot read '${content}': expected a layer such as conv(16, 3) or relu`);
+      fail(`cannot read '${clip(content)}': expected a layer such as conv(16, 3) or relu`);
     }
     const word = typeWord(head.value);
     const keyword = word.toLowerCase();
     const hasArguments = reader.isPunct('(');
     const call = hasArguments ? reader.argumentList() : { positional: [], keywords: [] };
-    if (!reader.done()) fail(`unexpected '${reader.peek().text}' after ${hasArguments ? 'the arguments' : `'${word}'`}`);
+    if (!reader.done()) fail(`unexpected '${clip(reader.peek().text)}' after ${hasArguments ? 'the arguments' : `'${clip(word)}'`}`);
     const noArguments = (what) => {
       if (call.positional.length || call.keywords.length) fail(`${what} takes no arguments`);
     };
@@ -608,7 +616,7 @@ export function parseDescription(text) {
     }
     if (++layerCount > MAX_LAYERS) fail(`too many layers (at most ${MAX_LAYERS})`);
     if (name !== null) {
-      if (!IDENTIFIER.test(name)) fail(`the name '${name}' is not a Python identifier (letters, digits and _, not starting with a digit)`);
+      if (!IDENTIFIER.test(name)) fail(`the name '${clip(name)}' is not a Python identifier (letters, digits and _, not starting with a digit)`);
       if (name === 'shortcut') fail(`the name 'shortcut' is reserved for a residual block's shortcut branch`);
       if (levelNamesUsed.has(name)) fail(`the name '${name}' is already used on line ${levelNamesUsed.get(name)}`);
       levelNamesUsed.set(name, line);
