@@ -524,6 +524,24 @@ function assignNames(list, explicitNames, parentPath) {
 // ---------------------------------------------------------------------------------------------
 // The parser.
 
+/** `@key value` -> [key, checked value]; `fail(message)` throws for the line. */
+function readSetting(content, fail) {
+  const [, key, text] = /^@(\w*)\s*(.*)$/.exec(content);
+  if (!key) fail(`a setting is written '@key value', e.g. '@ghost_batch 16'`);
+  const setting = SETTINGS.find((s) => s.key === key);
+  if (!setting) fail(unknown('setting', `@${key}`, SETTINGS.map((s) => `@${s.key}`)));
+  if (!text) fail(`@${key} needs a value, e.g. '@${key} ${setting.default}'`);
+  const reader = new TokenReader(tokenize(text, fail), fail);
+  const value = reader.value();
+  if (!reader.done()) fail(`@${key} takes one value, got '${clip(text)}'`);
+  try {
+    return [key, setting.check(value, `@${key}`)];
+  } catch (e) {
+    if (e instanceof ArgumentProblem) fail(e.message);
+    throw e;
+  }
+}
+
 /** Text -> { format, settings, layers } (the JSON form); throws DescriptionError. */
 export function parseDescription(text) {
   if (typeof text !== 'string') throw new DescriptionError(null, 'the description must be text');
@@ -532,12 +550,12 @@ export function parseDescription(text) {
   }
   const settings = defaultSettings();
   const settingLines = new Map();
-  const root = { layers: [], names: new Map() };
-  // Open blocks, innermost last: { layer, level: the list being filled, names: name -> line }.
+  const layers = [];
+  // The open residual blocks, innermost last: { layer, inShortcut, outerLevel, outerNames }.
   const stack = [];
-  const explicitNames = new Map();
-  let level = root.layers;
-  let levelNamesUsed = root.names;
+  const explicitNames = new Map(); // layer -> its written name
+  let level = layers; // the list the next layer goes into
+  let levelNamesUsed = new Map(); // its written names -> their lines
   let layerCount = 0;
 
   const lines = text.split(/\r\n|\n|\r/);
@@ -548,22 +566,10 @@ export function parseDescription(text) {
     if (content === '') return;
 
     if (content.startsWith('@')) {
-      const m = /^@(\w*)\s*(.*)$/.exec(content);
-      const setting = SETTINGS.find((s) => s.key === m[1]);
-      if (!m[1]) fail(`a setting is written '@key value', e.g. '@ghost_batch 16'`);
-      if (!setting) fail(unknown('setting', `@${m[1]}`, SETTINGS.map((s) => `@${s.key}`)));
-      if (settingLines.has(setting.key)) fail(`@${setting.key} is already set on line ${settingLines.get(setting.key)}`);
-      if (!m[2]) fail(`@${setting.key} needs a value, e.g. '@${setting.key} ${setting.default}'`);
-      const reader = new TokenReader(tokenize(m[2], fail), fail);
-      const value = reader.value();
-      if (!reader.done()) fail(`@${setting.key} takes one value, got '${clip(m[2])}'`);
-      try {
-        settings[setting.key] = setting.check(value, `@${setting.key}`);
-      } catch (e) {
-        if (e instanceof ArgumentProblem) fail(e.message);
-        throw e;
-      }
-      settingLines.set(setting.key, line);
+      const [key, value] = readSetting(content, fail);
+      if (settingLines.has(key)) fail(`@${key} is already set on line ${settingLines.get(key)}`);
+      settings[key] = value;
+      settingLines.set(key, line);
       return;
     }
 
@@ -633,9 +639,9 @@ export function parseDescription(text) {
   if (stack.length) {
     throw new DescriptionError(stack.at(-1).layer.line, `residual block opened here is never closed (add 'end')`);
   }
-  if (root.layers.length === 0) throw new DescriptionError(null, 'the description has no layers');
-  assignNames(root.layers, explicitNames, '');
-  return { format: FORMAT, settings, layers: root.layers };
+  if (layers.length === 0) throw new DescriptionError(null, 'the description has no layers');
+  assignNames(layers, explicitNames, '');
+  return { format: FORMAT, settings, layers };
 }
 
 // ---------------------------------------------------------------------------------------------
