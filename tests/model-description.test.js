@@ -18,6 +18,11 @@ function layerOf(text) {
   return rest;
 }
 
+/** The start of a text for a failure message. */
+function excerpt(text) {
+  return text.length > 300 ? `${text.slice(0, 300)}… (${text.length} characters)` : text;
+}
+
 function errorOf(text) {
   try {
     parseDescription(text);
@@ -25,12 +30,13 @@ function errorOf(text) {
     assert.ok(e instanceof DescriptionError, `not a DescriptionError: ${e.stack}`);
     return e;
   }
-  assert.fail(`no error for:\n${text}`);
+  assert.fail(`no error for:\n${excerpt(text)}`);
 }
 
 function assertError(text, line, message) {
   const e = errorOf(text);
-  assert.equal(e.line, line, `${e.message}\nfor:\n${text}`);
+  assert.ok(e.message.length < 400, `a message of ${e.message.length} characters: ${excerpt(e.message)}`);
+  assert.equal(e.line, line, `${excerpt(e.message)}\nfor:\n${excerpt(text)}`);
   const expected = line === null ? message : `line ${line}: ${message}`;
   if (message instanceof RegExp) assert.match(e.message, message);
   else assert.equal(e.message, expected);
@@ -238,7 +244,6 @@ const ERROR_CASES = [
   ['residual\nshortcut\nrelu\nend', 1, "residual block has no layers before 'shortcut' on line 2"],
   ['residual\n relu\nshortcut\n relu\nshortcut\nend', 5, "a second 'shortcut' in the residual block opened on line 1"],
   ['residual\n relu\nx: end', 3, "'end' cannot have a name"],
-  ['residual\n relu\nend()', null, null], // empty parentheses are fine: checked below
   [`${'residual\n'.repeat(9)}relu\n${'end\n'.repeat(9)}`, 9, 'residual blocks nest too deep (at most 8 levels)'],
   ['relu\n'.repeat(257), 257, 'too many layers (at most 256)'],
   ['# only a comment\n\n@ghost_batch 4\n', null, 'the description has no layers'],
@@ -263,15 +268,33 @@ const ERROR_CASES = [
 ];
 
 test('every error names its line and what is wrong', () => {
-  for (const [text, line, message] of ERROR_CASES) {
-    if (message === null) continue;
-    assertError(text, line, message);
-  }
-  assert.equal(parseDescription('residual\n relu\nend()').layers.length, 1);
+  for (const [text, line, message] of ERROR_CASES) assertError(text, line, message);
+  assert.equal(parseDescription('residual()\n relu\nshortcut()\nend()').layers.length, 1, 'empty parentheses are fine');
   // A long description of many lines and exactly the limits is still accepted.
   assert.equal(parseDescription('relu\n'.repeat(256)).layers.length, 256);
   assert.equal(parseDescription(`${'residual\n'.repeat(8)}relu\n${'end\n'.repeat(8)}`).layers.length, 1);
   assert.equal(parseDescription(`relu${' '.repeat(100000 - 4)}`).layers.length, 1);
+});
+
+test('hostile descriptions of the maximum size are read or refused quickly', { timeout: 20000 }, () => {
+  const fill = (unit) => unit.repeat(Math.floor(99900 / unit.length));
+  assertError(`conv(${fill('1,')})`, 1, /too many positional arguments/);
+  assertError(`scale(${fill('(')})`, 1, /unexpected '\('/);
+  assertError(fill('a'), 1, /unknown layer/);
+  assertError(`relu(${fill('x=1,')})`, 1, /unknown argument 'x'/);
+  assertError(fill('relu '), 1, /unexpected 'relu' after 'relu'/);
+  assertError(fill('relu\n'), 257, 'too many layers (at most 256)');
+  assertError(fill('residual\n'), 9, /nest too deep/);
+  assertError(fill('#'), null, 'the description has no layers');
+  assertError(`relu('${fill('x')}`, 1, /a string is not closed: 'x{39}…$/);
+  assertError(`gelu('${fill('x')}')`, 1, /got 'x{40}…'$/);
+  assertError(`conv(16, ${fill("'a',")})`, 1, /too many positional arguments/);
+  assertError(`scale((${fill('1,')}))`, 1, /factor must be a finite number, got \(1, 1, .{20,40}…$/);
+  assertError(fill("''"), 1, /cannot read '.{40}…': expected a layer/);
+  assertError(`1${fill('x')}: relu`, 1, /the name '1x{39}…' is not a Python identifier/);
+  assertError(`relu(${fill('y')}=1)`, 1, /unknown argument 'y{40}…' \(known: inplace\)$/);
+  assertError(`@ghost_batch ${fill('9')}`, 1, '@ghost_batch must be a whole number >= 1, got Infinity');
+  assertError(`@ghost_batch 8 ${fill('9 ')}`, 1, /takes one value, got '8 9 9 .{30,40}…'$/);
 });
 
 test('a DescriptionError carries .line, and a message without a line has no prefix', () => {
@@ -342,13 +365,32 @@ test('residual blocks: paths are dotted, body and shortcut are separate levels, 
   assert.deepEqual(json.layers[2].shortcut, []);
 });
 
-test('lines pasted from a PyTorch __init__ keep their names', () => {
+test('lines pasted from a PyTorch __init__ or a printed module keep their names', () => {
   const json = parseDescription([
     'self.features = nn.Conv2d(3, 6, 5)',
     'act = nn.ReLU()',
     'head: nn.Linear(84, 10)',
   ].join('\n'));
   assert.deepEqual(json.layers.map((l) => l.path), ['features', 'act', 'head']);
+
+  // print(SimpleCNN()) in PyTorch, one pool per use.
+  const printed = parseDescription(`
+    (conv1): Conv2d(3, 6, kernel_size=(5, 5), stride=(1, 1))
+    (relu1): ReLU()
+    (pool1): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    (conv2): Conv2d(6, 16, kernel_size=(5, 5), stride=(1, 1))
+    (relu2): ReLU()
+    (pool2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    (flatten): Flatten(start_dim=1, end_dim=-1)
+    (fc1): Linear(in_features=400, out_features=120, bias=True)
+    (relu3): ReLU(inplace=True)
+    (fc2): Linear(in_features=120, out_features=84, bias=True)
+    (relu4): ReLU()
+    (fc3): Linear(in_features=84, out_features=10, bias=True)`);
+  const plain = parseDescription(presetText('simplecnn'));
+  assert.equal(describeDifference(printed, plain), 'layer 1 (conv1): in_channels 3 here, inferred in the other');
+  assert.deepEqual(allLayers(printed.layers).filter((l) => l.type === 'conv' || l.type === 'linear').map((l) => l.path), ['conv1', 'conv2', 'fc1', 'fc2', 'fc3']);
+  assertError('(0): nn.ReLU()', 1, "the name '0' is not a Python identifier (letters, digits and _, not starting with a digit)");
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -25,10 +25,15 @@ class ArgumentProblem extends Error {}
 // ---------------------------------------------------------------------------------------------
 // Validators: (value, name) -> the value for the JSON form, or throw ArgumentProblem.
 
+/** What the user wrote, shortened for a message (a line can be 100,000 characters long). */
+function clip(text, max = 40) {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 /** A value as the user would write it, for messages. */
 function show(value) {
-  if (Array.isArray(value)) return `(${value.map(show).join(', ')})`;
-  if (typeof value === 'string') return value === 'classes' ? value : `'${value}'`;
+  if (Array.isArray(value)) return clip(`(${value.map(show).join(', ')})`);
+  if (typeof value === 'string') return value === 'classes' ? value : `'${clip(value)}'`;
   if (value === null) return 'None';
   return String(value);
 }
@@ -308,8 +313,8 @@ function closest(word, candidates) {
 }
 
 function unknown(what, word, candidates) {
-  const guess = closest(word, candidates);
-  return `unknown ${what} '${word}' (${guess ? `did you mean ${guess}? ` : ''}known: ${candidates.join(', ')})`;
+  const guess = word.length <= 40 ? closest(word, candidates) : null;
+  return `unknown ${what} '${clip(word)}' (${guess ? `did you mean ${guess}? ` : ''}known: ${candidates.join(', ')})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,22 +331,25 @@ function stripComment(text) {
   return text;
 }
 
-const TOKEN = /\s*(?:([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])|([A-Za-z_][\w.]*)|'([^']*)'|"([^"]*)"|([(),=])|(\S))/y;
+const SPACE = /\s*/y;
+const TOKEN = /([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\w.])|([A-Za-z_][\w.]*)|'([^']*)'|"([^"]*)"|([(),=])|(\S)/y;
 
 /** Tokens: { kind: 'number' | 'word' | 'string' | 'punct', value, text }. */
 function tokenize(text, fail) {
   const tokens = [];
-  TOKEN.lastIndex = 0;
-  while (TOKEN.lastIndex < text.length && /\S/.test(text.slice(TOKEN.lastIndex))) {
+  for (let at = 0; ; at = TOKEN.lastIndex) {
+    SPACE.lastIndex = at;
+    SPACE.exec(text);
+    if (SPACE.lastIndex >= text.length) return tokens;
+    TOKEN.lastIndex = SPACE.lastIndex;
     const m = TOKEN.exec(text);
     if (m[1] !== undefined) tokens.push({ kind: 'number', value: Number(m[1]), text: m[1] });
     else if (m[2] !== undefined) tokens.push({ kind: 'word', value: m[2], text: m[2] });
     else if (m[3] !== undefined || m[4] !== undefined) tokens.push({ kind: 'string', value: m[3] ?? m[4], text: m[0].trim() });
     else if (m[5] !== undefined) tokens.push({ kind: 'punct', value: m[5], text: m[5] });
-    else if (m[6] === "'" || m[6] === '"') fail(`a string is not closed: ${text.slice(TOKEN.lastIndex - 1).trim()}`);
+    else if (m[6] === "'" || m[6] === '"') fail(`a string is not closed: ${clip(text.slice(TOKEN.lastIndex - 1).trim())}`);
     else fail(`unexpected '${m[6]}'`);
   }
-  return tokens;
 }
 
 /** Reads tokens as one layer call `type[(args)]` or as one value (for settings). */
@@ -372,7 +380,7 @@ class TokenReader {
       this.next();
       return items;
     }
-    return this.fail(`unexpected '${t.text}'`);
+    return this.fail(`unexpected '${clip(t.text)}'`);
   }
 
   /** After a value in parentheses: ',' or the closing ')'. */
@@ -384,7 +392,7 @@ class TokenReader {
   expect(p) {
     const t = this.next();
     if (t === undefined) this.fail(`'${p}' is missing at the end of the line`);
-    if (t.kind !== 'punct' || t.value !== p) this.fail(`expected '${p}' before '${t.text}'`);
+    if (t.kind !== 'punct' || t.value !== p) this.fail(`expected '${p}' before '${clip(t.text)}'`);
   }
 
   /** `(a, b, key=value,)` -> { positional: [...], keywords: [[key, value], ...] } */
@@ -412,10 +420,13 @@ class TokenReader {
 
 const IDENTIFIER = /^[A-Za-z_]\w*$/;
 
-/** `name: rest`, `self.name = rest` or `name = rest` (as pasted from PyTorch) -> [name | null, rest] */
+/**
+ * `name: rest`, or as pasted from PyTorch, `self.name = rest`, `name = rest` or `(name): rest` (a
+ * printed module) -> [name | null, rest]
+ */
 function splitName(text) {
-  const colon = /^([^\s:()=,'"]+)\s*:(.*)$/.exec(text);
-  if (colon) return [colon[1], colon[2].trim()];
+  const colon = /^(?:\(([^\s:()=,'"]+)\)|([^\s:()=,'"]+))\s*:(.*)$/.exec(text);
+  if (colon) return [colon[1] ?? colon[2], colon[3].trim()];
   const assign = /^(?:self\.)?([A-Za-z_]\w*)\s*=(?!=)(.*)$/.exec(text);
   if (assign) return [assign[1], assign[2].trim()];
   return [null, text];
@@ -446,10 +457,10 @@ function buildLayer(entry, form, call, line) {
       throw problem(`${key} is inferred from the input; ${full.name}(${full.positional.slice(0, 2).join(', ')}, ...) states it`);
     }
     if (!names.includes(key)) {
-      const guess = closest(key, names);
-      throw problem(`unknown argument '${key}' (${guess ? `did you mean ${guess}?` : `known: ${names.join(', ') || 'none'}`})`);
+      const guess = key.length <= 40 ? closest(key, names) : null;
+      throw problem(`unknown argument '${clip(key)}' (${guess ? `did you mean ${guess}?` : `known: ${names.join(', ') || 'none'}`})`);
     }
-    if (given.has(key)) throw problem(`${key} is given twice`);
+    if (given.has(key)) throw problem(`${clip(key)} is given twice`);
     given.set(key, v);
   }
   const layer = { type: entry.type, name: null, path: null, line };
@@ -513,6 +524,24 @@ function assignNames(list, explicitNames, parentPath) {
 // ---------------------------------------------------------------------------------------------
 // The parser.
 
+/** `@key value` -> [key, checked value]; `fail(message)` throws for the line. */
+function readSetting(content, fail) {
+  const [, key, text] = /^@(\w*)\s*(.*)$/.exec(content);
+  if (!key) fail(`a setting is written '@key value', e.g. '@ghost_batch 16'`);
+  const setting = SETTINGS.find((s) => s.key === key);
+  if (!setting) fail(unknown('setting', `@${key}`, SETTINGS.map((s) => `@${s.key}`)));
+  if (!text) fail(`@${key} needs a value, e.g. '@${key} ${setting.default}'`);
+  const reader = new TokenReader(tokenize(text, fail), fail);
+  const value = reader.value();
+  if (!reader.done()) fail(`@${key} takes one value, got '${clip(text)}'`);
+  try {
+    return [key, setting.check(value, `@${key}`)];
+  } catch (e) {
+    if (e instanceof ArgumentProblem) fail(e.message);
+    throw e;
+  }
+}
+
 /** Text -> { format, settings, layers } (the JSON form); throws DescriptionError. */
 export function parseDescription(text) {
   if (typeof text !== 'string') throw new DescriptionError(null, 'the description must be text');
@@ -521,12 +550,12 @@ export function parseDescription(text) {
   }
   const settings = defaultSettings();
   const settingLines = new Map();
-  const root = { layers: [], names: new Map() };
-  // Open blocks, innermost last: { layer, level: the list being filled, names: name -> line }.
+  const layers = [];
+  // The open residual blocks, innermost last: { layer, inShortcut, outerLevel, outerNames }.
   const stack = [];
-  const explicitNames = new Map();
-  let level = root.layers;
-  let levelNamesUsed = root.names;
+  const explicitNames = new Map(); // layer -> its written name
+  let level = layers; // the list the next layer goes into
+  let levelNamesUsed = new Map(); // its written names -> their lines
   let layerCount = 0;
 
   const lines = text.split(/\r\n|\n|\r/);
@@ -537,22 +566,10 @@ export function parseDescription(text) {
     if (content === '') return;
 
     if (content.startsWith('@')) {
-      const m = /^@(\w*)\s*(.*)$/.exec(content);
-      const setting = SETTINGS.find((s) => s.key === m[1]);
-      if (!m[1]) fail(`a setting is written '@key value', e.g. '@ghost_batch 16'`);
-      if (!setting) fail(unknown('setting', `@${m[1]}`, SETTINGS.map((s) => `@${s.key}`)));
-      if (settingLines.has(setting.key)) fail(`@${setting.key} is already set on line ${settingLines.get(setting.key)}`);
-      if (!m[2]) fail(`@${setting.key} needs a value, e.g. '@${setting.key} ${setting.default}'`);
-      const reader = new TokenReader(tokenize(m[2], fail), fail);
-      const value = reader.value();
-      if (!reader.done()) fail(`@${setting.key} takes one value, got '${m[2]}'`);
-      try {
-        settings[setting.key] = setting.check(value, `@${setting.key}`);
-      } catch (e) {
-        if (e instanceof ArgumentProblem) fail(e.message);
-        throw e;
-      }
-      settingLines.set(setting.key, line);
+      const [key, value] = readSetting(content, fail);
+      if (settingLines.has(key)) fail(`@${key} is already set on line ${settingLines.get(key)}`);
+      settings[key] = value;
+      settingLines.set(key, line);
       return;
     }
 
@@ -561,13 +578,13 @@ export function parseDescription(text) {
     const reader = new TokenReader(tokens, fail);
     const head = reader.next();
     if (head === undefined || head.kind !== 'word') {
-      fail(`cannot read '${content}': expected a layer such as conv(16, 3) or relu`);
+      fail(`cannot read '${clip(content)}': expected a layer such as conv(16, 3) or relu`);
     }
     const word = typeWord(head.value);
     const keyword = word.toLowerCase();
     const hasArguments = reader.isPunct('(');
     const call = hasArguments ? reader.argumentList() : { positional: [], keywords: [] };
-    if (!reader.done()) fail(`unexpected '${reader.peek().text}' after ${hasArguments ? 'the arguments' : `'${word}'`}`);
+    if (!reader.done()) fail(`unexpected '${clip(reader.peek().text)}' after ${hasArguments ? 'the arguments' : `'${clip(word)}'`}`);
     const noArguments = (what) => {
       if (call.positional.length || call.keywords.length) fail(`${what} takes no arguments`);
     };
@@ -605,7 +622,7 @@ export function parseDescription(text) {
     }
     if (++layerCount > MAX_LAYERS) fail(`too many layers (at most ${MAX_LAYERS})`);
     if (name !== null) {
-      if (!IDENTIFIER.test(name)) fail(`the name '${name}' is not a Python identifier (letters, digits and _, not starting with a digit)`);
+      if (!IDENTIFIER.test(name)) fail(`the name '${clip(name)}' is not a Python identifier (letters, digits and _, not starting with a digit)`);
       if (name === 'shortcut') fail(`the name 'shortcut' is reserved for a residual block's shortcut branch`);
       if (levelNamesUsed.has(name)) fail(`the name '${name}' is already used on line ${levelNamesUsed.get(name)}`);
       levelNamesUsed.set(name, line);
@@ -622,9 +639,9 @@ export function parseDescription(text) {
   if (stack.length) {
     throw new DescriptionError(stack.at(-1).layer.line, `residual block opened here is never closed (add 'end')`);
   }
-  if (root.layers.length === 0) throw new DescriptionError(null, 'the description has no layers');
-  assignNames(root.layers, explicitNames, '');
-  return { format: FORMAT, settings, layers: root.layers };
+  if (layers.length === 0) throw new DescriptionError(null, 'the description has no layers');
+  assignNames(layers, explicitNames, '');
+  return { format: FORMAT, settings, layers };
 }
 
 // ---------------------------------------------------------------------------------------------
