@@ -44,16 +44,41 @@ void batchnorm_forward_train(wt_real *y, wt_real *xhat, wt_real *invstd, const w
   }
 }
 
-void batchnorm_forward_eval(wt_real *y, const wt_real *x, const wt_real *gamma, const wt_real *beta,
-                            const wt_real *running_mean, const wt_real *running_var, int B, int C, size_t plane,
-                            double eps) {
+/* xhat and invstd (may be NULL) keep what the eval-mode backward needs. */
+void batchnorm_forward_eval(wt_real *y, wt_real *xhat, wt_real *invstd, const wt_real *x, const wt_real *gamma,
+                            const wt_real *beta, const wt_real *running_mean, const wt_real *running_var, int B, int C,
+                            size_t plane, double eps) {
   for (int c = 0; c < C; c++) {
     const wt_real inv = (wt_real)(1.0 / sqrt((double)running_var[c] + eps));
     const wt_real g = gamma ? gamma[c] : 1, h = beta ? beta[c] : 0, m = running_mean[c];
+    if (invstd) invstd[c] = inv;
     for (int b = 0; b < B; b++) {
       const size_t at = ((size_t)b * C + c) * plane;
-      for (size_t i = 0; i < plane; i++) y[at + i] = (x[at + i] - m) * inv * g + h;
+      for (size_t i = 0; i < plane; i++) {
+        const wt_real v = (x[at + i] - m) * inv;
+        if (xhat) xhat[at + i] = v;
+        y[at + i] = v * g + h;
+      }
     }
+  }
+}
+
+/* Eval mode: the statistics are constants, so dx = dy * gamma * invstd. */
+void batchnorm_backward_eval(wt_real *dx, wt_real *dgamma, wt_real *dbeta, const wt_real *dy, const wt_real *xhat,
+                             const wt_real *invstd, const wt_real *gamma, int B, int C, size_t plane) {
+  for (int c = 0; c < C; c++) {
+    double sum_dy = 0, sum_dy_xhat = 0;
+    const wt_real k = (gamma ? gamma[c] : 1) * invstd[c];
+    for (int b = 0; b < B; b++) {
+      const size_t at = ((size_t)b * C + c) * plane;
+      for (size_t i = 0; i < plane; i++) {
+        sum_dy += dy[at + i];
+        sum_dy_xhat += (double)dy[at + i] * xhat[at + i];
+        if (dx) dx[at + i] += dy[at + i] * k;
+      }
+    }
+    if (dgamma) dgamma[c] += (wt_real)sum_dy_xhat;
+    if (dbeta) dbeta[c] += (wt_real)sum_dy;
   }
 }
 
@@ -121,8 +146,9 @@ static void batchnorm_op_forward(const wt_layer *l, wt_ctx *ctx) {
                             l->farg[0], stats, stats ? stats + C : NULL);
   } else {
     const float *running = wt_layer_running(l, ctx);
-    batchnorm_forward_eval(wt_slot(ctx, l->y), wt_slot(ctx, l->x), gamma, beta, running, running + C, ctx->B, C, plane_of(l),
-                           l->farg[0]);
+    const int keep = ctx->grads != NULL; /* a backward follows (per-layer tests) */
+    batchnorm_forward_eval(wt_slot(ctx, l->y), keep ? l->aux + C : NULL, keep ? l->aux : NULL, wt_slot(ctx, l->x), gamma, beta,
+                           running, running + C, ctx->B, C, plane_of(l), l->farg[0]);
   }
 }
 
@@ -130,8 +156,9 @@ static void batchnorm_op_backward(const wt_layer *l, wt_ctx *ctx) {
   const int C = l->in.c;
   const float *invstd = l->aux, *xhat = l->aux + C; /* aux: 1/std (C), then xhat */
   float *dgamma = l->arg[4] ? wt_layer_grad(l, ctx, 0) : NULL, *dbeta = l->arg[4] ? wt_layer_grad(l, ctx, 1) : NULL;
-  batchnorm_backward(wt_wants_dslot(ctx, l->x) ? wt_dslot(ctx, l->x) : NULL, dgamma, dbeta, wt_dslot(ctx, l->y), xhat, invstd,
-                     l->arg[4] ? wt_layer_param(l, ctx, 0) : NULL, ctx->B, C, plane_of(l));
+  (ctx->train ? batchnorm_backward : batchnorm_backward_eval)(wt_wants_dslot(ctx, l->x) ? wt_dslot(ctx, l->x) : NULL, dgamma,
+                                                             dbeta, wt_dslot(ctx, l->y), xhat, invstd,
+                                                             l->arg[4] ? wt_layer_param(l, ctx, 0) : NULL, ctx->B, C, plane_of(l));
 }
 
 void batchnorm_update_running(const wt_layer *l, float *running, const float *stats, int32_t groups) {

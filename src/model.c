@@ -230,7 +230,7 @@ static wt_status plan(wt_model *m) {
   }
   if (m->layer_count == 0) return wt_fail(WT_ERR_BAD_DATA, "node 0: the description has no layers");
   const wt_layer *last = &m->layers[m->layer_count - 1];
-  if (wt_shape_size(cur) != (size_t)spec->format.classes) {
+  if (!spec->headless && wt_shape_size(cur) != (size_t)spec->format.classes) {
     char t[48];
     shape_text(t, sizeof t, cur);
     return wt_plan_fail(last, "the net ends with %s values per image; it must end with one per class (%d): e.g. linear(classes)",
@@ -345,7 +345,7 @@ wt_status wt_model_create(wt_model **out, const int32_t *spec, size_t spec_words
   m->tree = TAKE(float, (size_t)m->tree_levels * m->stride_g);
 #undef TAKE
   const wt_data_format *f = &m->spec.format;
-  for (int c = 0; c < f->channels; c++)
+  for (int c = 0; !m->spec.headless && c < f->channels; c++)
     for (int v = 0; v < 256; v++) m->lut[c][v] = ((float)v / 255.0f - f->mean[c]) / f->std[c];
   wt_model_init(m, seed);
   *out = m;
@@ -492,6 +492,7 @@ wt_status wt_model_load_weights(wt_model *model, const uint8_t *data, size_t byt
 }
 
 static wt_status check_records(const wt_model *m, const wt_records *r) {
+  if (m->spec.headless) return wt_fail(WT_ERR_INVALID_ARGUMENT, "this model has no loss head (a per-layer test model)");
   if (!r || !r->data) return wt_fail(WT_ERR_INVALID_ARGUMENT, "NULL records");
   if (r->count < 1) return wt_fail(WT_ERR_INVALID_ARGUMENT, "record count %d is not positive", (int)r->count);
   const size_t pixels = wt_shape_size(m->layers[0].in);
@@ -726,7 +727,7 @@ wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t 
 
 wt_status wt_model_run(wt_model *model, const float *x, int32_t n, int32_t train, float *y, float *activations) {
   if (!model || !x || !y || n < 0) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_run: bad arguments");
-  const size_t in = model->slot_size[0], out = (size_t)model->classes;
+  const size_t in = model->slot_size[0], out = model->slot_size[model->logits_slot];
   wt_ctx ctx = {.model = model, .train = train != 0, .model_seed = model->seed, .scratch = model->scratch};
   for (int32_t start = 0; start < n; start += model->block) {
     const int32_t B = n - start < model->block ? n - start : model->block;

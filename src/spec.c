@@ -9,7 +9,8 @@
  *      7  node count
  *   8-11  per-channel mean (float bits; channels 0..C-1, the rest 0)
  *  12-15  per-channel std (float bits)
- *  16-19  zero
+ *     16  flags: bit 0 = no loss head (the net's output is any size: per-layer tests)
+ *  17-19  zero
  *    20-  nodes of WT_NODE_WORDS words: kind, i0..i6, f0, f1 (float bits)
  *
  * Node arguments (unused ones are 0):
@@ -45,16 +46,20 @@ wt_status wt_spec_read(const int32_t *spec, size_t words, wt_spec *out) {
   if (words < WT_SPEC_HEADER_WORDS || spec[0] != WT_SPEC_MAGIC) {
     return wt_fail(WT_ERR_BAD_DATA, "model spec: not a webtrain model spec (%zu words, no WTN1 signature)", words);
   }
-  if (spec[1] != WT_SPEC_HEADER_WORDS || !all_zero(spec + 16, 4)) {
+  if (spec[1] != WT_SPEC_HEADER_WORDS || (spec[16] & ~1) || !all_zero(spec + 17, 3)) {
     return wt_fail(WT_ERR_BAD_DATA, "model spec: header of %d words is not this version's (%d)", (int)spec[1],
                    WT_SPEC_HEADER_WORDS);
   }
   wt_data_format *f = &out->format;
   f->channels = spec[2], f->height = spec[3], f->width = spec[4], f->classes = spec[5];
-  if (f->channels < 1 || f->channels > 4 || f->height < 1 || f->height > WT_SPEC_MAX_SIDE || f->width < 1 ||
+  out->headless = spec[16] & 1;
+  /* Images have 1 to 4 channels (their normalisation is in the header); a headless test net takes
+   * any already-normalised input. */
+  const int32_t max_channels = out->headless ? 4096 : 4;
+  if (f->channels < 1 || f->channels > max_channels || f->height < 1 || f->height > WT_SPEC_MAX_SIDE || f->width < 1 ||
       f->width > WT_SPEC_MAX_SIDE) {
-    return wt_fail(WT_ERR_BAD_DATA, "model spec: input %d x %d x %d is out of range (1-4 channels, sides 1..%d)",
-                   (int)f->channels, (int)f->height, (int)f->width, WT_SPEC_MAX_SIDE);
+    return wt_fail(WT_ERR_BAD_DATA, "model spec: input %d x %d x %d is out of range (1-%d channels, sides 1..%d)",
+                   (int)f->channels, (int)f->height, (int)f->width, (int)max_channels, WT_SPEC_MAX_SIDE);
   }
   if (f->classes < 2 || f->classes > WT_MAX_CLASSES) {
     return wt_fail(WT_ERR_BAD_DATA, "model spec: %d classes is out of range 2..%d", (int)f->classes, WT_MAX_CLASSES);
@@ -67,7 +72,7 @@ wt_status wt_spec_read(const int32_t *spec, size_t words, wt_spec *out) {
   for (int c = 0; c < 4; c++) {
     f->mean[c] = word_float(spec[8 + c]);
     f->std[c] = word_float(spec[12 + c]);
-    const int used = c < f->channels;
+    const int used = !out->headless && c < f->channels;
     if (used ? !(isfinite(f->mean[c]) && isfinite(f->std[c]) && f->std[c] > 0) : (spec[8 + c] || spec[12 + c])) {
       return wt_fail(WT_ERR_BAD_DATA, "model spec: normalisation of channel %d (mean %g, std %g) is invalid", c,
                      f->mean[c], f->std[c]);

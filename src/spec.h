@@ -23,6 +23,7 @@ typedef struct wt_node {
 typedef struct wt_spec {
   wt_data_format format;
   int32_t block;
+  int32_t headless; /* no loss head: only wt_model_run and wt_model_run_backward (per-layer tests) */
   int32_t count;
   wt_node nodes[WT_SPEC_MAX_NODES];
 } wt_spec;

@@ -11,6 +11,7 @@ import { startPeerWorkers } from '../src/node/peer.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
 import { runCli, jsonEvents } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
+import { createSimpleCnn } from './helpers/models.js';
 
 const wasm = readFileSync(new URL('../web/webtrain.wasm', import.meta.url));
 // wt_grad_tree_mid, as the engine defines it: lo + the largest power of two below hi - lo.
@@ -75,7 +76,7 @@ test('any split over two or three workers gives the one-worker step, bit for bit
   const permPtr = engine.alloc(4 * train.count);
   engine.writePermutation(permPtr, train.count, 0, 0);
   const batches = [64, 61, 17, 8, 3, 64, 40, 43];
-  const solo = engine.createModel({ maxBatch: 64, seed: 2 });
+  const solo = createSimpleCnn(engine, { maxBatch: 64, seed: 2 });
   const soloLosses = [];
   let start = 0;
   for (const b of batches) {
@@ -91,7 +92,7 @@ test('any split over two or three workers gives the one-worker step, bit for bit
       for (let k = 2; k < cuts.length; k++) cuts[k] = Math.max(cuts[k], cuts[k - 1]);
       return cuts.slice(0, -1).map((lo, k) => ({ lo, hi: cuts[k + 1] }));
     };
-    const model = engine.createModel({ maxBatch: 64, seed: 2 });
+    const model = createSimpleCnn(engine, { maxBatch: 64, seed: 2 });
     const stepper = new DataParallelStepper(engine, model, train, startPeerWorkers(workers - 1), { plan });
     try {
       // The last peer takes the files by transfer, the others get copies: all must train alike.
@@ -137,7 +138,7 @@ test('a peer worker that stops fails the step with its name instead of hanging',
   const engine = await createEngine(module);
   const trainFiles = [{ name: 'train', bytes: makeRecords(64, 2) }];
   const train = engine.loadDataset(trainFiles);
-  const model = engine.createModel({ maxBatch: 32 });
+  const model = createSimpleCnn(engine, { maxBatch: 32 });
   const endpoints = startPeerWorkers(1);
   const stepper = new DataParallelStepper(engine, model, train, endpoints);
   await stepper.init({ module, trainFiles, seed: 0, shuffle: true, lr: 0.001 });
@@ -163,7 +164,7 @@ test('a peer that stops answering without an error event fails the step after it
     onError: () => {},
     close: () => { closed = true; },
   };
-  const stepper = new DataParallelStepper(engine, engine.createModel({ maxBatch: 32 }), train, [silent], { timeouts: { init: 5000, step: 200 } });
+  const stepper = new DataParallelStepper(engine, createSimpleCnn(engine, { maxBatch: 32 }), train, [silent], { timeouts: { init: 5000, step: 200 } });
   await stepper.init({ module, trainFiles, seed: 0, shuffle: true, lr: 0.001 });
   const permPtr = engine.alloc(4 * train.count);
   engine.writePermutation(permPtr, train.count, 0, 0);

@@ -26,7 +26,7 @@ const floatBits = (() => {
  * Returns { spec: Int32Array, nodes }: nodes[i] is the JSON layer of spec node i (the residual's
  * for its 'residual', 'shortcut' and 'end' nodes), for error messages.
  */
-export function encodeSpec(json, format) {
+export function encodeSpec(json, format, { head = true } = {}) {
   const nodes = [];
   const words = [];
   const resolve = (v) => (v === 'classes' ? format.classes : v);
@@ -81,7 +81,9 @@ export function encodeSpec(json, format) {
   header[5] = format.classes;
   header[6] = json.settings?.ghost_batch ?? 8;
   header[7] = nodes.length;
-  for (let c = 0; c < format.channels; c++) {
+  header[16] = head ? 0 : 1; // no loss head: per-layer tests
+  // Normalisation of up to 4 image channels; a headless test net takes normalised input.
+  for (let c = 0; head && c < Math.min(format.channels, 4); c++) {
     header[8 + c] = floatBits(format.mean?.[c] ?? 0.5);
     header[12 + c] = floatBits(format.std?.[c] ?? 0.5);
   }
@@ -104,10 +106,10 @@ export function describeEngineError(error, nodes) {
  * Throws a DescriptionError naming the line for a bad description, whether the parser or the
  * engine (shapes) finds the fault; nothing is half-built.
  */
-export function createModelFromDescription(engine, source, format, { maxBatch = 64, seed = 0 } = {}) {
+export function createModelFromDescription(engine, source, format, { maxBatch = 64, seed = 0, head = true } = {}) {
   const json = typeof source === 'string' ? parseDescription(source) : source;
   const text = typeof source === 'string' ? source : '';
-  const { spec, nodes } = encodeSpec(json, format);
+  const { spec, nodes } = encodeSpec(json, format, { head });
   let model;
   try {
     model = engine.createModel({ spec, text, maxBatch, seed });

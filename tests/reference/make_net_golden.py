@@ -59,7 +59,7 @@ MEAN = STD = 0.5
 BATCH = 8
 STEPS = 3
 LR = 1e-3
-RESNET_SEED = 2024
+RESNET_SEED = 2027  # no ReLU input within 1e-6 of zero in the 3 steps (2024 had one at 1.8e-8: float32 rounding flips such a gate)
 KINK_EPS = 1e-4
 OWN_FILES = {"records": "records.bin", "weights": "weights.bin", "logits": "logits.bin", "grads": "grads.bin",
              "params_after_3": "params_after_3.bin"}
