@@ -14,7 +14,10 @@ import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
 import { startServer } from '../src/node/serve.js';
 import { ALL_FILES } from '../web/cifar.js';
-import { WEIGHTS_BYTES, RECORD_BYTES } from '../web/engine.js';
+import { CIFAR10_FORMAT } from '../web/engine.js';
+
+const WEIGHTS_BYTES = 62006 * 4; // SimpleCNN's
+const RECORD_BYTES = CIFAR10_FORMAT.recordBytes;
 import {
   RECORDS_RULE, WEIGHTS_RULE, CHECKPOINT_RULE, CHECKPOINT_CEILING, MAX_RECORDS_PER_FILE, judgeSize, readResponse, readBlob,
   FileSizeError, DownloadError,
@@ -92,7 +95,7 @@ test('--import-weights: a device, a pipe with no writer, a folder, an empty file
   const normal = normalRunKb(['--import-weights', zeroWeights]);
   const big = path.join(dir, 'big.bin');
   const r = run(['--data', data, '--epochs', '0', '--import-weights', big], { measure: true });
-  assertRefused(r, big, new RegExp(`weights file is ${BIG} bytes; a SimpleCNN weights file is ${WEIGHTS_BYTES} bytes`), 'big weights');
+  assertRefused(r, big, new RegExp(`weights file is ${BIG} bytes; a simplecnn weights file \\(62,006 float32 parameters\\) is ${WEIGHTS_BYTES} bytes`), 'big weights');
   assertNormalMemory(r, normal, 'big weights');
 });
 

@@ -287,7 +287,7 @@ export async function main(argv, out = process.stdout) {
   }
   model ??= buildModel(engine, description, options);
   if (options.importWeights) {
-    const rule = weightsRule(model.paramCount, `the weights file of ${options.model} (${model.paramCount.toLocaleString('en')} float32 parameters)`);
+    const rule = weightsRule(model.paramCount, `a ${options.model} weights file (${model.paramCount.toLocaleString('en')} float32 parameters)`);
     model.importWeights(await readInput(options.importWeights, 'weights file', rule), options.importWeights);
   }
   const { train, test, trainFiles, testFiles } = await loadData(engine, options.data, options);
