@@ -95,6 +95,8 @@ WT_API void wt_model_destroy(wt_model *model);
 WT_API int32_t wt_model_max_batch(const wt_model *model);
 /* Images per block of the gradient tree (the description's ghost batch). */
 WT_API int32_t wt_model_block(const wt_model *model);
+/* The seed the model was created with (it also keys the dropout masks). */
+WT_API uint32_t wt_model_seed(const wt_model *model);
 WT_API const wt_data_format *wt_model_data_format(const wt_model *model);
 /* The spec and text the model was made from. */
 WT_API const int32_t *wt_model_spec(const wt_model *model, size_t *out_words);

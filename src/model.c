@@ -362,6 +362,7 @@ void wt_model_destroy(wt_model *model) {
 
 int32_t wt_model_max_batch(const wt_model *model) { return model->max_batch; }
 int32_t wt_model_block(const wt_model *model) { return model->block; }
+uint32_t wt_model_seed(const wt_model *model) { return model->seed; }
 const wt_data_format *wt_model_data_format(const wt_model *model) { return &model->spec.format; }
 const int32_t *wt_model_spec(const wt_model *model, size_t *out_words) {
   if (out_words) *out_words = model->spec_count;

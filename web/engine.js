@@ -276,6 +276,7 @@ export class Model {
     const w = engine.wasm;
     this.maxBatch = w.wt_model_max_batch(ptr);
     this.block = w.wt_model_block(ptr);
+    this.seed = w.wt_model_seed(ptr) >>> 0;
     this.paramCount = w.wt_model_param_count(ptr);
     this.gradCount = w.wt_model_grad_count(ptr);
     this.runningCount = w.wt_model_running_count(ptr);

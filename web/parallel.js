@@ -10,9 +10,10 @@
 // Buffers travel as transferred ArrayBuffers: no SharedArrayBuffer, no special headers.
 //
 // Messages, leader -> peer:
-//   { type: 'init', module, spec, text, format, trainFiles: [{name, bytes}], testFiles, limit,
-//     testLimit, seed, shuffle, maxBatch, lr, state }   (spec/text: the model, engine.js
-//     createModel; format: the records' layout; state: the leader's Model.exportState())
+//   { type: 'init', module, spec, text, format, modelSeed, trainFiles: [{name, bytes}], testFiles,
+//     limit, testLimit, seed, shuffle, maxBatch, lr, state }   (spec/text/modelSeed: the model, as
+//     engine.js createModel takes it (the seed keys dropout); format: the records' layout; seed:
+//     the shuffle's; state: the leader's Model.exportState())
 //   { type: 'apply', grads: Float32Array, groups, spares: [Float32Array] }   the summed gradient
 //     vector (gradients, then batch statistics): apply the update with it (no reply). It and the
 //     spares are the buffers the peer's nodes came in: they go back and forth instead of being
@@ -182,7 +183,7 @@ export class DataParallelStepper {
     await Promise.all(this.peers.map((p, k) => {
       const transfer = transferFiles && k === last ? [...trainFiles, ...testFiles].map((f) => f.bytes.buffer) : [];
       return p.request({
-        type: 'init', module, spec, text, format, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
+        type: 'init', module, spec, text, format, modelSeed: this.model.seed, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
       }, transfer);
     }));
   }
@@ -308,7 +309,7 @@ export function serveGradientPeer(endpoint, createEngine) {
       engine = await createEngine(msg.module);
       train = engine.loadDataset(msg.trainFiles, { limit: msg.limit ?? Infinity, format: msg.format });
       test = msg.testFiles?.length ? engine.loadDataset(msg.testFiles, { limit: msg.testLimit ?? Infinity, format: msg.format }) : null;
-      model = engine.createModel({ spec: msg.spec, text: msg.text, maxBatch: msg.maxBatch, seed: msg.seed });
+      model = engine.createModel({ spec: msg.spec, text: msg.text, maxBatch: msg.maxBatch, seed: msg.modelSeed });
       model.importState(msg.state);
       model.setAdam({ lr: msg.lr });
       permPtr = engine.alloc(4 * train.count);
