@@ -310,11 +310,19 @@ wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t
   if (st != WT_OK) return st;
   if (p.adam_steps < 0 || p.stat_steps < 0) return wt_fail(WT_ERR_BAD_DATA, "checkpoint step counts (%d, %d) are negative", (int)p.adam_steps, (int)p.stat_steps);
   const size_t P = p.params, total = 3 * P + p.running;
+  /* Which running statistics are variances (they must not be negative either). */
+  size_t var_lo[WT_SPEC_MAX_NODES], var_hi[WT_SPEC_MAX_NODES];
+  int vars = 0;
+  wt_tensor_info info;
+  for (int32_t t = 0; wt_model_tensor_info(model, t, &info) && vars < WT_SPEC_MAX_NODES; t++) {
+    if (info.role == 3) var_lo[vars] = 3 * P + (size_t)info.offset, var_hi[vars++] = 3 * P + (size_t)info.offset + (size_t)info.count;
+  }
   for (size_t i = 0; i < total; i++) {
     float v;
     const uint32_t bits = get_u32(p.floats + 4 * i);
     memcpy(&v, &bits, 4);
-    const int var = i >= 2 * P && i < 3 * P;
+    int var = i >= 2 * P && i < 3 * P;
+    for (int k = 0; k < vars && !var; k++) var = i >= var_lo[k] && i < var_hi[k];
     if (!isfinite(v) || (var && v < 0)) {
       const char *what = i < P ? "parameter" : i < 2 * P ? "Adam m" : i < 3 * P ? "Adam v" : "running statistic";
       return wt_fail(WT_ERR_BAD_DATA, "checkpoint holds an invalid %s value at index %zu", what, i < 3 * P ? i % P : i - 3 * P);
