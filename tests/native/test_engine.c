@@ -72,6 +72,14 @@ static void take_snapshot(snapshot *s, wt_model *m) {
   memcpy(s->running, wt_model_running(m), 4 * s->R);
   s->steps = wt_model_adam_step_count(m), s->stat_steps = wt_model_stat_steps(m);
 }
+static void restore_snapshot(const snapshot *s, wt_model *m) {
+  memcpy(wt_model_params(m), s->params, 4 * s->P);
+  memcpy(wt_model_adam_m(m), s->adam_m, 4 * s->P);
+  memcpy(wt_model_adam_v(m), s->adam_v, 4 * s->P);
+  memcpy(wt_model_running(m), s->running, 4 * s->R);
+  wt_model_set_adam_step_count(m, s->steps);
+  wt_model_set_stat_steps(m, s->stat_steps);
+}
 static void free_snapshot(snapshot *s) { free(s->params), free(s->adam_m), free(s->adam_v), free(s->running); }
 
 /* Index of the first float that differs bit for bit, or -1. */
@@ -1108,6 +1116,16 @@ static void test_checkpoint_batchnorm(void) {
   CHECK_STATUS(wt_checkpoint_load(target, &loaded, bad, bytes), WT_ERR_BAD_DATA);
   CHECK(strstr(wt_last_error(), "running statistic") != NULL, "NaN running statistic: message lacks what");
   CHECK(same_as_snapshot(&before, target, "NaN running statistic"), "a refused checkpoint changed the model");
+  /* So is a negative running variance (evaluation would take its square root): the first batch
+   * norm's running_var starts at index 8, after its 8 means. */
+  memcpy(bad, file, bytes);
+  put_u32(bad + running_at + 4 * 8, 0xBF800000u); /* -1.0f */
+  reseal(bad, bytes);
+  if (wt_checkpoint_load(target, &loaded, bad, bytes) == WT_OK) {
+    CHECK(0, "a checkpoint with a negative running variance was accepted");
+    restore_snapshot(&before, target); /* so that the checks below test what they say */
+  }
+  CHECK(same_as_snapshot(&before, target, "negative running variance"), "a refused checkpoint changed the model");
 
   /* Another model refuses it, untouched: SimpleCNN, the same net with another dropout p, and the
    * batch-norm net refuses SimpleCNN's. */
