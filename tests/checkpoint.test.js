@@ -149,3 +149,11 @@ test('divergence stops training, names the step and offers the last good checkpo
   const resumed = runCli(['--data', data, '--resume', ckpt, '--epochs', '0', '--json']);
   assert.equal(resumed.status, 0, resumed.stderr);
 });
+
+// lr 50 keeps every loss finite (1e10 and more): the guard must still stop it, as the page's does.
+test('a loss far above chance (100 × ln 10) is divergence too: lr 50 exits with status 1, naming the step', () => {
+  const r = runCli(['--data', data, '--epochs', '1', '--lr', '50']);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr.trim(), /^webtrain: training diverged at epoch 1, step \d+: the running loss \S+ is above 100 × ln\(10\) = 230\.3\. Try a lower learning rate \(now 50\)\.$/);
+  assert.doesNotMatch(r.stdout, /^Test accuracy/m, 'no epoch reported as a result');
+});
