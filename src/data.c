@@ -12,8 +12,9 @@ wt_status wt_records_check(const uint8_t *data, size_t bytes, int32_t *out_count
   if (bytes % WT_RECORD_BYTES != 0) {
     return wt_fail(WT_ERR_BAD_DATA,
                    "size %zu bytes is not a multiple of the %d-byte CIFAR-10 record "
-                   "(%zu whole records and %zu bytes left over)",
-                   bytes, WT_RECORD_BYTES, bytes / WT_RECORD_BYTES, bytes % WT_RECORD_BYTES);
+                   "(%zu whole record%s and %zu byte%s left over)",
+                   bytes, WT_RECORD_BYTES, bytes / WT_RECORD_BYTES, bytes / WT_RECORD_BYTES == 1 ? "" : "s",
+                   bytes % WT_RECORD_BYTES, bytes % WT_RECORD_BYTES == 1 ? "" : "s");
   }
   const size_t count = bytes / WT_RECORD_BYTES;
   if (count > INT32_MAX) return wt_fail(WT_ERR_BAD_DATA, "too many records (%zu)", count);
