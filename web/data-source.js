@@ -2,6 +2,7 @@
 // in Cache Storage so a reload doesn't fetch 180 MB again), or dropped/picked as the .bin files or
 // the official cifar-10-binary.tar.gz, which is gunzipped and untarred here.
 import { ALL_FILES, OFFICIAL_ARCHIVE } from './cifar.js';
+import { describeFetchFailure, notFoundAdvice } from './data-errors.js';
 
 const CACHE_NAME = 'webtrain-cifar-10';
 
@@ -65,11 +66,11 @@ async function fetchOne(url, name, cache, onProgress, signal, cacheWrites) {
     response = await fetch(url, { signal });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
-    throw new DataError(`${url}: network error (${error.message}). Is the server running and the URL right?`);
+    throw new DataError(await describeFetchFailure(url, error));
   }
   if (!response.ok) {
     throw new DataError(`${url}: HTTP ${response.status} ${response.statusText || ''}`.trim()
-      + (response.status === 404 ? ` — the file is not there. Put the CIFAR-10 binaries (${OFFICIAL_ARCHIVE}) at that URL, change the data URL, or drop the files here.` : ''));
+      + (response.status === 404 ? notFoundAdvice() : ''));
   }
   // The cache gets its own branch of the body, so the bytes are not copied by our code. Its write
   // (about a second for 30 MB) finishes in the background: neither the next download nor the
