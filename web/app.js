@@ -13,6 +13,8 @@ import { renderPerClass, renderConfusion, renderImageGrid, renderFilters } from 
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
 import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
 import { ask } from './dialog.js';
+import { createWorkerClient, WorkerError } from './worker-client.js';
+import { formatBytes, formatTime, formatDuration } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -150,41 +152,12 @@ function log(line, className) {
 
 // ---------------------------------------------------------------- the worker
 
-let worker = null;
-let nextId = 1;
-const pending = new Map();
-
-/** An ERROR reply from the worker; `scope` says what failed ('data', 'run', 'weights'). */
-class WorkerError extends Error {
-  constructor({ scope, message }) {
-    super(message);
-    this.scope = scope;
-  }
-}
-
-function ensureWorker() {
-  if (worker) return worker;
-  const debugQuery = DEBUG_STEP_MS ? `?debug=1&stepMs=${DEBUG_STEP_MS}` : '?debug=1';
-  worker = new Worker(new URL(DEBUG ? `./worker.js${debugQuery}` : './worker.js', import.meta.url), { type: 'module' });
-  worker.onmessage = ({ data }) => {
-    if (data.type === P.STATE) onState(data.state);
-    if (data.replyTo) {
-      const request = pending.get(data.replyTo);
-      pending.delete(data.replyTo);
-      if (data.type === P.ERROR) request?.reject(new WorkerError(data));
-      else request?.resolve(data);
-    } else {
-      onEvent(data);
-    }
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    const where = event.filename ? ` (${event.filename}:${event.lineno})` : '';
-    workerLost(`The training worker crashed: ${event.message || 'its script failed to load (worker.js or a module it imports)'}${where}.`, true);
-  };
-  worker.onmessageerror = () => workerLost('A message from the training worker could not be read (messageerror).');
-  return worker;
-}
+const debugQuery = DEBUG_STEP_MS ? `?debug=1&stepMs=${DEBUG_STEP_MS}` : '?debug=1';
+const client = createWorkerClient({
+  url: new URL(DEBUG ? `./worker.js${debugQuery}` : './worker.js', import.meta.url),
+  onState, onEvent, onLost: workerLost,
+});
+const request = client.request;
 
 /**
  * The worker is gone with its data and model: say so, keep the run's last checkpoint on offer and
@@ -192,12 +165,9 @@ function ensureWorker() {
  * objects, fetched data comes from the browser's cache).
  */
 function workerLost(message, crashed = false) {
-  worker?.terminate();
-  worker = null;
+  client.terminate(message);
   dataKey = null;
   hasModel = false;
-  for (const request of pending.values()) request.reject(new WorkerError({ scope: 'lost', message }));
-  pending.clear();
   const wasTraining = ['running', 'paused', 'loading'].includes(state) && currentRun;
   if (crashed && wasTraining && savedRun) {
     updateSavedRun({ status: 'crashed', message });
@@ -211,15 +181,6 @@ function workerLost(message, crashed = false) {
 /** Shows a failed request's message, except when the worker was lost (already reported). */
 function showFailure(error, prefix = '') {
   if (error.scope !== 'lost') showError(`${prefix}${error.message}`, error.scope ?? (error.name === 'DataError' ? 'data' : 'run'));
-}
-
-function request(type, payload = {}, transfer = []) {
-  const w = ensureWorker();
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    w.postMessage({ type, id, ...payload }, transfer);
-  });
 }
 
 function onState(next) {
@@ -342,13 +303,15 @@ async function loadFromUrl(base) {
   }
 }
 
+let localLoads = 0;
+
 async function loadLocal(fileList) {
   if (!fileList.length || (state !== 'idle' && state !== 'stopped' && state !== 'done')) return;
   setState('loading');
   const onProgress = progressRows();
   try {
     const files = await readLocalFiles(fileList, { onProgress });
-    const key = `local:${nextId}`;
+    const key = `local:${++localLoads}`;
     await sendData(files, key);
     // The File objects stay readable for this page's life: a new worker can be given them again.
     const names = [...fileList].map((f) => f.name);
@@ -1003,27 +966,6 @@ async function loadWeights(file) {
   }
 }
 
-// ---------------------------------------------------------------- formatting
-
-function formatBytes(n) {
-  if (n == null) return '—';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
-}
-
-function formatTime(ms) {
-  return new Date(ms).toLocaleTimeString('en-GB');
-}
-
-function formatDuration(seconds) {
-  if (!Number.isFinite(seconds)) return '—';
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-}
-
 // ---------------------------------------------------------------- wiring
 
 let charts = null;
@@ -1072,7 +1014,7 @@ function wire() {
     // No reply is registered: the worker answers by dying (or, for a peer, by an ERROR event).
     for (const target of ['worker', 'peer']) {
       $(`debug-crash-${target}`).hidden = false;
-      $(`debug-crash-${target}`).addEventListener('click', () => ensureWorker().postMessage({ type: P.DEBUG_CRASH, id: 0, target }));
+      $(`debug-crash-${target}`).addEventListener('click', () => client.post({ type: P.DEBUG_CRASH, id: 0, target }));
     }
   }
   $('settings').addEventListener('input', (event) => {
