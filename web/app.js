@@ -5,15 +5,18 @@
 // visuals.js and chart.js (results). A new panel (a model picker, say) gets its own module and a
 // card in index.html's side column, and reads or sets the run through the functions here.
 import { wasmSimdSupported } from './engine.js';
-import { ALL_FILES, CLASS_NAMES, OFFICIAL_ARCHIVE } from './cifar.js';
+import { CLASS_NAMES } from './cifar.js';
 import { formatLoss, formatAccuracy, TRAINING_DEFAULTS } from './trainer.js';
 import * as P from './protocol.js';
-import { fetchFiles, readLocalFiles, clearCache, cachedBytes, cacheAvailable, fileUrls } from './data-source.js';
 import { renderPerClass, renderConfusion, renderImageGrid, renderFilters } from './visuals.js';
+import {
+  setupDataPanel, ensureData, loadLocalFiles, currentSource, describeDataFor, dataFailed, dataSample,
+  forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData,
+} from './data-panel.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
 import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
 import { ask } from './dialog.js';
-import { createWorkerClient, WorkerError } from './worker-client.js';
+import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
 
 const $ = (id) => document.getElementById(id);
@@ -32,8 +35,6 @@ const AUTOSAVE_SECONDS = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
   return PAGE_QUERY.has('autosaveSeconds') && Number.isFinite(value) && value > 0 ? value : 2;
 })();
-/** The six files' size: 60,000 records of 3,073 bytes. */
-const CIFAR_BYTES = 60000 * 3073;
 /** Training samples per second per worker assumed before a run has measured its own (a 2020s laptop). */
 const ASSUMED_SAMPLES_PER_S = 6000;
 /** Where the page was when it was closed (localStorage, written on pagehide): tells the resume
@@ -46,10 +47,6 @@ const CHANCE_MARGIN = 1.5;
 
 let state = 'idle'; // idle | loading | running | paused | stopped | done | unsupported
 let hasModel = false;
-let dataKey = null;        // what the worker holds: 'url:<base>' or 'local:<n>'
-let localFiles = null;     // { key, names } when dropped files are the data source
-let abortLoading = null;
-let sample = null;         // first test images and labels, for the grid
 let runInfo = null;
 // The run in progress and what its checkpoints are saved with: { settings, source }.
 let currentRun = null;
@@ -60,7 +57,6 @@ let lastEpoch = null;      // the newest EPOCH message (confusion matrix, predic
 // 'stopped' | 'diverged' | 'failed' | 'crashed' | 'loaded'.
 let savedRun = null;
 let pendingWeights = null; // the name of weights loaded since the last run: the next Start trains on from them
-let dataFailed = false;    // the last attempt to get the data failed (the pill must not say Ready)
 
 const STATUS_LABELS = {
   idle: 'Ready', loading: 'Loading data…', running: 'Training', paused: 'Paused', stopped: 'Stopped',
@@ -86,7 +82,7 @@ function setState(next) {
   setFieldsDisabled(busy);
   $('choose-data-files').disabled = busy || next === 'unsupported';
   $('drop-zone').classList.toggle('disabled', busy);
-  const failed = next === 'idle' && dataFailed;
+  const failed = next === 'idle' && dataFailed();
   $('status').textContent = failed ? 'Data not loaded: see the errors' : STATUS_LABELS[next];
   $('status').className = `status status-${failed ? 'failed' : next}`;
   if (!busy) {
@@ -166,7 +162,7 @@ const request = client.request;
  */
 function workerLost(message, crashed = false) {
   client.terminate(message);
-  dataKey = null;
+  forgetWorkerData();
   hasModel = false;
   const wasTraining = ['running', 'paused', 'loading'].includes(state) && currentRun;
   if (crashed && wasTraining && savedRun) {
@@ -209,171 +205,19 @@ function onEvent(message) {
   }
 }
 
-// ---------------------------------------------------------------- data
+// ---------------------------------------------------------------- data (data-panel.js)
 
-/** One row per file with a labelled progress bar; returns onProgress, with .fail(error) to mark
- * the file that failed and the others as not loaded (never back to "waiting"). */
-function progressRows() {
-  const list = $('file-progress');
-  list.replaceChildren();
-  const rows = new Map();
-  for (const name of ALL_FILES) {
-    const item = document.createElement('li');
-    const label = document.createElement('span');
-    label.className = 'file-name';
-    label.textContent = name;
-    const bar = document.createElement('progress');
-    bar.max = 1;
-    bar.value = 0;
-    bar.setAttribute('aria-label', `${name} loaded`);
-    const text = document.createElement('span');
-    text.className = 'file-bytes';
-    text.textContent = 'waiting';
-    item.append(label, bar, text);
-    list.appendChild(item);
-    rows.set(name, { item, bar, text });
-  }
-  const onProgress = (name, loaded, total, fromCache) => {
-    const row = rows.get(name);
-    if (!row) return;
-    if (total) {
-      row.bar.max = total;
-      row.bar.value = loaded;
-      row.text.textContent = `${formatBytes(loaded)} / ${formatBytes(total)} · ${Math.floor((100 * loaded) / total)}%`;
-    } else {
-      row.bar.removeAttribute('value');
-      row.text.textContent = formatBytes(loaded);
-    }
-    if (fromCache) row.text.textContent = `${formatBytes(total)} · from this browser`;
-    row.item.classList.toggle('complete', total > 0 && loaded === total);
-  };
-  onProgress.fail = (error) => {
-    for (const [name, row] of rows) {
-      if (row.item.classList.contains('complete') && !error.message.includes(name)) continue;
-      const failed = error.message.includes(name);
-      row.item.classList.toggle('failed', failed);
-      row.text.textContent = failed ? 'failed: see the errors above' : error.name === 'AbortError' ? 'stopped' : 'not loaded';
-    }
-  };
-  return onProgress;
-}
-
-/** Hands the six files to the worker, which validates them with the C reader. */
-async function sendData(files, key) {
-  const buffers = ALL_FILES.map((name) => files.get(name));
-  const train = ALL_FILES.slice(0, 5).map((name, i) => ({ name: nameOf(key, name), buffer: buffers[i] }));
-  const test = { name: nameOf(key, ALL_FILES[5]), buffer: buffers[5] };
-  dataKey = null;
-  const reply = await request(P.LOAD_DATA, { train, test }, buffers);
-  dataKey = key;
-  sample = reply.sample;
-  dataFailed = false;
-  clearErrors('data');
-  renderImageGrid($('image-grid'), sample, null);
-  $('image-grid').classList.remove('placeholder');
-  log(`# Data: ${reply.trainCount.toLocaleString('en')} training and ${reply.testCount.toLocaleString('en')} test images`, 'log-info');
-}
-
-/** Errors name the file by its URL when it was fetched, by its name when it was dropped. */
-function nameOf(key, file) {
-  return key.startsWith('url:') ? new URL(file, key.slice(4)).href : file;
-}
-
-async function loadFromUrl(base) {
-  const controller = new AbortController();
-  abortLoading = () => controller.abort();
-  const cacheWrites = []; // training starts without waiting for them
-  const onProgress = progressRows();
-  try {
-    const files = await fetchFiles(base, { onProgress, signal: controller.signal, cacheWrites });
-    await sendData(files, `url:${base}`);
-  } catch (error) {
-    onProgress.fail(error);
-    if (error.name !== 'AbortError') dataFailed = true;
-    // A file the engine refused must not come back from the cache on the next try: let the
-    // writes finish, then remove what they wrote.
-    if (error instanceof WorkerError && error.scope === 'data') {
-      await Promise.all(cacheWrites);
-      await clearCache(base).catch(() => {});
-    }
-    throw error;
-  } finally {
-    abortLoading = null;
-    Promise.all(cacheWrites).then(updateCacheSize);
-  }
-}
-
-let localLoads = 0;
-
+/** Dropped or chosen files become the data source, unless a run is busy. */
 async function loadLocal(fileList) {
-  if (!fileList.length || (state !== 'idle' && state !== 'stopped' && state !== 'done')) return;
+  if (!fileList.length || !['idle', 'stopped', 'done'].includes(state)) return;
   setState('loading');
-  const onProgress = progressRows();
   try {
-    const files = await readLocalFiles(fileList, { onProgress });
-    const key = `local:${++localLoads}`;
-    await sendData(files, key);
-    // The File objects stay readable for this page's life: a new worker can be given them again.
-    const names = [...fileList].map((f) => f.name);
-    localFiles = { key, files: [...fileList], names };
-    $('local-data').textContent = `Using your files (${names.join(', ')}). Edit the data URL to fetch from there instead.`;
-    $('local-data').hidden = false;
+    await loadLocalFiles(fileList);
   } catch (error) {
-    onProgress.fail(error);
-    dataFailed = true;
     showFailure(error);
   } finally {
     setState(state === 'loading' ? (hasModel ? 'stopped' : 'idle') : state);
   }
-}
-
-async function updateCacheSize() {
-  if (!cacheAvailable) {
-    $('cache-size').textContent = 'not available (needs https or localhost)';
-    $('clear-cache').disabled = true;
-    return;
-  }
-  try {
-    $('cache-size').textContent = formatBytes(await cachedBytes());
-  } catch (error) {
-    $('cache-size').textContent = `unknown (${error.message})`;
-  }
-  await checkCachedData();
-}
-
-// Data URLs whose six files are all in Cache Storage: Start will not download them again.
-const cachedData = new Set();
-
-async function checkCachedData() {
-  const base = VALIDATORS.data(fieldText('data')).value;
-  if (!base || !cacheAvailable) return;
-  try {
-    const hits = await Promise.all(fileUrls(base).map((url) => caches.match(url)));
-    if (hits.every(Boolean)) cachedData.add(base);
-    else cachedData.delete(base);
-  } catch {
-    cachedData.delete(base);
-  }
-  updateStartInfo();
-}
-
-/** Where the data comes from: the URL in the settings, or the files the user chose. */
-function currentSource(settings) {
-  return localFiles ? { kind: 'local', names: localFiles.names } : { kind: 'url', url: settings.data };
-}
-
-/** Gets `source`'s data into the worker unless it holds it already. */
-async function ensureData(source) {
-  if (source.kind === 'url') {
-    if (dataKey !== `url:${source.url}`) await loadFromUrl(source.url);
-    return;
-  }
-  if (localFiles && dataKey === localFiles.key) return;
-  if (!localFiles) {
-    throw new Error(`This run trained on files you chose (${source.names.join(', ')}). Choose or drop them again, then press Resume.`);
-  }
-  const files = await readLocalFiles(localFiles.files, { onProgress: progressRows() });
-  await sendData(files, localFiles.key);
 }
 
 // ---------------------------------------------------------------- training
@@ -475,19 +319,7 @@ function updateStartInfo() {
     info.textContent = 'Fix the settings marked above to start.';
     return;
   }
-  let data;
-  let download = false;
-  if (localFiles) data = `uses your files (${localFiles.names.join(', ')})`;
-  else if (dataKey === `url:${v.data}`) data = 'uses the CIFAR-10 data already loaded';
-  else {
-    const url = new URL(v.data);
-    const where = url.origin === location.origin ? `this site (${url.pathname})` : `${url.host}${url.pathname}`;
-    if (cachedData.has(v.data)) data = `uses the CIFAR-10 copy kept in this browser (from ${where})`;
-    else {
-      download = true;
-      data = `downloads CIFAR-10 (${Math.round(CIFAR_BYTES / 2 ** 20)} MB, six files) from ${where}, once: this browser keeps a copy`;
-    }
-  }
+  const { text: data, download } = describeDataFor(v.data);
   const images = v.limitTrain ?? 50000;
   const tests = v.limitTest ?? 10000;
   // Extra workers help less than linearly (they share the batches' overheads and the machine).
@@ -881,7 +713,7 @@ function showEvaluation(e, when) {
   renderPerClass($('per-class'), e.confusion);
   renderConfusion($('confusion'), e.confusion);
   for (const id of ['per-class', 'confusion']) $(id).classList.remove('placeholder');
-  if (sample) renderImageGrid($('image-grid'), sample, e.predictions);
+  if (dataSample()) renderImageGrid($('image-grid'), dataSample(), e.predictions);
 }
 
 /** Accuracy no better than guessing is flagged, not shown as a success. */
@@ -908,7 +740,7 @@ async function togglePause() {
 
 async function stop() {
   if (state === 'loading') {
-    abortLoading?.();
+    abortDataLoad();
     setState(hasModel ? 'stopped' : 'idle');
     return;
   }
@@ -1018,14 +850,11 @@ function wire() {
     }
   }
   $('settings').addEventListener('input', (event) => {
-    if (event.target.id === 'data' && localFiles) {
-      localFiles = null;
-      $('local-data').hidden = true;
-    }
+    if (event.target.id === 'data') useDataUrl();
     readSettings();
     writeQuery();
     updateStartInfo();
-    if (event.target.id === 'data') checkCachedData();
+    if (event.target.id === 'data') checkCachedData(VALIDATORS.data(fieldText('data')).value);
   });
   $('settings').addEventListener('submit', (event) => event.preventDefault());
   $('data-files').addEventListener('change', (event) => {
@@ -1044,15 +873,12 @@ function wire() {
     zone.classList.remove('over');
     loadLocal(event.dataTransfer.files);
   });
-  $('clear-cache').addEventListener('click', async () => {
-    await clearCache().catch((error) => showError(`Could not clear the stored data: ${error.message}`, 'data'));
-    updateCacheSize();
-  });
 }
 
 async function main() {
   $('boot-notice').remove();
   applyQuery();
+  setupDataPanel({ request, log, showError, clearErrors, onChange: updateStartInfo });
   wire();
   readSettings();
   if (!wasmSimdSupported()) {
@@ -1063,9 +889,8 @@ async function main() {
     return;
   }
   setState('idle');
-  $('drop-zone').title = `The six files from ${OFFICIAL_ARCHIVE}: ${ALL_FILES.join(', ')}`;
   $('counts').title = `Classes: ${CLASS_NAMES.join(', ')}`;
-  updateCacheSize();
+  updateCacheSize(VALIDATORS.data(fieldText('data')).value);
   await loadCharts();
   try {
     savedRun = await loadSavedRun();
