@@ -46,6 +46,8 @@ test('an empty file is refused', () => {
 test('a size that is not a whole number of records is refused', () => {
   const bytes = makeRecords(3).subarray(0, 3073 * 2 + 100);
   assertDataError(folderWith('data_batch_2.bin', bytes), 'data_batch_2.bin', /size 6246 bytes is not a multiple of the 3073-byte CIFAR-10 record \(2 whole records and 100 bytes left over\)/);
+  // One record, one byte: singular nouns (the page once said "1 whole records").
+  assertDataError(folderWith('data_batch_2.bin', makeRecords(2).subarray(0, 3073 + 1)), 'data_batch_2.bin', /\(1 whole record and 1 byte left over\)/);
 });
 
 test('a label above 9 is refused with its record', () => {

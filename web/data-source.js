@@ -3,6 +3,7 @@
 // the official cifar-10-binary.tar.gz, which is gunzipped and untarred here.
 import { ALL_FILES, OFFICIAL_ARCHIVE } from './cifar.js';
 import { RECORDS_RULE, ARCHIVE_RULE, FileSizeError, judgeSize, declaredLength, readResponse, readBlob } from './file-limits.js';
+import { describeFetchFailure, notFoundAdvice } from './data-errors.js';
 
 const CACHE_NAME = 'webtrain-cifar-10';
 const WHAT = 'CIFAR-10 file';
@@ -74,11 +75,11 @@ async function fetchOne(url, name, cache, onProgress, signal, cacheWrites) {
     response = await fetch(url, { signal });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
-    throw new DataError(`${url}: network error (${error.message}). Is the server running and the URL right?`);
+    throw new DataError(await describeFetchFailure(url, error));
   }
   if (!response.ok) {
     throw new DataError(`${url}: HTTP ${response.status} ${response.statusText || ''}`.trim()
-      + (response.status === 404 ? ` — the file is not there. Put the CIFAR-10 binaries (${OFFICIAL_ARCHIVE}) at that URL, change the data URL, or drop the files here.` : ''));
+      + (response.status === 404 ? notFoundAdvice() : ''));
   }
   // The size is judged from Content-Length before anything is read or cached. The cache gets its
   // own branch of the body, so the bytes are not copied by our code. Its write (about a second

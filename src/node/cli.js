@@ -347,7 +347,7 @@ export async function main(argv, out = process.stdout) {
 
 /** JSON lines carry the fields documented in the README, not the text formatter's extras. */
 function withoutDisplayFields(event) {
-  const { epochs, ...rest } = event;
+  const { epochs, partial_loss: partialLoss, ...rest } = event;
   return rest;
 }
 
