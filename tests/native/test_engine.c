@@ -1217,6 +1217,8 @@ static void test_checkpoint_batchnorm(void) {
   take_snapshot(&other_before, other);
   CHECK_STATUS(wt_checkpoint_load(other, &loaded, file, bytes), WT_ERR_BAD_DATA);
   CHECK(strstr(wt_last_error(), "another model") != NULL, "another dropout: message does not say so");
+  /* The sizes are the same: the message must name the difference, the node that differs. */
+  CHECK(strstr(wt_last_error(), "node 20") != NULL, "another dropout: the message does not name node 20, where the specs differ");
   CHECK(same_as_snapshot(&other_before, other, "another dropout"), "a refused checkpoint changed the other net");
   size_t simple_bytes;
   const wt_run_state simple_state = valid_state();
