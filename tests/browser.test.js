@@ -1,14 +1,17 @@
 // The page in Debian's Chromium (headless, driven by playwright-core) against the site served on
 // localhost with a small synthetic data set: training, pause/resume, results, weights, errors,
 // dropped archive, sub-path, no-SIMD browsers, data-parallel workers, checkpoints (autosave and
-// resume after a reload, download/load, divergence, a crashed worker) and the page's CSP. Skips,
-// saying why, where Chromium or playwright-core is missing. Leaves a screenshot of the trained
-// page in tests/artifacts/page.png and of the resume offer in tests/artifacts/resume-offer.png.
+// resume after a reload, download/load, divergence, a crashed worker), the page's CSP, and the
+// page as a newcomer meets it (what Start will do, asking before losing work, keyboard, axe-core,
+// narrow screens). Skips, saying why, where Chromium or playwright-core is missing. Leaves
+// screenshots in tests/artifacts/: the trained page (page.png), the resume offer, the first screen
+// (first-screen.png, copied to web/screenshot.png for the README) and a run at 390 px.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -21,7 +24,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const WEIGHTS_BYTES = 248024;
-const CHECKPOINT_BYTES = 744204;
+const CHECKPOINT_BYTES = 745608; // a version 2 checkpoint of SimpleCNN (header, spec, description, 3 x 62,006 floats, CRC)
 // 5 x 200 training records at batch 8: 125 steps per epoch, so each epoch logs one loss line.
 const PER_TRAIN_FILE = 200;
 const TEST_RECORDS = 200;
@@ -77,8 +80,8 @@ after(async () => {
 });
 
 /** A fresh page (own context: own cache storage) that fails the test on uncaught page errors. */
-async function openPage(t, url) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+async function openPage(t, url, { width = 1400, height = 1000 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -111,7 +114,7 @@ async function downloadWeights(page) {
 }
 
 async function chooseWeights(page, file) {
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#load-weights-label')]);
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#load-weights-button')]);
   await chooser.setFiles(file);
 }
 
@@ -124,7 +127,8 @@ test('Start trains: log, loss and accuracy charts, confusion matrix, images, fil
   assert.match(log, /^Epoch \[1\/2\], Step \[100\/125\], Loss: \d+\.\d{4}$/m);
   assert.match(log, /^Epoch \[2\/2\], Step \[100\/125\], Loss: \d+\.\d{4}$/m);
   assert.match(log, /^Test accuracy: \d+\.\d\d% \(\d+\/200\)$/m);
-  assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '2');
+  // Per epoch: the 100-step mean, then the mean of the last 25 steps.
+  assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '4');
   assert.equal(await page.getAttribute('#accuracy-chart', 'data-points'), '2');
   assert.equal(await page.locator('#loss-chart canvas').count(), 1, 'uPlot drew the loss chart');
 
@@ -175,7 +179,8 @@ test('Pause stops the steps and Resume continues them', async (t) => {
   await page.waitForFunction(() => Number(document.getElementById('epoch-progress').dataset.globalStep) > 0);
   await page.click('#pause');
   await state(page, 'paused');
-  assert.equal(await page.textContent('#pause'), 'Resume');
+  // Not "Resume": that is the saved-run offer's button, which means something else.
+  assert.equal(await page.textContent('#pause'), 'Continue');
   const pausedAt = await globalStep(page);
   await page.waitForTimeout(600);
   assert.equal(await globalStep(page), pausedAt, 'no steps while paused');
@@ -188,17 +193,45 @@ test('Pause stops the steps and Resume continues them', async (t) => {
   await page.waitForTimeout(300);
   assert.equal(await globalStep(page), stoppedAt, 'no steps after Stop');
   assert.equal(await page.isEnabled('#download-weights'), true, 'the stopped model can be downloaded');
+  assert.equal(await page.textContent('#samples-per-s'), '—', 'no live speed once stopped');
+  assert.equal(await page.textContent('#eta'), '—', 'no ETA once stopped');
 });
 
-test('a missing data file (404) is reported with its URL', async (t) => {
+test('a missing data file (404) is reported with its URL and the right advice; the page does not then say Ready', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t, `${server.url}?data=missing-folder/&autostart=1`);
   await page.waitForSelector('#errors:visible');
-  assert.match(await page.textContent('#error-list'), /http:\/\/localhost:\d+\/missing-folder\/(data_batch_\d|test_batch)\.bin: HTTP 404/);
+  const errors = await page.textContent('#error-list');
+  assert.match(errors, /http:\/\/localhost:\d+\/missing-folder\/(data_batch_\d|test_batch)\.bin: HTTP 404/);
+  // The URL must hold the extracted files: the archive there would not do.
+  assert.match(errors, /folder holding the six extracted files .* not cifar-10-binary\.tar\.gz itself/);
   await state(page, 'idle');
+  assert.equal(await page.textContent('#status'), 'Data not loaded: see the errors');
+  const rows = await page.locator('#file-progress .file-bytes').allTextContents();
+  assert.ok(rows.some((text) => /^failed/.test(text)), `a row names the failure: ${rows}`);
+  assert.ok(!rows.includes('waiting'), `no row goes back to "waiting": ${rows}`);
 });
 
-test('a malformed data file is refused by the engine, naming the file', async (t) => {
+test('a data server without CORS headers, and one that cannot be reached, are told apart', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // Another origin (127.0.0.1, the page is on localhost) that answers everything, without CORS.
+  const bare = http.createServer((req, res) => res.end('x'));
+  await new Promise((resolve) => { bare.listen(0, '127.0.0.1', resolve); });
+  t.after(() => bare.close());
+  const page = await openPage(t, `${server.url}?data=http://127.0.0.1:${bare.address().port}/&autostart=1`);
+  await page.waitForSelector('#errors:visible');
+  assert.match(await page.textContent('#error-list'), /the server answered, but without the CORS header .*Access-Control-Allow-Origin/);
+  await state(page, 'idle');
+
+  const closed = await new Promise((resolve) => { const s = http.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
+  const unreachable = await openPage(t, `${server.url}?data=http://127.0.0.1:${closed}/&autostart=1`);
+  await unreachable.waitForSelector('#errors:visible');
+  const message = await unreachable.textContent('#error-list');
+  assert.match(message, /network error .*127\.0\.0\.1:\d+ could not be reached/);
+  assert.doesNotMatch(message, /CORS/);
+});
+
+test('a malformed data file is refused, naming the file', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t, `${server.url}?data=data/cifar-10-batches-bin/bad/&autostart=1`);
   await page.waitForSelector('#errors:visible');
@@ -216,14 +249,78 @@ test('the official archive can be dropped in instead of fetching', async (t) => 
   if (tar.status !== 0) return t.skip(`tar failed: ${tar.stderr}`);
   const page = await openPage(t, `${server.url}?data=nowhere/&epochs=1&batch=8`);
   await state(page, 'idle');
+  // One file alone is refused; the archive then loads, and the old error goes with it.
+  await page.setInputFiles('#data-files', path.join(temp, 'data', 'test_batch.bin'));
+  await page.waitForSelector('#errors:visible');
   await page.setInputFiles('#data-files', path.join(temp, 'cifar-10-binary.tar.gz'));
   await page.waitForSelector('#local-data:visible');
+  assert.equal(await page.locator('#errors').isHidden(), true, 'the earlier drop error is cleared by the good load');
   await page.click('#start');
   await state(page, 'done');
   const log = await page.textContent('#log');
   assert.match(log, /# Data: 1,000 training and 200 test images/);
   assert.match(log, /^Test accuracy: /m);
   assert.equal(await page.locator('#errors').isHidden(), true);
+});
+
+test('an oversized file dropped or chosen is refused by its size, before it is read', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // Sparse 300 MB files: refused by File.size, they cost neither disk nor memory.
+  const dropped = path.join(temp, 'oversized');
+  mkdirSync(dropped, { recursive: true });
+  for (const name of ALL_FILES) copyFileSync(path.join(temp, 'data', name), path.join(dropped, name));
+  const big = path.join(dropped, 'data_batch_4.bin');
+  const bigWeights = path.join(temp, 'big-weights.bin');
+  for (const file of [big, bigWeights]) spawnSync('truncate', ['-s', String(300 * 1024 * 1024), file]);
+  const page = await openPage(t, `${server.url}?data=nowhere/&epochs=1&batch=8`);
+  await state(page, 'idle');
+  // Notes the size of every File or Blob the page reads.
+  await page.evaluate(() => {
+    window.readSizes = [];
+    for (const method of ['arrayBuffer', 'stream', 'text']) {
+      const read = Blob.prototype[method];
+      Blob.prototype[method] = function noted(...args) { window.readSizes.push(this.size); return read.apply(this, args); };
+    }
+  });
+  await page.setInputFiles('#data-files', ALL_FILES.map((name) => path.join(dropped, name)));
+  await page.waitForSelector('#errors:visible');
+  assert.match(await page.textContent('#error-list'), /data_batch_4\.bin: size 314572800 bytes is not a multiple of the 3073-byte CIFAR-10 record/);
+  assert.equal(await page.locator('#local-data').isHidden(), true, 'the refused files became the data source');
+  await state(page, 'idle');
+
+  await chooseWeights(page, bigWeights);
+  await page.waitForSelector('#error-list:has-text("big-weights.bin: weights file is 314572800 bytes; a SimpleCNN weights file is 248024 bytes")');
+  assert.match(await page.textContent('#weights-info'), /big-weights\.bin was refused/);
+  assert.deepEqual(await page.evaluate(() => window.readSizes), [], 'files were read before all were judged');
+  rmSync(dropped, { recursive: true, force: true });
+  rmSync(bigWeights, { force: true });
+});
+
+test('a data file whose response lies about its length is refused, naming its URL', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // A server of our own on another origin (the page's CSP allows 127.0.0.1): it announces each
+  // file's full length but sends only half of data_batch_2.bin, then closes the connection.
+  const liar = net.createServer((socket) => {
+    socket.once('data', (request) => {
+      const name = /^GET \/lie\/([\w.]+) /.exec(request.toString('latin1'))?.[1];
+      if (!ALL_FILES.includes(name)) return socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n');
+      const bytes = readFileSync(path.join(temp, 'data', name));
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${bytes.length}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n`);
+      socket.end(name === 'data_batch_2.bin' ? bytes.subarray(0, bytes.length >> 1) : bytes);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise((resolve) => liar.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => liar.close(resolve)));
+  const base = `http://127.0.0.1:${liar.address().port}/lie/`;
+  const page = await openPage(t, `${server.url}?data=${encodeURIComponent(base)}&epochs=1&batch=8&autostart=1`);
+  await page.waitForSelector('#errors:visible');
+  const errors = await page.textContent('#error-list');
+  const announced = PER_TRAIN_FILE * 3073;
+  assert.match(errors, new RegExp(`${base.replace(/[.]/g, '\\.')}data_batch_2\\.bin: .*the server announced ${announced} bytes \\(Content-Length\\)`));
+  await state(page, 'idle');
+  const cached = await page.evaluate(async () => Promise.all((await caches.keys()).map(async (name) => (await (await caches.open(name)).keys()).map((r) => r.url))));
+  assert.deepEqual(cached.flat().filter((url) => url.includes('/lie/data_batch_2')), [], 'the short file was kept in the cache');
 });
 
 test('the site works from a sub-path', async (t) => {
@@ -299,7 +396,7 @@ async function downloadCheckpoint(page) {
 }
 
 async function chooseCheckpoint(page, file) {
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#load-checkpoint-label')]);
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.click('#load-checkpoint-button')]);
   await chooser.setFiles(file);
 }
 
@@ -363,13 +460,16 @@ test('a reload in the middle of epoch 2 offers the autosaved run, and Resume fin
   assertSameLines(lossLines(log), reference.losses, 'loss lines of the resumed and the uninterrupted run');
   assert.deepEqual(accuracyLines(log), reference.accuracies);
   assert.equal(await page.textContent('#accuracy'), await reference.page.textContent('#accuracy'));
-  assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '6', 'the loss chart continued from the saved history');
+  assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '9', 'the loss chart continued from the saved history');
   assert.equal(await page.getAttribute('#accuracy-chart', 'data-points'), '3');
   assert.ok((await downloadWeights(page)).equals(reference.weights), 'bit-identical final weights');
   assert.equal(await page.locator('#resume-offer').isHidden(), true, 'a finished run is not offered again');
   await page.reload();
-  await state(page, 'idle');
+  // The URL has autostart=1, which starts a new run when nothing is saved: the page may be past
+  // idle already. It would skip autostart (and say so) if it still held a saved run.
+  await state(page, 'idle', 'loading', 'running', 'done');
   assert.equal(await page.locator('#resume-offer').isHidden(), true);
+  assert.doesNotMatch(await page.textContent('#log'), /autostart skipped/);
 });
 
 test('Download checkpoint and Load checkpoint restore a model; a corrupted checkpoint is refused and the model kept', async (t) => {
@@ -385,6 +485,7 @@ test('Download checkpoint and Load checkpoint restore a model; a corrupted check
 
   await page.fill('#seed', '9');
   await page.click('#start');
+  await page.click('#confirm button:text-is("Start a new run")');
   await state(page, 'done');
   assert.ok(!(await downloadWeights(page)).equals(trained), 'another seed, another model');
 
@@ -463,6 +564,237 @@ test('a crashed peer worker ends the run with an error and its last checkpoint o
   assert.equal(await globalStep(page), stoppedAt, 'no steps after the peer crashed');
 });
 
+// ---------------------------------------------------------------- the page as a newcomer meets it
+
+const AXE_SOURCE = (() => {
+  try {
+    return readFileSync(fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
+  } catch {
+    return null;
+  }
+})();
+
+/** axe-core's serious and critical findings on the page as it is now, one line each. */
+async function axeFindings(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return violations.filter((v) => ['serious', 'critical'].includes(v.impact))
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')} (${v.nodes[0].failureSummary.replace(/\s+/g, ' ').slice(0, 160)})`);
+}
+
+test('the first screen says what Start will do, where the data comes from and about how long; the data card does not ask for files', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, server.url);
+  await state(page, 'idle');
+  assert.doesNotMatch(await page.textContent('.tagline'), /WebAssembly|Web Worker/, 'the tagline says what the user gets, not how it is built');
+  const info = await page.textContent('#start-info');
+  assert.match(info, /^Start downloads CIFAR-10 \(176 MB, six files\) from this site \(\/data\/cifar-10-batches-bin\/\), once: this browser keeps a copy, then trains 5 epochs on 50,000 images: about \d+ (s|min \d+ s) on a typical laptop, plus the download\./);
+  assert.match(await page.textContent('.data-intro'), /^Start fetches CIFAR-10 for you\./);
+  // The README's screenshot (web/screenshot.png is a copy of it).
+  await page.screenshot({ path: path.join(ARTIFACTS, 'first-screen.png') });
+  await page.fill('#epochs', '1');
+  await page.fill('#limitTrain', '1000');
+  assert.match(await page.textContent('#start-info'), /trains 1 epoch on 1,000 images/);
+  // Every field names its messages for screen readers.
+  for (const id of await page.locator('#settings input').evaluateAll((inputs) => inputs.map((i) => i.id))) {
+    assert.match(await page.getAttribute(`#${id}`, 'aria-describedby') ?? '', new RegExp(`\\b${id}-error\\b`), `#${id} is described by its error text`);
+  }
+  // Valid but harmful values are said beside their field.
+  await page.fill('#workers', '64');
+  assert.match(await page.textContent('#workers-note'), /^This device has \d+ cores: more workers than cores trains slower/);
+  await page.fill('#lr', '50');
+  assert.match(await page.textContent('#lr-note'), /will probably diverge/);
+});
+
+for (const width of [1400, 390]) {
+  test(`axe finds no serious or critical problem on the idle, running and finished page at ${width} px; at 390 px the progress is in sight after Start`, async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    if (!AXE_SOURCE) return t.skip('axe-core is not installed (npm install)');
+    const height = width === 390 ? 844 : 1000;
+    const page = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=1&batch=8&limitTrain=1200&debug=1&debugStepMs=15`, { width, height });
+    await state(page, 'idle');
+    const findings = { idle: await axeFindings(page) };
+    await page.click('#start');
+    await state(page, 'running');
+    await page.waitForFunction(() => Number(document.getElementById('epoch-progress').dataset.globalStep) > 5);
+    // The sticky bar shows the run wherever the page is scrolled (Start is far down at 390 px).
+    const bar = await page.locator('#runbar').boundingBox();
+    assert.ok(bar && bar.y >= 0 && bar.y + bar.height <= height, `the progress bar is in the first screen: ${JSON.stringify(bar)}`);
+    assert.match(await page.textContent('#runbar-text'), /^Training · Epoch 1\/1 · step \d+\/150 · \d+% · ETA /);
+    if (width === 390) await page.screenshot({ path: path.join(ARTIFACTS, 'narrow-running.png') });
+    findings.running = await axeFindings(page);
+    await state(page, 'done');
+    findings.done = await axeFindings(page);
+    assert.deepEqual(findings, { idle: [], running: [], done: [] });
+  });
+}
+
+test('keyboard only: start, pause, continue and stop a run, download its weights and load them back; focus never drops to the page', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=1&batch=8&debug=1&debugStepMs=15`);
+  await state(page, 'idle');
+  const focused = () => page.evaluate(() => {
+    const e = document.activeElement;
+    const box = e.getBoundingClientRect();
+    return { id: e.id || e.tagName, width: box.width, height: box.height, outline: getComputedStyle(e).outlineStyle };
+  });
+  /** Tabs to the element with `id`, checking that every stop on the way is visible and ringed. */
+  async function tabTo(id) {
+    for (let i = 0; i < 60; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused();
+      assert.ok(f.width > 4 && f.height > 4, `tab stop ${f.id} is ${f.width}×${f.height} px`);
+      assert.notEqual(f.outline, 'none', `tab stop ${f.id} has a focus ring`);
+      if (f.id === id) return;
+    }
+    assert.fail(`#${id} not reached by Tab`);
+  }
+  await tabTo('start');
+  await page.keyboard.press('Enter');
+  await state(page, 'running');
+  assert.equal((await focused()).id, 'pause', 'focus goes to Pause once the run starts');
+  await page.keyboard.press('Enter');
+  await state(page, 'paused');
+  assert.equal((await focused()).id, 'pause');
+  const pausedAt = await globalStep(page);
+  await page.keyboard.press('Enter');
+  await state(page, 'running');
+  await page.waitForFunction((n) => Number(document.getElementById('epoch-progress').dataset.globalStep) > n, pausedAt);
+  await page.keyboard.press('Tab');
+  assert.equal((await focused()).id, 'stop');
+  await page.keyboard.press('Enter');
+  await state(page, 'stopped');
+  assert.equal((await focused()).id, 'start', 'focus goes back to Start after Stop');
+
+  await tabTo('download-weights');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
+  const weightsFile = path.join(temp, 'keyboard-weights.bin');
+  writeFileSync(weightsFile, readFileSync(await download.path()));
+  await page.keyboard.press('Tab');
+  assert.equal((await focused()).id, 'load-weights-button');
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+  await chooser.setFiles(weightsFile);
+  await page.waitForSelector('#weights-info:has-text("Loaded keyboard-weights.bin")');
+  assert.match(await page.textContent('#start-info'), /starting from the weights in keyboard-weights\.bin/);
+});
+
+test('the two Load buttons and every other control have distinct names; the file inputs are not tab stops', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, server.url);
+  await state(page, 'idle');
+  const names = await page.locator('button:visible').allTextContents();
+  assert.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), [], `duplicate button names: ${names}`);
+  assert.ok(names.includes('Load weights…') && names.includes('Load checkpoint…'), names.join(', '));
+  for (const id of ['load-weights', 'load-checkpoint', 'data-files']) assert.equal(await page.isHidden(`#${id}`), true, `#${id} is no tab stop`);
+});
+
+test('Start after Stop asks before discarding the saved run; Cancel and Escape keep it; Discard asks too', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=2&batch=8&debug=1&debugStepMs=10`);
+  await page.click('#start');
+  await page.waitForFunction(() => Number(document.getElementById('epoch-progress').dataset.globalStep) > 20);
+  await page.click('#stop');
+  await state(page, 'stopped');
+  await page.waitForSelector('#resume-offer:visible');
+  assert.equal(await page.textContent('#resume-run'), 'Resume run');
+  assert.equal(await page.textContent('#start'), 'Start new run');
+
+  await page.click('#start');
+  await page.waitForSelector('#confirm[open]');
+  assert.equal(await page.textContent('#confirm-title'), 'Start a new run?');
+  assert.match(await page.textContent('#confirm-text'), /replaces the saved run \(epoch 1\/2, step \d+\/250\).*cannot be resumed afterwards/);
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.getElementById('confirm').open);
+  await page.click('#start');
+  await page.click('#confirm button:text-is("Cancel")');
+  assert.equal(await page.locator('#resume-offer').isVisible(), true, 'the saved run is still offered');
+  assert.equal(await page.getAttribute('body', 'data-state'), 'stopped');
+
+  await page.click('#discard-run');
+  await page.waitForSelector('#confirm[open]');
+  assert.equal(await page.textContent('#confirm-title'), 'Discard the saved run?');
+  await page.click('#confirm button:text-is("Cancel")');
+  assert.equal(await page.locator('#resume-offer').isVisible(), true);
+  await page.click('#discard-run');
+  await page.click('#confirm button:text-is("Discard the saved run")');
+  await page.waitForSelector('#resume-offer', { state: 'hidden' });
+});
+
+test('a reload in the middle of a run loses seconds, not the epoch, and the offer says how much', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=2&batch=8&debug=1&debugStepMs=15&autostart=1`);
+  await state(page, 'running');
+  await page.waitForFunction(() => Number(document.getElementById('epoch-progress').dataset.globalStep) > 160);
+  const seen = await globalStep(page);
+  await page.reload();
+  await page.waitForSelector('#resume-offer:visible');
+  const [, step] = /^Epoch 1 of 2, step (\d+) of 250/.exec(await page.textContent('#resume-summary')) ?? [];
+  // The autosave runs every 2 s of wall time: at 15+ ms a step, at most about 140 steps behind.
+  assert.ok(Number(step) >= seen - 140, `saved at step ${step}, the page was at ${seen} or later`);
+  assert.match(await page.textContent('#resume-detail'), /(saved [\d\w ]+ before the page closed: the last \d+ steps? will be trained again|Nothing was lost)/);
+});
+
+test('Start after loading a finished checkpoint says it would start a new model and offers to continue the checkpoint, which then trains on', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=1&batch=8&autostart=1`);
+  await state(page, 'done');
+  const checkpointFile = path.join(temp, 'finished.ckpt');
+  writeFileSync(checkpointFile, await downloadCheckpoint(page));
+  assert.match(await page.textContent('#checkpoint-info'), /: finished, 1\/1 epochs\.$/);
+  await page.fill('#epochs', '5');
+  await page.fill('#limitTrain', '800');
+  await chooseCheckpoint(page, checkpointFile);
+  await page.waitForSelector('#checkpoint-info:has-text("Loaded finished.ckpt")');
+  // The settings now show the checkpoint's run, not the form's old values.
+  assert.equal(await page.inputValue('#epochs'), '1');
+  assert.equal(await page.inputValue('#limitTrain'), '1000');
+  assert.match(await page.textContent('#resume-summary'), /^Finished: 1 of 1 epochs · test accuracy \d+\.\d\d%/);
+  await page.click('#start');
+  await page.waitForSelector('#confirm[open]');
+  assert.match(await page.textContent('#confirm-text'), /trains a new model from scratch .* does not use the loaded checkpoint finished\.ckpt/);
+  await page.click('#confirm button:text-is("Continue the checkpoint")');
+  await state(page, 'done');
+  const log = await page.textContent('#log');
+  assert.match(log, /^# Resumed at epoch 2, step 0: 2 epoch\(s\)/m);
+  assert.match(log, /^Epoch \[2\/2\], Step \[100\/125\]/m);
+  assert.equal(accuracyLines(log).length, 1, 'the new epoch was evaluated');
+});
+
+test('a run with lr 50 stops as diverged, naming the step, instead of finishing at chance; accuracy at chance is flagged', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=1&batch=8&lr=50`);
+  await state(page, 'idle');
+  assert.match(await page.textContent('#lr-note'), /will probably diverge/);
+  await page.click('#start');
+  await page.waitForSelector('#errors:visible');
+  await state(page, 'stopped');
+  assert.match(await page.textContent('#error-list'), /training diverged at epoch 1, step \d+: the running loss \S+ is above 100 × ln\(10\) = 230\.3\. Try a lower learning rate \(now 50\)/);
+  assert.notEqual(await page.textContent('#status'), 'Finished');
+  assert.equal(await page.textContent('#resume-title'), 'Training diverged');
+
+  // A model that guesses one class for everything: at chance, and said so.
+  const zeros = path.join(temp, 'zeros.bin');
+  writeFileSync(zeros, Buffer.alloc(WEIGHTS_BYTES));
+  await chooseWeights(page, zeros);
+  await page.waitForSelector('#weights-info:has-text("Loaded zeros.bin")');
+  assert.match(await page.textContent('#accuracy-note'), /^About chance \(10%\): the model has not learned/);
+  assert.equal(await page.locator('#accuracy.at-chance').count(), 1);
+});
+
+test('a 50-step run draws its loss; both charts share their epoch ticks and describe themselves; the legend shows the latest point', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=2&batch=8&limitTrain=400&autostart=1`);
+  await state(page, 'done');
+  assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '2', 'one point per 50-step epoch');
+  assert.equal(await page.getAttribute('#loss-chart', 'data-x-ticks'), '0,1,2');
+  assert.equal(await page.getAttribute('#accuracy-chart', 'data-x-ticks'), '0,1,2');
+  const plots = await page.locator('.u-over').evaluateAll((overs) => overs.map((o) => { const b = o.getBoundingClientRect(); return [Math.round(b.left - o.closest('.chart').getBoundingClientRect().left), Math.round(b.width)]; }));
+  assert.deepEqual(plots[0], plots[1], 'the plot areas line up');
+  assert.match(await page.textContent('#loss-chart-summary'), /^2 points up to epoch 2\.00 of 2: loss from \d+\.\d{4} to \d+\.\d{4}\.$/);
+  assert.match(await page.textContent('#loss-chart .u-legend'), /Loss:?\s*\d+\.\d{4}/);
+  assert.doesNotMatch(await page.textContent('#accuracy-chart .u-legend'), /—/);
+});
+
 /** A raw GET (no URL normalisation on our side, so '..' reaches the server as written). */
 function rawGet(port, rawPath) {
   return new Promise((resolve, reject) => {
@@ -472,6 +804,56 @@ function rawGet(port, rawPath) {
     }).on('error', reject);
   });
 }
+
+test('the Model panel: a preset from the URL, a bad description names its line and blocks Start, a custom net trains, its link reproduces it, its layers show, and its checkpoint switches the model back', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=1&batch=16&limitTrain=160&limitTest=100&model=resnet`);
+  await page.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await page.inputValue('#model-preset'), 'resnet');
+  assert.ok((await page.$$eval('#model-summary tbody tr', (rows) => rows.length)) > 25, 'a row per layer');
+  assert.match(await page.textContent('#model-summary tfoot'), /78,042/);
+  await page.waitForSelector('#model-estimate:has-text("per epoch")');
+
+  await page.click('.model-details summary');
+  await page.fill('#model-text', 'conv(6, 5)\nrelu\nlinear(10)\n');
+  await page.waitForSelector('#model-error:has-text("line 3")');
+  assert.match(await page.textContent('#model-error'), /line 3: linear fc1: linear needs a flat input: add flatten before it/);
+  assert.equal(await page.getAttribute('#model-text', 'aria-invalid'), 'true');
+  assert.equal(await page.isDisabled('#start'), true, 'Start waits for a valid description');
+
+  const custom = 'conv(4, 3, padding=1)\nbatchnorm\nrelu\nmaxpool(2)\nflatten\ndropout(0.1)\nlinear(classes)\n';
+  await page.fill('#model-text', custom);
+  await page.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await page.inputValue('#model-preset'), 'custom');
+  await page.waitForFunction(() => !document.getElementById('start').disabled);
+  const link = page.url();
+  assert.match(link, /[?&]model=[A-Za-z0-9_-]{10,}/, 'a custom net is encoded in the URL');
+  await page.click('#start');
+  await state(page, 'done');
+  assert.match(await page.textContent('#log'), /Test accuracy: \d/);
+
+  await page.click('#show-activations');
+  await page.waitForSelector('#activations .activation-layer');
+  const layers = await page.$$eval('#activations .activation-layer h3', (h) => h.map((x) => x.textContent));
+  assert.equal(layers[0], 'conv1 · conv · 4×32×32');
+  assert.equal(layers.length, 7);
+  assert.ok((await page.$$('#activations canvas[aria-label]')).length >= 4, 'feature maps are drawn and named');
+
+  const checkpointFile = path.join(temp, 'custom.ckpt');
+  writeFileSync(checkpointFile, await downloadCheckpoint(page));
+  await page.selectOption('#model-preset', 'simplecnn');
+  await page.waitForFunction(() => document.getElementById('model-text').value.startsWith('# SimpleCNN'));
+  await chooseCheckpoint(page, checkpointFile);
+  await page.waitForSelector('#confirm[open]');
+  assert.match(await page.textContent('#confirm'), /holds another model than the one in the editor: layer 1 \(conv1\)/);
+  await page.click('#confirm button:text-is("Switch to its model and load")');
+  await page.waitForSelector('#checkpoint-info:has-text("Loaded custom.ckpt")');
+  assert.equal(await page.inputValue('#model-text'), custom, 'the panel shows the checkpoint\'s model');
+
+  const again = await openPage(t, link);
+  await again.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await again.inputValue('#model-text'), custom, 'the link reproduces the description');
+});
 
 test('the server sends the right MIME types, serves the data folder and refuses paths outside its roots', async () => {
   const data = mkdtempSync(path.join(tmpdir(), 'webtrain-serve-'));

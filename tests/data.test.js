@@ -9,6 +9,7 @@ import { createEngine, EngineError } from '../web/engine.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
+import { createSimpleCnn } from './helpers/models.js';
 
 let good;
 before(() => {
@@ -45,6 +46,8 @@ test('an empty file is refused', () => {
 test('a size that is not a whole number of records is refused', () => {
   const bytes = makeRecords(3).subarray(0, 3073 * 2 + 100);
   assertDataError(folderWith('data_batch_2.bin', bytes), 'data_batch_2.bin', /size 6246 bytes is not a multiple of the 3073-byte CIFAR-10 record \(2 whole records and 100 bytes left over\)/);
+  // One record, one byte: singular nouns (the page once said "1 whole records").
+  assertDataError(folderWith('data_batch_2.bin', makeRecords(2).subarray(0, 3073 + 1)), 'data_batch_2.bin', /\(1 whole record and 1 byte left over\)/);
 });
 
 test('a label above 9 is refused with its record', () => {
@@ -73,7 +76,7 @@ test('the engine keeps nothing of a batch of files when one is bad', async () =>
   assert.equal(data.label(5), ok[3073]);
   assert.deepEqual(data.image(7), ok.subarray(3 * 3073 + 1, 4 * 3073));
   // Labels are checked again inside C at every step, whatever JavaScript did.
-  const model = engine.createModel({ maxBatch: 4 });
+  const model = createSimpleCnn(engine, { maxBatch: 4 });
   engine.heapU8[data.ptr] = 42;
   assert.throws(() => model.trainStep(data, [0, 1]), /record 0 has label 42/);
   engine.heapU8[data.ptr] = ok[0];

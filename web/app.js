@@ -1,12 +1,25 @@
-// The page: settings, controls and the live view. Training runs in worker.js; this file only sends
-// it messages (protocol.js) and draws what comes back. It never touches Wasm memory.
+// The page: controls, the live view and the state machine that ties the panels together. Training
+// runs in worker.js; this file only sends it messages (protocol.js) and draws what comes back. It
+// never touches Wasm memory. Panels live in their own modules: settings.js (the run's fields),
+// dialog.js (asking before losing work), data-source.js and data-errors.js (getting CIFAR-10),
+// visuals.js and chart.js (results). A new panel (a model picker, say) gets its own module and a
+// card in index.html's side column, and reads or sets the run through the functions here.
 import { wasmSimdSupported } from './engine.js';
-import { ALL_FILES, CLASS_NAMES, OFFICIAL_ARCHIVE } from './cifar.js';
+import { CLASS_NAMES } from './cifar.js';
 import { formatLoss, formatAccuracy, TRAINING_DEFAULTS } from './trainer.js';
 import * as P from './protocol.js';
-import { fetchFiles, readLocalFiles, clearCache, cachedBytes, cacheAvailable } from './data-source.js';
 import { renderPerClass, renderConfusion, renderImageGrid, renderFilters } from './visuals.js';
+import { createModelPanel, renderActivations } from './model-panel.js';
+import {
+  setupDataPanel, ensureData, loadLocalFiles, currentSource, describeDataFor, dataFailed, dataSample,
+  forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData,
+} from './data-panel.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
+import { readBlob, WEIGHTS_RULE, CHECKPOINT_RULE } from './file-limits.js';
+import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
+import { ask } from './dialog.js';
+import { createWorkerClient } from './worker-client.js';
+import { formatBytes, formatTime, formatDuration } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,104 +29,26 @@ const PAGE_QUERY = new URLSearchParams(location.search);
  * debugStepMs=N makes the worker wait N ms after each step (tests use it to act mid-run). */
 const DEBUG = PAGE_QUERY.get('debug') === '1';
 const DEBUG_STEP_MS = DEBUG ? Number(PAGE_QUERY.get('debugStepMs')) || 0 : 0;
-/** autosaveSeconds=N: seconds of training between two checkpoints kept in IndexedDB. */
+/**
+ * autosaveSeconds=N: seconds between two checkpoints kept in IndexedDB while a run trains. A
+ * checkpoint is 727 KB and takes milliseconds, so the default is short: a reload loses seconds.
+ */
 const AUTOSAVE_SECONDS = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
-  return PAGE_QUERY.has('autosaveSeconds') && Number.isFinite(value) && value > 0 ? value : P.AUTOSAVE_SECONDS;
+  return PAGE_QUERY.has('autosaveSeconds') && Number.isFinite(value) && value > 0 ? value : 2;
 })();
-
-// ---------------------------------------------------------------- settings
-
-const DEFAULT_WORKERS = Math.max(1, (navigator.hardwareConcurrency || 2) - 1);
-const DEFAULTS = {
-  epochs: String(TRAINING_DEFAULTS.epochs), batch: String(TRAINING_DEFAULTS.batchSize), lr: String(TRAINING_DEFAULTS.lr),
-  seed: String(TRAINING_DEFAULTS.seed), limitTrain: '', limitTest: '', workers: String(DEFAULT_WORKERS),
-  data: 'data/cifar-10-batches-bin/',
-};
-const FIELDS = Object.keys(DEFAULTS);
-// Always written to the URL, so a copied link reproduces the run even if the defaults change.
-const ALWAYS_IN_URL = ['epochs', 'batch', 'lr', 'seed'];
-
-function integerField(label, min, max, { optional = false } = {}) {
-  return (text) => {
-    if (optional && text === '') return { value: null };
-    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-      return { error: `${label}: enter a whole number from ${min.toLocaleString('en')} to ${max.toLocaleString('en')}${optional ? ', or leave empty for all' : ''}.` };
-    }
-    return { value: Number(text) };
-  };
-}
-
-const VALIDATORS = {
-  epochs: integerField('Epochs', 1, 1000),
-  batch: integerField('Batch size', 1, 4096),
-  // No upper bound: a rate that makes training diverge is caught by the divergence guard.
-  lr: (text) => {
-    const value = Number(text);
-    if (text === '' || !Number.isFinite(value) || value <= 0) return { error: 'Learning rate: enter a positive number such as 0.001.' };
-    return { value };
-  },
-  seed: integerField('Seed', 0, 0xffffffff),
-  limitTrain: integerField('Training images', 1, 50000, { optional: true }),
-  limitTest: integerField('Test images', 1, 10000, { optional: true }),
-  workers: integerField('Workers', 1, 64),
-  data: (text) => {
-    if (text === '') return { error: `Data URL: enter the folder holding ${ALL_FILES.join(', ')}.` };
-    let url;
-    try {
-      url = new URL(text.endsWith('/') ? text : `${text}/`, document.baseURI);
-    } catch {
-      return { error: `Data URL: '${text}' is not a URL.` };
-    }
-    // What the page's Content-Security-Policy (connect-src in index.html) lets it fetch.
-    const local = ['localhost', '127.0.0.1'].includes(url.hostname);
-    if (url.origin !== location.origin && url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
-      return { error: 'Data URL: this page fetches data from its own site, over https, or from localhost only.' };
-    }
-    return { value: url.href };
-  },
-};
-
-function fieldText(name) { return $(name).value.trim(); }
-
-/** Validates every field, showing each message next to its field; returns the values or null. */
-function readSettings() {
-  const values = {};
-  let ok = true;
-  for (const name of FIELDS) {
-    const { value, error } = VALIDATORS[name](fieldText(name));
-    $(`${name}-error`).textContent = error ?? '';
-    $(name).setAttribute('aria-invalid', error ? 'true' : 'false');
-    if (error) ok = false;
-    else values[name] = value;
-  }
-  return ok ? values : null;
-}
-
-function applyQuery() {
-  const query = new URLSearchParams(location.search);
-  for (const name of FIELDS) $(name).value = query.get(name) ?? DEFAULTS[name];
-}
-
-/** Mirrors the fields into the address bar, keeping parameters this page doesn't own. */
-function writeQuery() {
-  const query = new URLSearchParams(location.search);
-  for (const name of FIELDS) {
-    const text = fieldText(name);
-    if (ALWAYS_IN_URL.includes(name) || (text !== DEFAULTS[name] && text !== '')) query.set(name, text);
-    else query.delete(name);
-  }
-  history.replaceState(null, '', `${location.pathname}?${query}${location.hash}`);
-}
+/** Training samples per second per worker assumed before a run has measured its own (a 2020s laptop). */
+const ASSUMED_SAMPLES_PER_S = 6000;
+/** Where the page was when it was closed (localStorage, written on pagehide): tells the resume
+ * offer how much training the saved checkpoint is behind. */
+const LAST_SEEN_KEY = 'webtrain-last-seen';
+/** Test accuracy under this many times chance (1/classes) is flagged as "not learned". */
+const CHANCE_MARGIN = 1.5;
 
 // ---------------------------------------------------------------- state and errors
 
 let state = 'idle'; // idle | loading | running | paused | stopped | done | unsupported
 let hasModel = false;
-let dataKey = null;        // what the worker holds: 'url:<base>' or 'local:<n>'
-let localFiles = null;     // { key, names } when dropped files are the data source
-let abortLoading = null;
-let sample = null;         // first test images and labels, for the grid
 let runInfo = null;
 // The run in progress and what its checkpoints are saved with: { settings, source }.
 let currentRun = null;
@@ -123,37 +58,68 @@ let lastEpoch = null;      // the newest EPOCH message (confusion matrix, predic
 // source, history, lastEpoch, status, message, name, accuracy }. status: 'running' | 'paused' |
 // 'stopped' | 'diverged' | 'failed' | 'crashed' | 'loaded'.
 let savedRun = null;
+let pendingWeights = null; // the name of weights loaded since the last run: the next Start trains on from them
+let modelPanel = null;     // the Model panel (model-panel.js): the description every run trains
+
+const STATUS_LABELS = {
+  idle: 'Ready', loading: 'Loading data…', running: 'Training', paused: 'Paused', stopped: 'Stopped',
+  done: 'Finished', unsupported: 'Unsupported browser',
+};
+// Where keyboard focus goes when the control it was on is disabled by a state change.
+const FOCUS_AFTER = { loading: 'stop', running: 'pause', paused: 'pause', stopped: 'start', done: 'start', idle: 'start' };
 
 function setState(next) {
+  const previous = state;
   state = next;
   document.body.dataset.state = next;
   const busy = next === 'loading' || next === 'running' || next === 'paused';
-  $('start').disabled = busy || next === 'unsupported';
-  $('start').textContent = next === 'done' || next === 'stopped' ? 'Start again' : 'Start';
+  $('start').disabled = busy || next === 'unsupported' || (modelPanel !== null && !modelPanel.valid);
+  modelPanel?.setDisabled(busy);
+  $('show-activations').disabled = !hasModel || next === 'loading' || next === 'unsupported';
+  $('start').textContent = hasModel || savedRun ? 'Start new run' : 'Start';
   $('pause').disabled = !(next === 'running' || next === 'paused');
-  $('pause').textContent = next === 'paused' ? 'Resume' : 'Pause';
+  $('pause').textContent = next === 'paused' ? 'Continue' : 'Pause';
   $('stop').disabled = !busy;
   $('download-weights').disabled = !hasModel || next === 'loading' || next === 'unsupported';
   $('download-checkpoint').disabled = !(hasModel || savedRun) || next === 'loading' || next === 'unsupported';
   const loadDisabled = busy || next === 'unsupported';
-  for (const what of ['weights', 'checkpoint']) {
-    $(`load-${what}`).disabled = loadDisabled;
-    $(`load-${what}-label`).classList.toggle('disabled', loadDisabled);
-  }
-  for (const name of FIELDS) $(name).disabled = busy;
-  $('data-files').disabled = busy || next === 'unsupported';
+  for (const what of ['weights', 'checkpoint']) $(`load-${what}-button`).disabled = loadDisabled;
+  setFieldsDisabled(busy);
+  $('choose-data-files').disabled = busy || next === 'unsupported';
   $('drop-zone').classList.toggle('disabled', busy);
-  const labels = {
-    idle: 'Ready', loading: 'Loading data…', running: 'Training', paused: 'Paused', stopped: 'Stopped',
-    done: 'Finished', unsupported: 'Unsupported browser',
-  };
-  $('status').textContent = labels[next];
-  $('status').className = `status status-${next}`;
+  const failed = next === 'idle' && dataFailed();
+  $('status').textContent = failed ? 'Data not loaded: see the errors' : STATUS_LABELS[next];
+  $('status').className = `status status-${failed ? 'failed' : next}`;
+  if (!busy) {
+    // A run's live numbers mean nothing once it has ended.
+    $('samples-per-s').textContent = '—';
+    $('eta').textContent = '—';
+  }
+  $('runbar').hidden = !busy;
+  if (next === 'loading') runbarPosition = '';
+  updateRunbar();
   updateResumeOffer();
+  updateStartInfo();
+  moveFocus(previous, next);
 }
 
-function showError(message) {
+/** Keeps keyboard focus on a usable control when the one it was on is disabled (Start, Stop). */
+function moveFocus(previous, next) {
+  if (previous === next || !FOCUS_AFTER[next]) return;
+  const active = document.activeElement;
+  const lost = !active || active === document.body || active.disabled;
+  const fromControls = active && ['start', 'pause', 'stop', 'resume-run'].includes(active.id);
+  if ((lost || fromControls) && !$('confirm').open) {
+    const target = $(FOCUS_AFTER[next]);
+    if (!target.disabled) target.focus();
+  }
+}
+
+/** scope: what the error is about ('data', 'weights', 'checkpoint', 'run'); a later success of
+ * the same kind clears it (clearErrors(scope)), so an old failure doesn't outlive its cause. */
+function showError(message, scope = 'run') {
   const item = document.createElement('li');
+  item.dataset.scope = scope;
   const text = document.createElement('span');
   text.textContent = message;
   const dismiss = document.createElement('button');
@@ -170,9 +136,9 @@ function showError(message) {
   log(`error: ${message}`, 'log-error');
 }
 
-function clearErrors() {
-  $('error-list').replaceChildren();
-  $('errors').hidden = true;
+function clearErrors(scope) {
+  for (const item of [...$('error-list').children]) if (!scope || item.dataset.scope === scope) item.remove();
+  $('errors').hidden = $('error-list').children.length === 0;
 }
 
 function log(line, className) {
@@ -187,41 +153,12 @@ function log(line, className) {
 
 // ---------------------------------------------------------------- the worker
 
-let worker = null;
-let nextId = 1;
-const pending = new Map();
-
-/** An ERROR reply from the worker; `scope` says what failed ('data', 'run', 'weights'). */
-class WorkerError extends Error {
-  constructor({ scope, message }) {
-    super(message);
-    this.scope = scope;
-  }
-}
-
-function ensureWorker() {
-  if (worker) return worker;
-  const debugQuery = DEBUG_STEP_MS ? `?debug=1&stepMs=${DEBUG_STEP_MS}` : '?debug=1';
-  worker = new Worker(new URL(DEBUG ? `./worker.js${debugQuery}` : './worker.js', import.meta.url), { type: 'module' });
-  worker.onmessage = ({ data }) => {
-    if (data.type === P.STATE) onState(data.state);
-    if (data.replyTo) {
-      const request = pending.get(data.replyTo);
-      pending.delete(data.replyTo);
-      if (data.type === P.ERROR) request?.reject(new WorkerError(data));
-      else request?.resolve(data);
-    } else {
-      onEvent(data);
-    }
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    const where = event.filename ? ` (${event.filename}:${event.lineno})` : '';
-    workerLost(`The training worker crashed: ${event.message || 'its script failed to load (worker.js or a module it imports)'}${where}.`, true);
-  };
-  worker.onmessageerror = () => workerLost('A message from the training worker could not be read (messageerror).');
-  return worker;
-}
+const debugQuery = DEBUG_STEP_MS ? `?debug=1&stepMs=${DEBUG_STEP_MS}` : '?debug=1';
+const client = createWorkerClient({
+  url: new URL(DEBUG ? `./worker.js${debugQuery}` : './worker.js', import.meta.url),
+  onState, onEvent, onLost: workerLost,
+});
+const request = client.request;
 
 /**
  * The worker is gone with its data and model: say so, keep the run's last checkpoint on offer and
@@ -229,12 +166,9 @@ function ensureWorker() {
  * objects, fetched data comes from the browser's cache).
  */
 function workerLost(message, crashed = false) {
-  worker?.terminate();
-  worker = null;
-  dataKey = null;
+  client.terminate(message);
+  forgetWorkerData();
   hasModel = false;
-  for (const request of pending.values()) request.reject(new WorkerError({ scope: 'lost', message }));
-  pending.clear();
   const wasTraining = ['running', 'paused', 'loading'].includes(state) && currentRun;
   if (crashed && wasTraining && savedRun) {
     updateSavedRun({ status: 'crashed', message });
@@ -247,16 +181,7 @@ function workerLost(message, crashed = false) {
 
 /** Shows a failed request's message, except when the worker was lost (already reported). */
 function showFailure(error, prefix = '') {
-  if (error.scope !== 'lost') showError(`${prefix}${error.message}`);
-}
-
-function request(type, payload = {}, transfer = []) {
-  const w = ensureWorker();
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    w.postMessage({ type, id, ...payload }, transfer);
-  });
+  if (error.scope !== 'lost') showError(`${prefix}${error.message}`, error.scope ?? (error.name === 'DataError' ? 'data' : 'run'));
 }
 
 function onState(next) {
@@ -285,132 +210,19 @@ function onEvent(message) {
   }
 }
 
-// ---------------------------------------------------------------- data
+// ---------------------------------------------------------------- data (data-panel.js)
 
-function progressRows() {
-  const list = $('file-progress');
-  list.replaceChildren();
-  const rows = new Map();
-  for (const name of ALL_FILES) {
-    const item = document.createElement('li');
-    const label = document.createElement('span');
-    label.className = 'file-name';
-    label.textContent = name;
-    const bar = document.createElement('progress');
-    bar.max = 1;
-    bar.value = 0;
-    const text = document.createElement('span');
-    text.className = 'file-bytes';
-    text.textContent = 'waiting';
-    item.append(label, bar, text);
-    list.appendChild(item);
-    rows.set(name, { item, bar, text });
-  }
-  return (name, loaded, total, fromCache) => {
-    const row = rows.get(name);
-    if (!row) return;
-    if (total) {
-      row.bar.max = total;
-      row.bar.value = loaded;
-      row.text.textContent = `${formatBytes(loaded)} / ${formatBytes(total)} · ${Math.floor((100 * loaded) / total)}%`;
-    } else {
-      row.bar.removeAttribute('value');
-      row.text.textContent = formatBytes(loaded);
-    }
-    if (fromCache) row.text.textContent = `${formatBytes(total)} · from this browser`;
-    row.item.classList.toggle('complete', total > 0 && loaded === total);
-  };
-}
-
-/** Hands the six files to the worker, which validates them with the C reader. */
-async function sendData(files, key) {
-  const buffers = ALL_FILES.map((name) => files.get(name));
-  const train = ALL_FILES.slice(0, 5).map((name, i) => ({ name: nameOf(key, name), buffer: buffers[i] }));
-  const test = { name: nameOf(key, ALL_FILES[5]), buffer: buffers[5] };
-  dataKey = null;
-  const reply = await request(P.LOAD_DATA, { train, test }, buffers);
-  dataKey = key;
-  sample = reply.sample;
-  renderImageGrid($('image-grid'), sample, null);
-  $('image-grid').classList.remove('placeholder');
-  log(`# Data: ${reply.trainCount.toLocaleString('en')} training and ${reply.testCount.toLocaleString('en')} test images`, 'log-info');
-}
-
-/** Errors name the file by its URL when it was fetched, by its name when it was dropped. */
-function nameOf(key, file) {
-  return key.startsWith('url:') ? new URL(file, key.slice(4)).href : file;
-}
-
-async function loadFromUrl(base) {
-  const controller = new AbortController();
-  abortLoading = () => controller.abort();
-  const cacheWrites = []; // training starts without waiting for them
-  try {
-    const files = await fetchFiles(base, { onProgress: progressRows(), signal: controller.signal, cacheWrites });
-    await sendData(files, `url:${base}`);
-  } catch (error) {
-    // A file the engine refused must not come back from the cache on the next try: let the
-    // writes finish, then remove what they wrote.
-    if (error instanceof WorkerError && error.scope === 'data') {
-      await Promise.all(cacheWrites);
-      await clearCache(base).catch(() => {});
-    }
-    throw error;
-  } finally {
-    abortLoading = null;
-    Promise.all(cacheWrites).then(updateCacheSize);
-  }
-}
-
+/** Dropped or chosen files become the data source, unless a run is busy. */
 async function loadLocal(fileList) {
-  if (!fileList.length || (state !== 'idle' && state !== 'stopped' && state !== 'done')) return;
+  if (!fileList.length || !['idle', 'stopped', 'done'].includes(state)) return;
   setState('loading');
   try {
-    const files = await readLocalFiles(fileList, { onProgress: progressRows() });
-    const key = `local:${nextId}`;
-    await sendData(files, key);
-    // The File objects stay readable for this page's life: a new worker can be given them again.
-    const names = [...fileList].map((f) => f.name);
-    localFiles = { key, files: [...fileList], names };
-    $('local-data').textContent = `Using your files (${names.join(', ')}). Edit the data URL to fetch from there instead.`;
-    $('local-data').hidden = false;
+    await loadLocalFiles(fileList);
   } catch (error) {
     showFailure(error);
   } finally {
     setState(state === 'loading' ? (hasModel ? 'stopped' : 'idle') : state);
   }
-}
-
-async function updateCacheSize() {
-  if (!cacheAvailable) {
-    $('cache-size').textContent = 'not available (needs https or localhost)';
-    $('clear-cache').disabled = true;
-    return;
-  }
-  try {
-    $('cache-size').textContent = formatBytes(await cachedBytes());
-  } catch (error) {
-    $('cache-size').textContent = `unknown (${error.message})`;
-  }
-}
-
-/** Where the data comes from: the URL in the settings, or the files the user chose. */
-function currentSource(settings) {
-  return localFiles ? { kind: 'local', names: localFiles.names } : { kind: 'url', url: settings.data };
-}
-
-/** Gets `source`'s data into the worker unless it holds it already. */
-async function ensureData(source) {
-  if (source.kind === 'url') {
-    if (dataKey !== `url:${source.url}`) await loadFromUrl(source.url);
-    return;
-  }
-  if (localFiles && dataKey === localFiles.key) return;
-  if (!localFiles) {
-    throw new Error(`This run trained on files you chose (${source.names.join(', ')}). Choose or drop them again, then press Resume.`);
-  }
-  const files = await readLocalFiles(localFiles.files, { onProgress: progressRows() });
-  await sendData(files, localFiles.key);
 }
 
 // ---------------------------------------------------------------- training
@@ -419,22 +231,26 @@ async function start() {
   const settings = readSettings();
   if (!settings) {
     $('status').textContent = 'Fix the settings';
+    $(FIELDS.find((name) => $(name).getAttribute('aria-invalid') === 'true'))?.focus();
     return;
   }
-  clearErrors();
+  const choice = await confirmNewRun();
+  if (choice === 'resume') return resumeSaved();
+  if (choice !== 'new') return undefined;
+  clearErrors('run');
   setState('loading');
   try {
     const source = currentSource(settings);
     await ensureData(source);
-    if (state !== 'loading') return; // stopped while loading
+    if (state !== 'loading') return undefined; // stopped while loading
     resetRunView(settings);
     runHistory = [];
     lastEpoch = null;
-    currentRun = { settings, source };
+    currentRun = { settings: { ...settings, model: modelPanel.text }, source };
     const started = await request(P.START, {
       epochs: settings.epochs, batchSize: settings.batch, lr: settings.lr, seed: settings.seed,
       limitTrain: settings.limitTrain, limitTest: settings.limitTest, workers: settings.workers,
-      autosaveSeconds: AUTOSAVE_SECONDS,
+      autosaveSeconds: AUTOSAVE_SECONDS, model: modelPanel.text,
     });
     runStarted(started);
   } catch (error) {
@@ -442,11 +258,45 @@ async function start() {
     if (error.name !== 'AbortError') showFailure(error);
     if (state === 'loading') setState(hasModel ? 'stopped' : 'idle');
   }
+  return undefined;
+}
+
+/**
+ * Start makes a new model (or trains on from weights just loaded). Before that replaces a saved
+ * run, a loaded checkpoint or the model in the page, it asks, and offers to continue instead.
+ * Resolves to 'new', 'resume' or 'cancel'.
+ */
+async function confirmNewRun() {
+  if (savedRun) {
+    const r = savedRun;
+    if (r.status === 'loaded') {
+      return ask({
+        title: 'Start a new model?',
+        text: `Start trains a new model from scratch with the settings shown. It does not use the loaded checkpoint ${r.name} (${describeSaved(r)}), which is then discarded. To train that model further, continue it instead.`,
+        actions: [{ label: 'Continue the checkpoint', value: 'resume', primary: true }, { label: 'Start a new model', value: 'new' }],
+      });
+    }
+    return ask({
+      title: 'Start a new run?',
+      text: `A new run replaces the saved run (${describeSaved(r)}), which cannot be resumed afterwards. To carry on with it, resume it instead.`,
+      actions: [{ label: 'Resume saved run', value: 'resume', primary: true }, { label: 'Discard it and start', value: 'new' }],
+    });
+  }
+  if (hasModel && !pendingWeights) {
+    const accuracy = $('accuracy').textContent === '—' ? '' : ` (test accuracy ${$('accuracy').textContent})`;
+    return ask({
+      title: 'Start a new run?',
+      text: `A new run replaces the model in this page${accuracy}. To keep it, download its weights or checkpoint first.`,
+      actions: [{ label: 'Start a new run', value: 'new', primary: true }],
+    });
+  }
+  return 'new';
 }
 
 /** After RUN_STARTED, fresh or resumed. */
 function runStarted(started) {
   hasModel = true;
+  pendingWeights = null;
   runInfo = { ...started, startedAt: performance.now() };
   if (state !== 'loading') { // Stop was pressed while the run was starting
     request(P.STOP).catch(() => {});
@@ -462,9 +312,33 @@ function runStarted(started) {
   }
 }
 
+/** What Start will do, in the first screen: where the data comes from, how big, about how long. */
+function updateStartInfo() {
+  const info = $('start-info');
+  if (['loading', 'running', 'paused', 'unsupported'].includes(state)) {
+    info.textContent = '';
+    return;
+  }
+  const v = Object.fromEntries(FIELDS.map((name) => [name, VALIDATORS[name](fieldText(name)).value]));
+  if (FIELDS.some((name) => v[name] === undefined)) {
+    info.textContent = 'Fix the settings marked above to start.';
+    return;
+  }
+  const { text: data, download } = describeDataFor(v.data);
+  const images = v.limitTrain ?? 50000;
+  const tests = v.limitTest ?? 10000;
+  // Extra workers help less than linearly (they share the batches' overheads and the machine).
+  const workers = Math.min(v.workers, CORES);
+  const rate = ASSUMED_SAMPLES_PER_S * (1 + 0.75 * (workers - 1));
+  const seconds = v.epochs * (images / rate + tests / (3 * rate));
+  const from = pendingWeights ? `, starting from the weights in ${pendingWeights}` : '';
+  info.textContent = `Start ${data}, then trains ${v.epochs} epoch${v.epochs === 1 ? '' : 's'} on ${images.toLocaleString('en')} images${from}: `
+    + `about ${formatDuration(seconds)} on a typical laptop${download ? ', plus the download' : ''}. The ETA appears once it runs.`;
+}
+
 // ---------------------------------------------------------------- checkpoints and resuming
 
-/** A CHECKPOINT event: becomes the saved run, with everything the page needs to continue it. */
+/** A CHECKPOINT event (or an autosave's export): becomes the saved run, with everything the page needs to continue it. */
 function keepCheckpoint({ reason, runState, buffer }) {
   if (!currentRun) return;
   const status = { stop: 'stopped', pause: 'paused' }[reason] ?? 'running';
@@ -475,6 +349,48 @@ function keepCheckpoint({ reason, runState, buffer }) {
   };
   persistSavedRun();
   $('autosave-info').textContent = `Checkpoint kept in this browser: ${describePosition(runState)}, ${formatTime(savedRun.savedAt)}.`;
+}
+
+let autosaveInFlight = false;
+
+/**
+ * Saves the live run now (between two steps), whatever the worker's own schedule: every
+ * AUTOSAVE_SECONDS of wall time, and when the page is hidden or closed. A write that the closing
+ * page cuts short leaves the previous checkpoint, never a broken one (one IndexedDB transaction).
+ */
+async function autosaveNow() {
+  if (state !== 'running' || !currentRun || autosaveInFlight) return;
+  autosaveInFlight = true;
+  try {
+    const reply = await request(P.EXPORT_CHECKPOINT);
+    if (state === 'running') keepCheckpoint({ reason: 'interval', runState: reply.runState, buffer: reply.buffer });
+  } catch {
+    // The run ended meanwhile, or the worker was lost (reported elsewhere).
+  } finally {
+    autosaveInFlight = false;
+  }
+}
+
+/** On pagehide: where the run was, so the resume offer can say how much the checkpoint is behind. */
+function rememberLastSeen() {
+  if (!currentRun || !['running', 'paused'].includes(state)) return;
+  const globalStep = Number($('epoch-progress').dataset.globalStep) || 0;
+  try {
+    localStorage.setItem(LAST_SEEN_KEY, JSON.stringify({ globalStep, at: Date.now() }));
+  } catch {
+    // No localStorage: the offer then only says when the checkpoint was taken.
+  }
+}
+
+/** The pagehide note, read once at load: { globalStep, at } or null. */
+function takeLastSeen() {
+  try {
+    const seen = JSON.parse(localStorage.getItem(LAST_SEEN_KEY) ?? 'null');
+    localStorage.removeItem(LAST_SEEN_KEY);
+    return seen;
+  } catch {
+    return null;
+  }
 }
 
 function updateSavedRun(changes) {
@@ -499,9 +415,23 @@ function discardSavedRun() {
   setState(state);
 }
 
+async function askDiscard() {
+  if (!savedRun) return;
+  const choice = await ask({
+    title: 'Discard the saved run?',
+    text: `The saved run (${describeSaved(savedRun)}) is deleted from this browser and cannot be resumed. The model in this page, if any, stays until the next Start.`,
+    actions: [{ label: 'Discard the saved run', value: 'discard' }],
+  });
+  if (choice !== 'discard') return;
+  log('# Discarded the saved run', 'log-info');
+  discardSavedRun();
+  $('autosave-info').textContent = '';
+  $('start').focus();
+}
+
 /** An ERROR event: a run that failed mid-way; its last checkpoint is offered (status set here). */
 function onWorkerError({ message, scope, diverged }) {
-  showError(message);
+  showError(message, scope);
   if (scope !== 'run' || !currentRun || !savedRun) return;
   updateSavedRun({ status: diverged ? 'diverged' : 'failed', message });
 }
@@ -510,8 +440,18 @@ function stepsPerEpochOf(runState) {
   return Math.ceil(runState.trainCount / runState.batchSize);
 }
 
+const isFinished = (runState) => runState.epoch >= runState.epochs;
+
 function describePosition(runState) {
-  return `epoch ${Math.min(runState.epoch + 1, runState.epochs)}/${runState.epochs}, step ${runState.step}/${stepsPerEpochOf(runState)}`;
+  if (isFinished(runState)) return `finished, ${runState.epochs}/${runState.epochs} epochs`;
+  return `epoch ${runState.epoch + 1}/${runState.epochs}, step ${runState.step}/${stepsPerEpochOf(runState)}`;
+}
+
+/** A saved run in a few words, for the questions that would discard it. */
+function describeSaved(r) {
+  const latest = r.history.filter((e) => e.kind === 'epoch').at(-1);
+  const accuracy = latest?.test_accuracy ?? r.accuracy;
+  return `${describePosition(r.runState)}${accuracy == null ? '' : `, test accuracy ${(100 * accuracy).toFixed(2)}%`}`;
 }
 
 const OFFER_TITLES = {
@@ -520,58 +460,85 @@ const OFFER_TITLES = {
   loaded: 'Checkpoint loaded',
 };
 
+/** How much the checkpoint is behind where the page was when it closed, if the page said. */
+function describeLoss(r) {
+  if (!['running', 'paused'].includes(r.status) || !r.lastSeen) return '';
+  const saved = r.runState.epoch * stepsPerEpochOf(r.runState) + r.runState.step;
+  const steps = r.lastSeen.globalStep - saved;
+  if (steps <= 0) return ' Nothing was lost: it was saved at the step where the page closed.';
+  const seconds = Math.max(0, (r.lastSeen.at - r.savedAt) / 1000);
+  return ` It was saved ${formatDuration(seconds)} before the page closed: the last ${steps} step${steps === 1 ? '' : 's'} will be trained again.`;
+}
+
 /** Shows the saved run (position, accuracy so far, why it stopped) whenever nothing is running. */
 function updateResumeOffer() {
   const show = Boolean(savedRun) && !['loading', 'running', 'paused', 'unsupported'].includes(state);
   $('resume-offer').hidden = !show;
   if (!show) return;
   const r = savedRun;
+  const s = r.runState;
   const epochs = r.history.filter((e) => e.kind === 'epoch');
   const best = epochs.at(-1);
   let accuracy = 'no test accuracy yet';
   if (best) accuracy = `test accuracy so far ${(100 * best.test_accuracy).toFixed(2)}% (after epoch ${best.epoch})`;
   else if (r.accuracy != null) accuracy = `test accuracy ${(100 * r.accuracy).toFixed(2)}%`;
+  const finished = isFinished(s);
   $('resume-title').textContent = r.status === 'loaded' ? `Checkpoint ${r.name} loaded` : OFFER_TITLES[r.status] ?? 'A saved run';
-  $('resume-summary').textContent = `Epoch ${Math.min(r.runState.epoch + 1, r.runState.epochs)} of ${r.runState.epochs}, step ${r.runState.step} of ${stepsPerEpochOf(r.runState)} · ${accuracy} · saved ${formatTime(r.savedAt)}`;
+  const position = finished ? `Finished: ${s.epochs} of ${s.epochs} epochs` : `Epoch ${s.epoch + 1} of ${s.epochs}, step ${s.step} of ${stepsPerEpochOf(s)}`;
+  $('resume-summary').textContent = `${position} · ${accuracy} · saved ${formatTime(r.savedAt)}`;
   const data = r.source.kind === 'url' ? r.source.url : `your files (${r.source.names.join(', ')})`;
   const why = {
     running: 'It was training when this page was closed or reloaded.',
     paused: 'It was paused when this page was closed or reloaded.',
-    stopped: 'Resume continues it from the step where it stopped.',
-    diverged: 'Resume continues from the last good checkpoint, before the step that diverged, with the learning rate set here.',
-    failed: 'Resume continues from the last checkpoint.',
-    crashed: 'Resume starts a new worker and continues from the last checkpoint.',
-    loaded: 'Resume continues this run exactly where the checkpoint was taken.',
+    stopped: 'Resume run continues it from the step where it stopped.',
+    diverged: 'Resume run continues from the last good checkpoint, before the step that diverged, with the learning rate set here.',
+    failed: 'Resume run continues from the last checkpoint.',
+    crashed: 'Resume run starts a new worker and continues from the last checkpoint.',
+    loaded: finished ? 'Continue training trains this model for more epochs, exactly as if its run had been longer.' : 'Resume run continues this run exactly where the checkpoint was taken.',
   }[r.status] ?? '';
-  $('resume-detail').textContent = `${why} Data: ${data}. Batch ${r.settings.batch}, lr ${r.settings.lr}, seed ${r.settings.seed}, ${r.settings.workers} worker(s).`;
+  $('resume-detail').textContent = `${why}${describeLoss(r)} Data: ${data}. Batch ${r.settings.batch}, lr ${r.settings.lr}, seed ${r.settings.seed}, ${r.settings.workers} worker(s).`;
+  $('resume-run').textContent = finished ? 'Continue training' : 'Resume run';
   const lrRow = r.status === 'diverged';
   if (lrRow && $('resume-lr-row').hidden) $('resume-lr').value = String(r.settings.lr / 10);
   $('resume-lr-row').hidden = !lrRow;
+  if (finished && $('resume-epochs-row').hidden) $('resume-epochs').value = String(s.epochs + 1);
+  $('resume-epochs-row').hidden = !finished;
 }
 
 /** Resume: the saved run's data, settings and history back in the page, its checkpoint in the worker. */
 async function resumeSaved() {
   const record = savedRun;
   if (!record) return;
-  let { lr } = record.settings;
+  let { lr, epochs } = record.settings;
   if (record.status === 'diverged') {
     const checked = VALIDATORS.lr($('resume-lr').value.trim());
     $('resume-lr-error').textContent = checked.error ?? '';
-    if (checked.error) return;
+    $('resume-lr').setAttribute('aria-invalid', checked.error ? 'true' : 'false');
+    if (checked.error) return $('resume-lr').focus();
     lr = checked.value;
   }
-  const settings = { ...record.settings, lr };
+  if (isFinished(record.runState)) {
+    const done = record.runState.epochs;
+    let { value, error } = VALIDATORS.epochs($('resume-epochs').value.trim());
+    if (!error && value <= done) error = `Train to epoch: enter more than ${done}, the epochs this model has trained.`;
+    $('resume-epochs-error').textContent = error ?? '';
+    $('resume-epochs').setAttribute('aria-invalid', error ? 'true' : 'false');
+    if (error) return $('resume-epochs').focus();
+    epochs = value;
+  }
+  const settings = { ...record.settings, lr, epochs };
   showSettings(settings, record.source);
-  clearErrors();
+  if (record.settings.model) await modelPanel.setText(record.settings.model);
+  clearErrors('run');
   setState('loading');
   try {
     await ensureData(record.source);
-    if (state !== 'loading') return;
+    if (state !== 'loading') return undefined;
     restoreRunView(record, settings);
     currentRun = { settings, source: record.source };
     const checkpoint = record.checkpoint.slice(); // the record keeps its copy until the next save
     const started = await request(P.START, {
-      epochs: settings.epochs, lr, limitTest: settings.limitTest, autosaveSeconds: AUTOSAVE_SECONDS,
+      epochs, lr, limitTest: settings.limitTest, autosaveSeconds: AUTOSAVE_SECONDS,
       checkpoint: { name: record.name ?? 'the saved checkpoint', buffer: checkpoint.buffer },
     }, [checkpoint.buffer]);
     runStarted(started);
@@ -580,19 +547,7 @@ async function resumeSaved() {
     if (error.name !== 'AbortError') showFailure(error, 'Could not resume: ');
     if (state === 'loading') setState(hasModel ? 'stopped' : 'idle');
   }
-}
-
-/** The form and address bar show the settings of the run being resumed. */
-function showSettings(settings, source) {
-  const text = { ...settings, limitTrain: settings.limitTrain ?? '', limitTest: settings.limitTest ?? '' };
-  for (const name of FIELDS) {
-    if (name === 'data' && source.kind !== 'url') continue;
-    // The default folder goes back into the form as the default text, so the URL stays short.
-    const data = source.url === VALIDATORS.data(DEFAULTS.data).value ? DEFAULTS.data : source.url;
-    $(name).value = String(name === 'data' ? data : text[name]);
-  }
-  readSettings();
-  writeQuery();
+  return undefined;
 }
 
 /** The log, charts and results as they were when the checkpoint was taken. */
@@ -604,7 +559,7 @@ function restoreRunView(record, settings) {
   lastEpoch = record.lastEpoch;
   for (const e of runHistory) {
     if (e.kind === 'loss') {
-      log(formatLoss(e));
+      if (!e.partial) log(formatLoss(e));
       charts?.addLoss(e);
     } else {
       log(formatAccuracy(e));
@@ -614,14 +569,16 @@ function restoreRunView(record, settings) {
   updateChartCounts();
   if (lastEpoch) {
     showEvaluation(lastEpoch, `after epoch ${lastEpoch.epoch}`);
-    renderFilters($('filters'), lastEpoch.conv1);
+    renderFilters($('filters'), lastEpoch.conv1, lastEpoch.conv1Shape);
     $('filters').classList.remove('placeholder');
   }
-  const steps = stepsPerEpochOf(record.runState);
+  const s = record.runState;
+  const steps = stepsPerEpochOf(s);
+  const finished = isFinished(s);
   $('epoch-progress').max = steps;
-  $('epoch-progress').value = record.runState.step;
-  $('epoch-progress').dataset.globalStep = String(record.runState.epoch * steps + record.runState.step);
-  $('progress-label').textContent = `Epoch ${record.runState.epoch + 1}/${settings.epochs} · step ${record.runState.step}/${steps}`;
+  $('epoch-progress').value = finished ? steps : s.step;
+  $('epoch-progress').dataset.globalStep = String(s.epoch * steps + s.step);
+  $('progress-label').textContent = finished ? describePosition(s) : `Epoch ${s.epoch + 1}/${settings.epochs} · step ${s.step}/${steps}`;
 }
 
 async function downloadCheckpoint() {
@@ -644,36 +601,51 @@ async function downloadCheckpoint() {
 
 async function loadCheckpoint(file) {
   try {
-    const buffer = await file.arrayBuffer();
+    const buffer = await readBlob(file, file.name, 'checkpoint', CHECKPOINT_RULE);
     const bytes = new Uint8Array(buffer.slice(0)); // kept for Resume; `buffer` goes to the worker
-    const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer }, [buffer]);
+    const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer, model: modelPanel.text }, [buffer]);
+    await modelPanel.setText(reply.model);
     hasModel = true;
-    renderFilters($('filters'), reply.conv1);
+    pendingWeights = null;
+    clearErrors('checkpoint');
+    renderFilters($('filters'), reply.conv1, reply.conv1Shape);
     $('filters').classList.remove('placeholder');
     const e = reply.evaluation;
     if (e) showEvaluation(e, `with ${file.name}`);
     const s = reply.runState;
-    const finished = s.epoch >= s.epochs;
     const form = readSettings();
-    if (!finished) {
-      savedRun = {
-        savedAt: Date.now(), checkpoint: bytes, runState: s,
-        settings: {
-          epochs: s.epochs, batch: s.batchSize, lr: s.adam.lr, seed: s.seed, workers: Math.max(1, s.workers),
-          limitTrain: s.trainCount, limitTest: form?.limitTest ?? null, data: form?.data ?? DEFAULTS.data,
-        },
-        source: currentSource(form ?? { data: DEFAULTS.data }),
-        history: [], lastEpoch: null, status: 'loaded', message: null, name: file.name, accuracy: e?.test_accuracy ?? null,
-      };
-      persistSavedRun();
-    }
+    const settings = {
+      epochs: s.epochs, batch: s.batchSize, lr: s.adam.lr, seed: s.seed, workers: Math.max(1, s.workers),
+      limitTrain: s.trainCount, limitTest: form?.limitTest ?? null, data: form?.data ?? VALIDATORS.data(DEFAULTS.data).value,
+    };
+    const source = currentSource(form ?? { data: settings.data });
+    // The form shows the run the checkpoint continues, so its numbers agree with the offer's.
+    showSettings(settings, source);
+    savedRun = {
+      savedAt: Date.now(), checkpoint: bytes, runState: s, settings, source,
+      history: [], lastEpoch: null, status: 'loaded', message: null, name: file.name, accuracy: e?.test_accuracy ?? null,
+    };
+    persistSavedRun();
     const result = e ? ` Test accuracy ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}).` : '';
-    $('checkpoint-info').textContent = `Loaded ${file.name}: ${finished ? `a finished run of ${s.epochs} epoch(s)` : `${describePosition(s)}; Resume continues it`}.${result}`;
+    const next = isFinished(s) ? 'Continue training trains it for more epochs' : 'Resume run continues it';
+    $('checkpoint-info').textContent = `Loaded ${file.name}: ${isFinished(s) ? `a finished run of ${s.epochs} epoch(s)` : describePosition(s)}; ${next}.${result}`;
     log(`# Loaded checkpoint ${file.name} (${describePosition(s)})${e ? `: ${formatAccuracy(e)}` : ''}`, 'log-info');
     setState(state);
   } catch (error) {
     if (error.scope === 'lost') return;
-    showError(`Checkpoint not loaded, the current model is kept. ${error.message}`);
+    if (error.checkpointModel) {
+      const choice = await ask({
+        title: 'The checkpoint holds another model',
+        text: `${error.message} Switch the Model panel to the checkpoint's model and load it?`,
+        actions: [{ label: 'Switch to its model and load', value: 'switch', primary: true }, { label: 'Keep my model', value: 'keep' }],
+      });
+      if (choice === 'switch') {
+        await modelPanel.setText(error.checkpointModel);
+        await loadCheckpoint(file);
+        return;
+      }
+    }
+    showError(`Checkpoint not loaded, the current model is kept. ${error.message}`, 'checkpoint');
     $('checkpoint-info').textContent = `${file.name} was refused; the current model is kept.`;
   }
 }
@@ -688,18 +660,43 @@ function resetRunView(settings) {
   $('eta').textContent = '—';
   $('overall').textContent = '0%';
   $('accuracy').textContent = '—';
+  showAccuracyNote(null);
+  $('runbar-progress').value = 0;
 }
 
+/** Seconds of a run before its ETA is shown: the first estimates swing by minutes. */
+const ETA_AFTER_SECONDS = 3;
+
 function showProgress(p) {
+  if (p.samplesPerSecond > 0) modelPanel?.measured(p.samplesPerSecond, runInfo?.workersUsed ?? 1);
   const bar = $('epoch-progress');
+  const ended = p.step === 0 && p.globalStep > 0;
   bar.max = p.steps;
-  bar.value = p.step === 0 && p.globalStep > 0 ? p.steps : p.step;
+  bar.value = ended ? p.steps : p.step;
   bar.dataset.globalStep = String(p.globalStep);
-  const epoch = p.step === 0 && p.globalStep > 0 ? Math.min(p.epoch, p.epochs) : p.epoch;
-  $('progress-label').textContent = `Epoch ${epoch}/${p.epochs} · step ${p.step === 0 && p.globalStep > 0 ? p.steps : p.step}/${p.steps}`;
+  const epoch = ended ? Math.min(p.epoch, p.epochs) : p.epoch;
+  const position = `Epoch ${epoch}/${p.epochs} · step ${ended ? p.steps : p.step}/${p.steps}`;
+  $('progress-label').textContent = position;
   $('samples-per-s').textContent = p.samplesPerSecond ? Math.round(p.samplesPerSecond).toLocaleString('en') : '—';
-  $('eta').textContent = p.etaSeconds == null ? '—' : p.globalStep === p.totalSteps ? 'done' : formatDuration(p.etaSeconds);
-  $('overall').textContent = `${Math.floor((100 * p.globalStep) / p.totalSteps)}%`;
+  const settling = runInfo && (performance.now() - runInfo.startedAt) / 1000 < ETA_AFTER_SECONDS;
+  let eta = '—';
+  if (p.globalStep === p.totalSteps) eta = 'done';
+  else if (settling) eta = 'estimating…';
+  else if (p.etaSeconds != null) eta = formatDuration(p.etaSeconds);
+  $('eta').textContent = eta;
+  const overall = Math.floor((100 * p.globalStep) / p.totalSteps);
+  $('overall').textContent = `${overall}%`;
+  $('runbar-progress').max = p.totalSteps;
+  $('runbar-progress').value = p.globalStep;
+  runbarPosition = `${position} · ${overall}% · ETA ${eta}`;
+  updateRunbar();
+}
+
+let runbarPosition = '';
+
+/** The sticky bar: the state and where the run is, in sight wherever the page is scrolled. */
+function updateRunbar() {
+  $('runbar-text').textContent = [STATUS_LABELS[state], runbarPosition].filter(Boolean).join(' · ');
 }
 
 function showLoss(e) {
@@ -710,6 +707,13 @@ function showLoss(e) {
 }
 
 function showEpoch(e) {
+  if (e.partial_loss) {
+    // The epoch's last steps, after its last loss line: a point on the chart, not a log line
+    // (the log keeps the CLI's lines), so a 50-step epoch still draws its loss.
+    const tail = { kind: 'loss', partial: true, epoch: e.epoch, epochs: e.epochs, step: runInfo?.stepsPerEpoch ?? 1, steps: runInfo?.stepsPerEpoch ?? 1, loss: e.partial_loss.loss };
+    runHistory.push(tail);
+    charts?.addLoss(tail);
+  }
   runHistory.push({ kind: 'epoch', epoch: e.epoch, epochs: e.epochs, test_accuracy: e.test_accuracy, correct: e.correct, total: e.total, test_loss: e.test_loss });
   lastEpoch = e;
   log(formatAccuracy(e));
@@ -717,7 +721,7 @@ function showEpoch(e) {
   charts?.addAccuracy(e);
   updateChartCounts();
   showEvaluation(e, `after epoch ${e.epoch}`);
-  renderFilters($('filters'), e.conv1);
+  renderFilters($('filters'), e.conv1, e.conv1Shape);
   $('filters').classList.remove('placeholder');
 }
 
@@ -725,16 +729,25 @@ function showEpoch(e) {
 function showEvaluation(e, when) {
   $('accuracy').textContent = `${(100 * e.test_accuracy).toFixed(2)}%`;
   $('accuracy').title = `${e.correct}/${e.total} test images right ${when}`;
+  showAccuracyNote(e.test_accuracy);
   renderPerClass($('per-class'), e.confusion);
   renderConfusion($('confusion'), e.confusion);
   for (const id of ['per-class', 'confusion']) $(id).classList.remove('placeholder');
-  if (sample) renderImageGrid($('image-grid'), sample, e.predictions);
+  if (dataSample()) renderImageGrid($('image-grid'), dataSample(), e.predictions);
+}
+
+/** Accuracy no better than guessing is flagged, not shown as a success. */
+function showAccuracyNote(accuracy) {
+  const chance = 1 / CLASS_NAMES.length;
+  const atChance = accuracy != null && accuracy < CHANCE_MARGIN * chance;
+  $('accuracy').classList.toggle('at-chance', atChance);
+  $('accuracy-note').textContent = atChance ? `About chance (${(100 * chance).toFixed(0)}%): the model has not learned. Try a lower learning rate or more epochs.` : '';
 }
 
 function updateChartCounts() {
   if (!charts) return;
-  $('loss-chart').dataset.points = String(charts.lossPoints);
-  $('accuracy-chart').dataset.points = String(charts.accuracyPoints);
+  $('loss-chart-summary').textContent = charts.lossSummary;
+  $('accuracy-chart-summary').textContent = charts.accuracySummary;
 }
 
 async function togglePause() {
@@ -747,7 +760,7 @@ async function togglePause() {
 
 async function stop() {
   if (state === 'loading') {
-    abortLoading?.();
+    abortDataLoad();
     setState(hasModel ? 'stopped' : 'idle');
     return;
   }
@@ -785,11 +798,13 @@ function saveFile(data, name) {
 async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
-    const buffer = await file.arrayBuffer();
-    const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch }, [buffer]);
+    const buffer = await readBlob(file, file.name, 'weights file', WEIGHTS_RULE);
+    const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch, model: modelPanel.text }, [buffer]);
     hasModel = true;
+    pendingWeights = file.name;
+    clearErrors('weights');
     setState(state);
-    renderFilters($('filters'), reply.conv1);
+    renderFilters($('filters'), reply.conv1, reply.conv1Shape);
     $('filters').classList.remove('placeholder');
     const e = reply.evaluation;
     if (e) showEvaluation(e, `with ${file.name}`);
@@ -798,30 +813,9 @@ async function loadWeights(file) {
     log(`# Loaded weights from ${file.name}${e ? `: ${formatAccuracy(e)}` : ''}`, 'log-info');
   } catch (error) {
     if (error.scope === 'lost') return;
-    showError(`Weights not loaded, the current model is kept. ${error.message}`);
+    showError(`Weights not loaded, the current model is kept. ${error.message}`, 'weights');
     $('weights-info').textContent = `${file.name} was refused; the current model is kept.`;
   }
-}
-
-// ---------------------------------------------------------------- formatting
-
-function formatBytes(n) {
-  if (n == null) return '—';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
-}
-
-function formatTime(ms) {
-  return new Date(ms).toLocaleTimeString('en-GB');
-}
-
-function formatDuration(seconds) {
-  if (!Number.isFinite(seconds)) return '—';
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 // ---------------------------------------------------------------- wiring
@@ -844,6 +838,9 @@ function wire() {
   $('pause').addEventListener('click', togglePause);
   $('stop').addEventListener('click', stop);
   $('download-weights').addEventListener('click', downloadWeights);
+  $('load-weights-button').addEventListener('click', () => $('load-weights').click());
+  $('load-checkpoint-button').addEventListener('click', () => $('load-checkpoint').click());
+  $('choose-data-files').addEventListener('click', () => $('data-files').click());
   $('load-weights').addEventListener('change', (event) => {
     const file = event.target.files[0];
     event.target.value = '';
@@ -856,21 +853,28 @@ function wire() {
     if (file) loadCheckpoint(file);
   });
   $('resume-run').addEventListener('click', resumeSaved);
-  $('start-fresh').addEventListener('click', start);
+  $('discard-run').addEventListener('click', askDiscard);
+  // Autosave by the clock (the worker's own schedule counts training time only), and whenever the
+  // page may be about to go: hidden, or closed/reloaded.
+  setInterval(autosaveNow, AUTOSAVE_SECONDS * 1000);
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') autosaveNow(); });
+  window.addEventListener('pagehide', () => {
+    rememberLastSeen();
+    autosaveNow();
+  });
   if (DEBUG) {
     // No reply is registered: the worker answers by dying (or, for a peer, by an ERROR event).
     for (const target of ['worker', 'peer']) {
       $(`debug-crash-${target}`).hidden = false;
-      $(`debug-crash-${target}`).addEventListener('click', () => ensureWorker().postMessage({ type: P.DEBUG_CRASH, id: 0, target }));
+      $(`debug-crash-${target}`).addEventListener('click', () => client.post({ type: P.DEBUG_CRASH, id: 0, target }));
     }
   }
   $('settings').addEventListener('input', (event) => {
-    if (event.target.id === 'data' && localFiles) {
-      localFiles = null;
-      $('local-data').hidden = true;
-    }
+    if (event.target.id === 'data') useDataUrl();
     readSettings();
     writeQuery();
+    updateStartInfo();
+    if (event.target.id === 'data') checkCachedData(VALIDATORS.data(fieldText('data')).value);
   });
   $('settings').addEventListener('submit', (event) => event.preventDefault());
   $('data-files').addEventListener('change', (event) => {
@@ -889,15 +893,32 @@ function wire() {
     zone.classList.remove('over');
     loadLocal(event.dataTransfer.files);
   });
-  $('clear-cache').addEventListener('click', async () => {
-    await clearCache().catch((error) => showError(`Could not clear the stored data: ${error.message}`));
-    updateCacheSize();
-  });
+}
+
+/** The activation view: every layer's output for the chosen test image, with the model in the page. */
+async function showActivations() {
+  const index = Number($('activation-index').value);
+  if (!Number.isInteger(index) || index < 0 || index > 47) return;
+  try {
+    const reply = await request(P.ACTIVATIONS, { index });
+    renderActivations($('activations'), reply);
+    $('activations').classList.remove('placeholder');
+  } catch (error) {
+    showFailure(error);
+  }
 }
 
 async function main() {
   $('boot-notice').remove();
   applyQuery();
+  setupDataPanel({ request, log, showError, clearErrors, onChange: updateStartInfo });
+  modelPanel = createModelPanel({
+    request,
+    onChange: () => setState(state),
+    trainImages: () => readSettings()?.limitTrain ?? 50000,
+    workers: () => readSettings()?.workers ?? 1,
+  });
+  $('show-activations').addEventListener('click', showActivations);
   wire();
   readSettings();
   if (!wasmSimdSupported()) {
@@ -908,19 +929,21 @@ async function main() {
     return;
   }
   setState('idle');
-  $('drop-zone').title = `The six files from ${OFFICIAL_ARCHIVE}: ${ALL_FILES.join(', ')}`;
+  modelPanel.init().catch((error) => showError(`The model panel could not start: ${error.message}`));
   $('counts').title = `Classes: ${CLASS_NAMES.join(', ')}`;
-  updateCacheSize();
+  updateCacheSize(VALIDATORS.data(fieldText('data')).value);
   await loadCharts();
   try {
     savedRun = await loadSavedRun();
   } catch (error) {
     showError(`The saved run could not be read from this browser's storage (${error.message}).`);
   }
+  const lastSeen = takeLastSeen();
+  if (savedRun && lastSeen) savedRun.lastSeen = lastSeen;
   setState(state);
   if (PAGE_QUERY.get('autostart') === '1') {
     // A link with autostart must not silently replace a run that can be resumed.
-    if (savedRun) log('# autostart skipped: a saved run can be resumed (or press Start fresh)', 'log-info');
+    if (savedRun) log('# autostart skipped: a saved run can be resumed (or discarded)', 'log-info');
     else start();
   }
 }

@@ -3,7 +3,7 @@
 
 const now = () => performance.now();
 
-/** Training stopped because the loss or a parameter stopped being finite. */
+/** Training stopped because the loss or a parameter stopped being finite, or the loss exploded. */
 export class DivergenceError extends Error {
   constructor(message, { epoch, step }) {
     super(message);
@@ -14,13 +14,20 @@ export class DivergenceError extends Error {
 }
 
 export const TRAINING_DEFAULTS = Object.freeze({
-  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1,
+  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1, classes: 10,
 });
+
+/**
+ * A running loss above this many times chance (ln(classes), the loss of a uniform guess) means the
+ * run has diverged even while the numbers stay finite (lr 50 logs losses of 1e10).
+ */
+export const DIVERGED_LOSS_FACTOR = 100;
 
 /**
  * A run of `epochs` epochs over `train`, evaluating on `test` after each one.
  * Events: { event: 'loss', epoch, step, steps, loss } every logEvery steps (the mean of the last
- * logEvery step losses, as the reference prints it) and { event: 'epoch', ... } after each epoch.
+ * logEvery step losses, as the reference prints it) and { event: 'epoch', ... } after each epoch
+ * (with partial_loss: { steps, loss } when the epoch ended between two loss events).
  */
 export class TrainingRun {
   /**
@@ -28,7 +35,7 @@ export class TrainingRun {
    * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
    */
   constructor(engine, model, { train, test, stepper = null, resume = null, ...options }) {
-    const o = { ...TRAINING_DEFAULTS, ...options };
+    const o = { ...TRAINING_DEFAULTS, classes: model.classes ?? TRAINING_DEFAULTS.classes, ...options };
     for (const [key, ok] of [
       ['epochs', Number.isInteger(o.epochs) && o.epochs >= 0],
       ['batchSize', Number.isInteger(o.batchSize) && o.batchSize >= 1 && o.batchSize <= model.maxBatch],
@@ -108,12 +115,16 @@ export class TrainingRun {
     let loss;
     try {
       loss = this.stepper
-        ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch)
-        : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch);
+        ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch, this.globalStep)
+        : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch, this.globalStep);
     } catch (error) {
       if (error.code !== 4 && !/^the loss is/.test(error.message)) throw error;
-      const where = { epoch: this.epoch + 1, step: this.step + 1 };
-      throw new DivergenceError(`training diverged at epoch ${where.epoch}, step ${where.step}: ${error.message.replace(/^training step: /, '')}. Try a lower learning rate (now ${this.options.lr}).`, where);
+      throw this.#diverged(error.message.replace(/^training step: /, ''));
+    }
+    const runningLoss = (this.windowSum + loss) / (this.windowCount + 1);
+    const limit = DIVERGED_LOSS_FACTOR * Math.log(this.options.classes);
+    if (runningLoss > limit) {
+      throw this.#diverged(`the running loss ${runningLoss.toPrecision(4)} is above ${DIVERGED_LOSS_FACTOR} × ln(${this.options.classes}) = ${limit.toFixed(1)}`);
     }
     const dt = now() - t0;
     this.epochTrainMs += dt;
@@ -135,6 +146,8 @@ export class TrainingRun {
         train_s: trainSeconds,
         eval_samples_per_s: result.samplesPerSecond,
         elapsed_s: (now() - this.startedAt) / 1000,
+        // The steps after the last loss event, for a chart (a 50-step epoch logs no loss line).
+        ...(this.windowCount ? { partial_loss: { steps: this.windowCount, loss: this.windowSum / this.windowCount } } : {}),
         detail: result,
       });
       this.epoch += 1;
@@ -145,6 +158,11 @@ export class TrainingRun {
       if (!this.done) this.#preparePermutation();
     }
     return events;
+  }
+
+  #diverged(reason) {
+    const where = { epoch: this.epoch + 1, step: this.step + 1 };
+    return new DivergenceError(`training diverged at epoch ${where.epoch}, step ${where.step}: ${reason}. Try a lower learning rate (now ${this.options.lr}).`, where);
   }
 
   /** Test-set accuracy, loss and confusion matrix of the current model (shared by all workers). */

@@ -1,12 +1,13 @@
 // The training worker: owns the Wasm engine, the data sets, the model and the training run (with
 // its data-parallel peer workers), and talks to the page only through the messages documented in
 // protocol.js.
-import { createEngine, copyOut, Dataset, EngineError, RECORD_BYTES } from './engine.js';
+import { createEngine, EngineError, CIFAR10_FORMAT } from './engine.js';
+import { loadPreset, parseDescription, describeDifference, DescriptionError } from './model-description.js';
+import { createModelFromDescription, attachDescription, summarize, KINDS } from './model-spec.js';
 import { TrainingRun, DivergenceError } from './trainer.js';
 import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
 
-const CONV1_FLOATS = 6 * 3 * 5 * 5;
 // Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
 const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
 // With debug=1, stepMs=N waits N ms after each step (untimed): tests use it to act in mid-run
@@ -57,19 +58,97 @@ function reply(id, type, payload = {}, transfer = []) {
   self.postMessage({ type, replyTo: id, ...payload }, transfer);
 }
 
-/** A limited view of a loaded data set: same records in Wasm memory, fewer of them; never freed. */
+/** A limited view of a loaded data set: same records in Wasm memory, fewer of them. */
 function limited(dataset, limit) {
-  if (!limit || limit >= dataset.count) return dataset;
-  return new Dataset(dataset.engine, dataset.ptr, limit, dataset.names);
+  return dataset.limited(limit);
 }
 
 /** A copy of a data set's records, to transfer to a peer worker. */
 function recordsOf(engine, dataset, name) {
-  return { name, bytes: copyOut(engine.heapU8.subarray(dataset.ptr, dataset.ptr + dataset.count * RECORD_BYTES)) };
+  return { name, bytes: dataset.bytes() };
 }
 
+/** The first convolution's filters when they see the image itself (3 input channels), for the
+ * page to draw: { data, shape }; null for a net without one. */
 function conv1Of(m) {
-  return copyOut(m.paramsView().subarray(0, CONV1_FLOATS));
+  const t = m.tensors.find((x) => x.role === 'weight' && x.shape.length === 4);
+  if (!t || t.shape[1] !== 3) return null;
+  return m.paramsView().slice(t.offset, t.offset + t.count);
+}
+
+/** The shape of what conv1Of gives, or null. */
+function conv1ShapeOf(m) {
+  const t = m.tensors.find((x) => x.role === 'weight' && x.shape.length === 4);
+  return t && t.shape[1] === 3 ? t.shape : null;
+}
+
+let presetText = null; // the default model's description, fetched once
+/** The description text of a run: the page's, or the default preset's. */
+async function descriptionOf(text) {
+  if (text) return text;
+  presetText ??= await loadPreset('simplecnn');
+  return presetText;
+}
+
+/** This machine's Wasm SIMD multiply-add peak in GFLOP/s (wt_bench_peak), measured once. */
+let peakGflops = null;
+function measurePeak(engine) {
+  if (peakGflops) return peakGflops;
+  engine.wasm.wt_bench_peak(1000); // warm up
+  let best = 0;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const flops = engine.wasm.wt_bench_peak(200000);
+    best = Math.max(best, flops / ((performance.now() - t0) / 1000) / 1e9);
+  }
+  peakGflops = best;
+  return peakGflops;
+}
+
+/** DESCRIBE: the summary of a description (a throwaway model of it), or its error with the line. */
+async function describe(id, { text }) {
+  const { engine } = await getEngine();
+  let candidate;
+  try {
+    candidate = createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: 1 });
+  } catch (error) {
+    reply(id, P.ERROR, { scope: 'model', message: error.message, line: error.line ?? null });
+    return;
+  }
+  try {
+    reply(id, P.DESCRIBED, { summary: summarize(candidate), peakGflops: measurePeak(engine) });
+  } finally {
+    candidate.destroy();
+  }
+}
+
+/** ACTIVATIONS: every layer's output for one test image, with the current model. */
+async function activations(id, { index }) {
+  const { engine } = await getEngine();
+  if (!model) throw new RangeError('there is no model yet: start a run or load a model first');
+  if (!test || !(index >= 0 && index < test.count)) throw new RangeError('no such test image: load the data first');
+  const f = test.format, pixels = test.image(index);
+  const x = new Float32Array(pixels.length);
+  const plane = f.height * f.width;
+  for (let i = 0; i < pixels.length; i++) {
+    const c = Math.floor(i / plane);
+    x[i] = (Math.fround(pixels[i] / 255) - f.mean[c]) / f.std[c];
+  }
+  const { logits, activations: maps } = model.run(x, 1, { activations: true });
+  const names = model.layerNames ?? model.layers.map((_, i) => `layer ${i + 1}`);
+  const kindNames = Object.fromEntries(Object.entries(KINDS).map(([k, v]) => [v, k === 'end' ? 'add' : k]));
+  const layers = model.layers.map((l, i) => ({ name: names[i], type: kindNames[l.kind], shape: l.shape, data: maps[i] }));
+  reply(id, P.ACTIVATIONS_DATA, { index, label: test.label(index), logits, layers }, maps.map((m) => m.buffer));
+}
+
+/** A model from a description; a bad description is refused with its line. */
+function modelFrom(engine, text, { maxBatch, seed }) {
+  try {
+    return createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch, seed });
+  } catch (error) {
+    if (error instanceof DescriptionError) throw new RangeError(`the model description: ${error.message}`);
+    throw error;
+  }
 }
 
 function samplePredictions(predictions) {
@@ -154,7 +233,8 @@ async function startPeers(engine, module, workers, runTrain, runTest, options) {
 
 /** Reads a checkpoint's run state without touching the model (a small throwaway one parses it). */
 function readCheckpoint(engine, bytes, name) {
-  const probe = engine.createModel({ maxBatch: 1 });
+  const { spec, text } = engine.describeCheckpoint(bytes, name);
+  const probe = engine.createModel({ spec, text, maxBatch: 1 });
   try {
     return probe.loadCheckpoint(bytes, name);
   } finally {
@@ -165,7 +245,13 @@ function readCheckpoint(engine, bytes, name) {
 /** A model holding the checkpoint, sized for its batch size; the current model is left alone. */
 function modelFromCheckpoint(engine, bytes, name) {
   const runState = readCheckpoint(engine, bytes, name);
-  const candidate = engine.createModel({ maxBatch: runState.batchSize, seed: runState.seed });
+  const { spec, text } = engine.describeCheckpoint(bytes, name);
+  const candidate = engine.createModel({ spec, text, maxBatch: runState.batchSize, seed: runState.seed });
+  try {
+    attachDescription(candidate, parseDescription(text || presetText));
+  } catch {
+    // A checkpoint's text that does not parse (made elsewhere): the model trains, unnamed.
+  }
   try {
     candidate.loadCheckpoint(bytes, name);
   } catch (error) {
@@ -189,6 +275,7 @@ async function start(id, options) {
   let next, resume = null, fromWeights = null;
   if (options.checkpoint) {
     const { name, buffer } = options.checkpoint;
+    await descriptionOf(null); // a version 1 checkpoint is named from the simplecnn preset
     const { candidate, runState } = modelFromCheckpoint(engine, new Uint8Array(buffer), name);
     if (runState.trainCount > train.count) {
       candidate.destroy();
@@ -202,7 +289,7 @@ async function start(id, options) {
       epochs: options.epochs ?? runState.epochs, lr: options.lr ?? runState.adam.lr,
     };
   } else {
-    next = engine.createModel({ maxBatch: settings.batchSize, seed: settings.seed });
+    next = modelFrom(engine, await descriptionOf(options.model), { maxBatch: settings.batchSize, seed: settings.seed });
     fromWeights = pendingWeights?.name ?? null;
     if (pendingWeights) next.importWeights(pendingWeights.bytes, pendingWeights.name);
   }
@@ -351,7 +438,7 @@ function emit(event) {
   const confusion = detail.confusion;
   const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
-  post(P.EPOCH, { ...summary, confusion, predictions, conv1 }, [confusion.buffer, predictions.buffer, conv1.buffer]);
+  post(P.EPOCH, { ...summary, confusion, predictions, conv1, conv1Shape: conv1ShapeOf(model) }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
 }
 
 function postProgress() {
@@ -389,12 +476,13 @@ function evaluationOf(m) {
   };
 }
 
-async function loadWeights(id, { name, buffer, batchSize }) {
+async function loadWeights(id, data) {
+  const { name, buffer, batchSize } = data;
   const { engine } = await getEngine();
   if (run) throw new RangeError('stop the training run before loading weights');
   const bytes = new Uint8Array(buffer);
   // Imported into a fresh model first, so a refused file leaves the current model untouched.
-  const candidate = engine.createModel({ maxBatch: batchSize, seed: 0 });
+  const candidate = modelFrom(engine, await descriptionOf(data.model), { maxBatch: batchSize, seed: 0 });
   try {
     candidate.importWeights(bytes, name);
   } catch (error) {
@@ -404,7 +492,7 @@ async function loadWeights(id, { name, buffer, batchSize }) {
   model?.destroy();
   model = candidate;
   pendingWeights = { name, bytes };
-  reply(id, P.WEIGHTS_LOADED, { name, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+  reply(id, P.WEIGHTS_LOADED, { name, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
 }
 
 async function exportCheckpoint(id) {
@@ -415,16 +503,35 @@ async function exportCheckpoint(id) {
   reply(id, P.CHECKPOINT_DATA, { buffer: copy.buffer, runState: saved.runState }, [copy.buffer]);
 }
 
-async function loadCheckpoint(id, { name, buffer }) {
+/** The description text a checkpoint carries (a version 1 file: SimpleCNN's preset). */
+async function checkpointText(engine, bytes, name) {
+  const { text } = engine.describeCheckpoint(bytes, name);
+  return text || (await descriptionOf(null));
+}
+
+async function loadCheckpoint(id, { name, buffer, model: wanted }) {
   const { engine } = await getEngine();
   if (run) throw new RangeError('stop the training run before loading a checkpoint');
   const bytes = new Uint8Array(buffer);
+  const saved = await checkpointText(engine, bytes, name);
+  if (wanted) {
+    let difference = null;
+    try {
+      difference = describeDifference(parseDescription(wanted), parseDescription(saved));
+    } catch {
+      difference = 'the model in the editor does not parse';
+    }
+    if (difference) {
+      reply(id, P.ERROR, { scope: 'checkpoint', message: `${name} holds another model than the one in the editor: ${difference}.`, checkpointModel: saved });
+      return;
+    }
+  }
   const { candidate, runState } = modelFromCheckpoint(engine, bytes, name);
   model?.destroy();
   model = candidate;
   pendingWeights = null;
   lastCheckpoint = { bytes, runState };
-  reply(id, P.CHECKPOINT_LOADED, { name, runState, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+  reply(id, P.CHECKPOINT_LOADED, { name, runState, model: saved, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
 }
 
 // A module whose only function executes `unreachable`: calling it is a genuine Wasm trap.
@@ -460,7 +567,7 @@ function messageOf(error) {
 
 const SCOPES = {
   [P.LOAD_DATA]: 'data', [P.START]: 'run', [P.EXPORT_WEIGHTS]: 'weights', [P.LOAD_WEIGHTS]: 'weights',
-  [P.EXPORT_CHECKPOINT]: 'checkpoint', [P.LOAD_CHECKPOINT]: 'checkpoint',
+  [P.EXPORT_CHECKPOINT]: 'checkpoint', [P.LOAD_CHECKPOINT]: 'checkpoint', [P.DESCRIBE]: 'model', [P.ACTIVATIONS]: 'model',
 };
 
 self.onmessage = async ({ data }) => {
@@ -490,6 +597,8 @@ self.onmessage = async ({ data }) => {
       case P.EXPORT_CHECKPOINT: await exportCheckpoint(id); break;
       case P.LOAD_CHECKPOINT: await loadCheckpoint(id, data); break;
       case P.DEBUG_CRASH: debugCrash(data); break;
+      case P.DESCRIBE: await describe(id, data); break;
+      case P.ACTIVATIONS: await activations(id, data); break;
       default: throw new Error(`unknown message type '${type}'`);
     }
   } catch (error) {
