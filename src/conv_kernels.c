@@ -11,7 +11,7 @@
  *                     correlation of padded dout with the weight taps that reach those pixels,
  *                     transposed and flipped                                conv_igemm_mrxnr
  *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_ntx8
- * where CKK = C*K*K and P = OH*OW. 3x3 stride-1 forward and backward input with >= 32 channels
+ * where CKK = C*K*K and P = OH*OW. 3x3 stride-1 forward and backward input with >= 16 channels
  * take Winograd F(2x2, 3x3) instead (wino_correlate), its 16 products per tile as conv_igemm GEMMs.
  * Tiles are sized for V8 on x64, which allocates 15 xmm registers: at most 8 accumulators. */
 #include <stddef.h>
@@ -116,14 +116,16 @@ typedef struct conv_image {
   size_t row, plane; /* floats per row (phases * Wq), per channel */
 } conv_image;
 
+/* n floats rounded up to an odd number of 64-byte lines: arrays read or written together (a
+ * tile reads one row from each of many channels) then fall in different cache sets, where
+ * power-of-2 strides (a 16x16 plane, Winograd's 16 products) would put them all in a few. */
+static size_t skew(size_t n) {
+  n = (n + 15) / 16 * 16;
+  return n / 16 % 2 == 0 ? n + 16 : n;
+}
+
 static conv_image make_image(int rows, int phases, int Wq) {
-  /* Channels an odd number of 64-byte lines apart: a tile reads one row from each of many
-   * channels, and a power-of-2 plane (a 16x16 1x1 convolution's) would put them all in a few
-   * cache sets. */
-  size_t plane = (size_t)rows * phases * Wq;
-  plane = (plane + 15) / 16 * 16;
-  if (plane / 16 % 2 == 0) plane += 16;
-  conv_image g = {rows, phases, Wq, (size_t)phases * Wq, plane};
+  conv_image g = {rows, phases, Wq, (size_t)phases * Wq, skew((size_t)rows * phases * Wq)};
   return g;
 }
 /* What the forward and backward-params tiles read: the input padded by `pad`, split by the
@@ -185,17 +187,18 @@ static wino_geom wino_of(int OH, int OW) {
 }
 
 /* Winograd's scratch for M outputs from N inputs: the input, its transform V (16, N, T), the
- * products (16, M, T), the transformed weights (16, ceil(M / CONV_MR), N, CONV_MR), N offsets. */
+ * products (16, M, T) (both with the 16 skewed apart), the transformed weights
+ * (16, ceil(M / CONV_MR), N, CONV_MR), N offsets. */
 static size_t wino_floats(int M, int N, int OH, int OW) {
   const wino_geom w = wino_of(OH, OW);
-  return (size_t)N * w.g.plane + 16 * w.T * (N + M) + (size_t)16 * round_up(M, CONV_MR) * N + N;
+  return (size_t)N * w.g.plane + 16 * (skew(w.T * N) + skew(w.T * M)) + (size_t)16 * round_up(M, CONV_MR) * N + N;
 }
 
 /* 3x3, stride 1, padding that the backward input's correlation can express, and channels enough
- * that the transforms' cost (per channel and tile) is paid back by the products (per pair): with
- * 16 channels Winograd ran at 0.75x the direct kernels, with 32 at about 1x, with 64 and 96 at
- * 1.3-1.5x (npm run bench:kernels, 3x3 same at 8x8 to 32x32). */
-#define WINO_MIN_CHANNELS 32
+ * that the transforms' cost (per channel and tile) is paid back by the products (per pair). In
+ * direct-convolution FLOPs against the direct kernels (npm run bench:kernels, 3x3 same, 8x8 to
+ * 32x32): with 16 channels 1.05-1.25x, with 32 1.0-1.4x, with 64 and 96 1.3-1.7x. */
+#define WINO_MIN_CHANNELS 16
 static int use_winograd(const wt_conv_shape *s) {
   return s->K == 3 && s->stride == 1 && s->pad <= 2 && s->C >= WINO_MIN_CHANNELS && s->OC >= WINO_MIN_CHANNELS;
 }
@@ -379,7 +382,8 @@ static void wino_weights(float *U, int M, int N, const float *w, ptrdiff_t sm, p
     }
 }
 
-/* V[xi][n][t] = (B^T d B)[xi] for the 4x4 input block d of every tile t, 4 tiles a vector. */
+/* V[xi][n][t] = (B^T d B)[xi] for the 4x4 input block d of every tile t, 4 tiles a vector; the
+ * V[xi] skew(N * T) floats apart. */
 static void wino_input(float *V, const wino_geom *w, const float *img, int N) {
   const conv_image *g = &w->g;
   for (int n = 0; n < N; n++)
@@ -398,7 +402,7 @@ static void wino_input(float *V, const wino_geom *w, const float *img, int N) {
           t[3][j] = wasm_f32x4_sub(d1, d3);
         }
         float *v = V + (size_t)n * w->T + (size_t)th * w->TW4 + tw;
-        const size_t xi_step = (size_t)N * w->T;
+        const size_t xi_step = skew((size_t)N * w->T);
         for (int i = 0; i < 4; i++) {
           wasm_v128_store(v + (4 * i + 0) * xi_step, wasm_f32x4_sub(t[i][0], t[i][2]));
           wasm_v128_store(v + (4 * i + 1) * xi_step, wasm_f32x4_add(t[i][1], t[i][2]));
@@ -408,10 +412,11 @@ static void wino_input(float *V, const wino_geom *w, const float *img, int N) {
       }
 }
 
-/* out (M, OH, OW) (=|+=) A^T Y A of every tile's products Y[xi][m][t], plus bias (M) unless NULL. */
+/* out (M, OH, OW) (=|+=) A^T Y A of every tile's products Y[xi][m][t] (the Y[xi] skew(M * T)
+ * floats apart), plus bias (M) unless NULL. */
 static void wino_output(float *out, const float *Y, const wino_geom *w, int M, int OH, int OW, const float *bias,
                         int accumulate) {
-  const size_t xi_step = (size_t)M * w->T;
+  const size_t xi_step = skew((size_t)M * w->T);
   for (int m = 0; m < M; m++) {
     const v128_t vb = wasm_f32x4_splat(bias ? bias[m] : 0.0f);
     for (int th = 0; th < w->TH; th++)
@@ -451,14 +456,14 @@ static void wino_output(float *out, const float *Y, const wino_geom *w, int M, i
  * the transformed weights U (wino_weights), plus bias unless NULL. work: wino_floats' V, Y, offsets. */
 static void wino_correlate(float *out, const float *img, const wino_geom *w, const float *U, int M, int N, int OH,
                            int OW, const float *bias, int accumulate, float *work) {
-  float *V = work, *Y = V + 16 * (size_t)N * w->T;
-  int32_t *off = (int32_t *)(Y + 16 * (size_t)M * w->T);
+  const size_t vstep = skew((size_t)N * w->T), ystep = skew((size_t)M * w->T);
+  float *V = work, *Y = V + 16 * vstep;
+  int32_t *off = (int32_t *)(Y + 16 * ystep);
   for (int n = 0; n < N; n++) off[n] = (int32_t)(n * w->T);
   wino_input(V, w, img, N);
   const int Mr = round_up(M, CONV_MR);
   for (int xi = 0; xi < 16; xi++) {
-    conv_igemm(M, N, U + (size_t)xi * Mr * N, off, V + (size_t)xi * N * w->T, 0, 1, (int)w->T, NULL,
-               Y + (size_t)xi * M * w->T, 0);
+    conv_igemm(M, N, U + (size_t)xi * Mr * N, off, V + xi * vstep, 0, 1, (int)w->T, NULL, Y + xi * ystep, 0);
   }
   wino_output(out, Y, w, M, OH, OW, bias, accumulate);
 }
