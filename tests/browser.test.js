@@ -289,7 +289,7 @@ test('an oversized file dropped or chosen is refused by its size, before it is r
   await state(page, 'idle');
 
   await chooseWeights(page, bigWeights);
-  await page.waitForSelector('#error-list:has-text("big-weights.bin: weights file is 314572800 bytes; a SimpleCNN weights file is 248024 bytes")');
+  await page.waitForSelector('#error-list:has-text("big-weights.bin: weights file is 314572800 bytes; a weights file of this model (62,006 float32 parameters) is 248024 bytes")');
   assert.match(await page.textContent('#weights-info'), /big-weights\.bin was refused/);
   assert.deepEqual(await page.evaluate(() => window.readSizes), [], 'files were read before all were judged');
   rmSync(dropped, { recursive: true, force: true });
