@@ -15,7 +15,7 @@ import {
   forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData,
 } from './data-panel.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
-import { readBlob, WEIGHTS_RULE, weightsRule, CHECKPOINT_RULE } from './file-limits.js';
+import { readBlob, weightsRule, CHECKPOINT_RULE } from './file-limits.js';
 import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
@@ -798,9 +798,9 @@ function saveFile(data, name) {
 async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
-    // Judged by the size the model in the Model panel needs (SimpleCNN's until it has checked).
-    const params = modelPanel.summary?.totals.params;
-    const rule = params ? weightsRule(params, `a weights file of this model (${params.toLocaleString('en')} float32 parameters)`) : WEIGHTS_RULE;
+    // Judged by the size the model in the Model panel needs (the default SimpleCNN's until it has checked).
+    const params = modelPanel.summary?.totals.params ?? 62006;
+    const rule = weightsRule(params, `a weights file of this model (${params.toLocaleString('en')} float32 parameters)`);
     const buffer = await readBlob(file, file.name, 'weights file', rule);
     const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch, model: modelPanel.text }, [buffer]);
     hasModel = true;
