@@ -855,6 +855,39 @@ test('the Model panel: a preset from the URL, a bad description names its line a
   assert.equal(await again.inputValue('#model-text'), custom, 'the link reproduces the description');
 });
 
+test('two tabs never overwrite each other\'s saved run: each keeps its own, and a new tab offers only a run no open tab holds', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const first = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=1&batch=8&seed=1&autosaveSeconds=0.1&debug=1&debugStepMs=10&autostart=1`);
+  await first.waitForSelector('#autosave-info:text-matches("epoch 1/1, step [1-9]")', { timeout: 60000 });
+  await first.click('#pause');
+  await state(first, 'paused');
+  // A second tab of the same site (same IndexedDB): the first tab's run is not offered to it.
+  const second = await first.context().newPage();
+  await second.goto(`${server.url}?epochs=1&batch=8&seed=2&autosaveSeconds=0.1`);
+  await state(second, 'idle');
+  await second.waitForTimeout(500);
+  assert.equal(await second.locator('#resume-offer').isHidden(), true, 'the first tab holds its run');
+  await second.click('#start');
+  await state(second, 'done');
+  const saved = await second.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('webtrain');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const request = open.result.transaction('runs').objectStore('runs').getAll();
+      request.onsuccess = () => resolve(request.result.map((r) => r.runState.seed));
+    };
+  }));
+  assert.deepEqual(saved, [1], 'the first tab\'s paused run is still saved; the second tab\'s finished run removed only its own');
+  // The first tab closes: a new tab now offers its run.
+  await first.close();
+  const third = await second.context().newPage();
+  await third.goto(server.url);
+  await third.waitForSelector('#resume-offer:visible');
+  assert.match(await third.textContent('#resume-detail'), /seed 1/);
+  await third.close();
+  await second.close();
+});
+
 test('the server sends the right MIME types, serves the data folder and refuses paths outside its roots', async () => {
   const data = mkdtempSync(path.join(tmpdir(), 'webtrain-serve-'));
   writeFileSync(path.join(data, 'test_batch.bin'), Buffer.alloc(3073));
