@@ -1,7 +1,9 @@
 // `npm run --silent bench:ab -- A.wasm B.wasm [...] [--model NAME|FILE]`: one training step
 // (batch 64, real CIFAR-10 when found, else generated data) and evaluation of 5,000 images with
-// each build, in one process, the builds taking turns, so machine noise hits them alike. Prints
-// each build's median times and each build's ratio to the first. For judging a kernel change:
+// each build, in one process, the builds taking turns, so machine noise hits them alike. Times
+// are this process's CPU time, so other processes' turns on a shared machine are not charged to
+// either build. Prints each build's median times and its ratio to the first build, taken within
+// each round, median (min-max) over rounds. For judging a kernel change:
 // build the old tree's web/webtrain.wasm into a file, then compare it with the new one. A build
 // from before the general engine (the seed's fixed SimpleCNN API) is detected by its exports and
 // compared on SimpleCNN; --model (default simplecnn) picks the net for builds of the general
@@ -93,24 +95,30 @@ for (const file of builds) {
   const engine = await createEngine(await WebAssembly.compile(readFileSync(file)));
   setups.push({ file, stepMs: [], evalMs: [], ...setupFor(engine, file) });
 }
+/** This process's CPU time in ms (one thread does all the work here). */
+const cpuMs = () => { const { user, system } = process.cpuUsage(); return (user + system) / 1000; };
 for (let round = 0; round < ROUNDS; round++) {
   for (const s of setups) {
     for (let i = 0; i < 10; i++) s.step(i);
     const times = [];
     for (let i = 0; i < STEPS; i++) {
-      const t0 = performance.now();
+      const t0 = cpuMs();
       s.step(i);
-      times.push(performance.now() - t0);
+      times.push(cpuMs() - t0);
     }
     s.stepMs.push(median(times));
-    const t0 = performance.now();
+    const t0 = cpuMs();
     s.evaluate();
-    s.evalMs.push(performance.now() - t0);
+    s.evalMs.push(cpuMs() - t0);
   }
 }
-console.log(`${realDataAvailable ? 'real CIFAR-10' : 'generated data'}; ${ROUNDS} rounds of ${STEPS} steps at batch ${BATCH}, builds taking turns; medians`);
+console.log(`${realDataAvailable ? 'real CIFAR-10' : 'generated data'}; ${ROUNDS} rounds of ${STEPS} steps at batch ${BATCH}, builds taking turns; CPU time; medians, ratios to the first build within each round, median (min–max)`);
 const [first] = setups;
+const ratio = (mine, theirs) => {
+  const r = mine.map((x, i) => x / theirs[i]);
+  return `${median(r).toFixed(3)}× (${Math.min(...r).toFixed(3)}–${Math.max(...r).toFixed(3)})`;
+};
 for (const s of setups) {
   const step = median(s.stepMs), evalMs = median(s.evalMs);
-  console.log(`${s.file} (${s.api}): training step ${step.toFixed(3)} ms (${(step / median(first.stepMs)).toFixed(3)}× the first), evaluation ${(1000 * evalMs / s.evalCount).toFixed(1)} µs per image (${(evalMs / median(first.evalMs)).toFixed(3)}×)`);
+  console.log(`${s.file} (${s.api}): training step ${step.toFixed(3)} ms (${ratio(s.stepMs, first.stepMs)} the first), evaluation ${(1000 * evalMs / s.evalCount).toFixed(1)} µs per image (${ratio(s.evalMs, first.evalMs)})`);
 }

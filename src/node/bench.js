@@ -130,8 +130,12 @@ const havePytorch = !args['no-pytorch'] && spawnSync(python, ['-c', 'import torc
 const pytorchVersion = havePytorch ? spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim() : '';
 const pyDir = mkdtempSync(path.join(tmpdir(), 'webtrain-bench-py-'));
 
+// Enough images for its shuffled batches; decoding all 50,000 as floats at every start only
+// costs time and memory.
+const PYTORCH_TRAIN_LIMIT = 10000;
+
 function pytorch(modelPy, threads) {
-  const r = spawnSync(python, [pytorchScript, '--data', dir, '--model', modelPy, '--bench-steps', String(STEPS), '--threads', String(threads), '--batch-size', String(BATCH)], { encoding: 'utf8' });
+  const r = spawnSync(python, [pytorchScript, '--data', dir, '--model', modelPy, '--bench-steps', String(STEPS), '--threads', String(threads), '--batch-size', String(BATCH), '--limit-train', String(Math.max(PYTORCH_TRAIN_LIMIT, BATCH))], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`PyTorch benchmark failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)).samples_per_s;
 }
@@ -187,10 +191,31 @@ async function freshMemory(text, maxBatch) {
   return { memory: fresh.memoryBytes, base, heap: fresh.heapBytesInUse - heapBase };
 }
 
-// ---- Each net ----
+// ---- Each net, printed as soon as it is measured ----
 
-const sections = [];
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+console.log([
+  `webtrain benchmark: batch ${BATCH}, Adam (lr 1e-3), ${real ? `real CIFAR-10 (${dir})` : 'generated data (real CIFAR-10 not found)'}`,
+  `machine: ${cpu}, ${availableParallelism()} cores; Node ${process.version}; ${REPS} repetitions x ${STEPS} steps after ${WARMUP} warm-up steps (webtrain's contenders take turns every ${CHUNK} steps; PyTorch runs after them in each repetition, on the same net from its generated module, with the first ${PYTORCH_TRAIN_LIMIT} training images); median (min–max); ratios within each repetition, median (min–max)`,
+  `Wasm SIMD128 multiply-add peak (wt_bench_peak, 12 chains of f32x4 mul + add, CPU time): ${fmt(median(startPeaks) / 1e9, 1)} GFLOP/s, median of ${startPeaks.length} timings of ${PEAK_MS} ms (${fmt(Math.min(...startPeaks) / 1e9, 1)}–${fmt(Math.max(...startPeaks) / 1e9, 1)})`,
+].join('\n'));
+
+// Memory first: quick, and printed even if a long run is stopped.
 const memoryRows = [];
+for (const name of MODELS) {
+  const text = await descriptionText(name);
+  const memory = [];
+  for (const maxBatch of MEMORY_BATCHES) memory.push(await freshMemory(text, maxBatch));
+  memoryRows.push({ name, memory });
+}
+const memoryLines = [''];
+memoryLines.push(`Wasm memory of a fresh engine holding one model and no data (the engine alone: ${mib(memoryRows[0]?.memory[0].base ?? 0)}); in brackets the heap the model allocated. Loading CIFAR-10 adds its ${fmt(train.count + test.count)} records (${mib((train.count + test.count) * 3073)}). webtrain.wasm: ${fmt(readFileSync(wasmFile).length / 1024, 1)} KiB.`);
+memoryLines.push('');
+memoryLines.push(`| net | ${MEMORY_BATCHES.map((b) => `batch ${b}`).join(' | ')} |`);
+memoryLines.push(`|---|${MEMORY_BATCHES.map(() => '---').join('|')}|`);
+for (const { name, memory } of memoryRows) memoryLines.push(`| ${name} | ${memory.map((m) => `${mib(m.memory)} (${mib(m.heap)})`).join(' | ')} |`);
+console.log(memoryLines.join('\n'));
+
 const peakFractions = []; // { model, layer, pass, fraction } for the summary below the tables
 for (const name of MODELS) {
   const text = await descriptionText(name);
@@ -281,27 +306,12 @@ for (const name of MODELS) {
     lines.push(`| ${cells.join(' | ')} |`);
   });
   for (const slot of fixed.slice(1)) lines.push(`| ${slot} | | | ${fmt(1000 * slotMs(slot))} | | ${share(slotMs(slot))} | | | | |`);
-  sections.push(lines.join('\n'));
-
-  const memory = [];
-  for (const maxBatch of MEMORY_BATCHES) memory.push(await freshMemory(text, maxBatch));
-  memoryRows.push({ name, memory });
+  console.log(`\n${lines.join('\n')}`);
   model.destroy();
 }
 
-const cpu = cpus()[0]?.model ?? 'unknown CPU';
-const out = [];
-out.push(`webtrain benchmark: batch ${BATCH}, Adam (lr 1e-3), ${real ? `real CIFAR-10 (${dir})` : 'generated data (real CIFAR-10 not found)'}`);
-out.push(`machine: ${cpu}, ${availableParallelism()} cores; Node ${process.version}; ${REPS} repetitions x ${STEPS} steps after ${WARMUP} warm-up steps (webtrain's contenders take turns every ${CHUNK} steps, PyTorch runs after them in each repetition, the same net from its generated module); median (min–max); ratios within each repetition, median (min–max)`);
-out.push(`Wasm SIMD128 multiply-add peak (wt_bench_peak, 12 chains of f32x4 mul + add, CPU time): ${fmt(median(startPeaks) / 1e9, 1)} GFLOP/s, median of ${startPeaks.length} timings of ${PEAK_MS} ms at the start (${fmt(Math.min(...startPeaks) / 1e9, 1)}–${fmt(Math.max(...startPeaks) / 1e9, 1)}); over the whole run ${fmt(median(peakTimings) / 1e9, 1)} (${fmt(Math.min(...peakTimings) / 1e9, 1)}–${fmt(Math.max(...peakTimings) / 1e9, 1)}, ${peakTimings.length} timings)`);
-out.push('');
-out.push(sections.join('\n\n'));
-out.push('');
-out.push(`Wasm memory of a fresh engine holding one model and no data (the engine alone: ${mib(memoryRows[0]?.memory[0].base ?? 0)}); in brackets the heap the model allocated. Loading CIFAR-10 adds its ${fmt(train.count + test.count)} records (${mib((train.count + test.count) * 3073)}). webtrain.wasm: ${fmt(readFileSync(wasmFile).length / 1024, 1)} KiB.`);
-out.push('');
-out.push(`| net | ${MEMORY_BATCHES.map((b) => `batch ${b}`).join(' | ')} |`);
-out.push(`|---|${MEMORY_BATCHES.map(() => '---').join('|')}|`);
-for (const { name, memory } of memoryRows) out.push(`| ${name} | ${memory.map((m) => `${mib(m.memory)} (${mib(m.heap)})`).join(' | ')} |`);
+const out = [''];
+out.push(`Peak over the whole run: ${fmt(median(peakTimings) / 1e9, 1)} GFLOP/s (${fmt(Math.min(...peakTimings) / 1e9, 1)}–${fmt(Math.max(...peakTimings) / 1e9, 1)}, ${peakTimings.length} timings).`);
 const below = peakFractions.filter((f) => f.fraction < 0.6);
 out.push('');
 out.push(`Conv and linear passes below 60% of the peak: ${below.length ? below.map((f) => `${f.model} ${f.layer} ${f.pass} ${pct(f.fraction)}`).join(', ') : 'none'}.`);
