@@ -1,8 +1,12 @@
-/* webtrain public C API: the SimpleCNN for CIFAR-10 with its loss, Adam and data decoding.
+/* webtrain public C API: convolutional networks described as data, with their loss, optimizer,
+ * data decoding and checkpoints.
  *
- * Every call that can fail returns a wt_status; wt_last_error() then holds a one-line message
- * for the user. The same API is exported from the Wasm module (see WT_API) and linked natively
- * for tests. Nothing here allocates inside a training step.
+ * A model is built from a description: the int32 "spec" that web/model-spec.js encodes from the
+ * parsed text (layout in src/spec.c). The engine plans everything from it once (shapes, tensors,
+ * one arena for parameters, gradients, the optimizer state, activations and scratch); a training
+ * step only runs the plan. Every call that can fail returns a wt_status; wt_last_error() then
+ * holds a one-line message for the user. The same API is exported from the Wasm module (see
+ * WT_API) and linked natively for tests. Nothing here allocates inside a training step.
  */
 #ifndef WEBTRAIN_H
 #define WEBTRAIN_H
@@ -21,14 +25,10 @@ extern "C" {
 #define WT_API
 #endif
 
-#define WT_PARAM_COUNT 62006 /* SimpleCNN parameters, PyTorch state_dict order */
-#define WT_IMAGE_BYTES 3072  /* 3 planes (R, G, B) of 32x32 */
-#define WT_RECORD_BYTES 3073 /* 1 label byte + image */
-#define WT_NUM_CLASSES 10
 #define WT_MAX_BATCH 4096
-/* Gradients are summed over blocks of this many images in a fixed binary tree (see
- * wt_model_gradient), so a batch's gradient is the same however it is split between workers. */
+/* Images per block of the gradient tree when a description does not say (@ghost_batch). */
 #define WT_GRAD_BLOCK 8
+#define WT_MAX_CLASSES 256 /* labels are one byte */
 
 typedef enum wt_status {
   WT_OK = 0,
@@ -49,9 +49,18 @@ WT_API size_t wt_heap_bytes_in_use(void);
 
 /* ---- data ---- */
 
-/* Validates a buffer of CIFAR-10 binary records: non-empty, a whole number of records, every
- * label 0..9. On success *out_count is the number of records. */
-WT_API wt_status wt_records_check(const uint8_t *data, size_t bytes, int32_t *out_count);
+/* Records in memory: each `record_bytes` long, with its label byte at `label_offset` and the
+ * image's bytes (planar: C planes of H x W, as CIFAR stores R, G, B) from `pixel_offset`. */
+typedef struct wt_records {
+  const uint8_t *data;
+  int32_t count;
+  int32_t record_bytes, label_offset, pixel_offset;
+} wt_records;
+
+/* Validates a buffer of records: non-empty, a whole number of records of `record_bytes`, every
+ * label below `classes`. On success *out_count is the number of records. */
+WT_API wt_status wt_records_check(const uint8_t *data, size_t bytes, int32_t record_bytes, int32_t label_offset,
+                                  int32_t classes, int32_t *out_count);
 
 /* Writes the permutation of 0..n-1 used for `epoch` of a run seeded with `seed`. It is a pure
  * function of (seed, epoch, n), so a run can resume anywhere from those three numbers. */
@@ -61,93 +70,150 @@ WT_API wt_status wt_epoch_permutation(uint32_t *perm, int32_t n, uint32_t seed, 
 
 typedef struct wt_model wt_model;
 
+/* What the data set gives the net: its shape, its class count, and the normalisation of its
+ * pixels (ToTensor() then Normalize(mean, std), per channel). Part of the spec's header. */
+typedef struct wt_data_format {
+  int32_t channels, height, width, classes;
+  float mean[4], std[4];
+} wt_data_format;
+
 /* Doubles, as PyTorch keeps its hyperparameters as Python floats. */
 typedef struct wt_adam_config {
   double lr, beta1, beta2, eps; /* PyTorch defaults: 0.001, 0.9, 0.999, 1e-8 */
 } wt_adam_config;
 
-/* Creates a model whose activation buffers hold up to max_batch images. Parameters are
- * initialised as PyTorch does by default, from `seed`. */
-WT_API wt_status wt_model_create(wt_model **out, int32_t max_batch, uint32_t seed);
+/* Checks a spec (shapes included) without allocating the model. On failure the message starts
+ * with "node N: " where N is the index of the offending node in the spec. */
+WT_API wt_status wt_spec_check(const int32_t *spec, size_t words);
+
+/* Creates a model from a spec whose gradient tree holds batches up to max_batch images.
+ * Parameters are initialised as PyTorch does by default, from `seed`. `text` (may be NULL) is the
+ * description as the user wrote it, kept for checkpoints. */
+WT_API wt_status wt_model_create(wt_model **out, const int32_t *spec, size_t spec_words, const uint8_t *text,
+                                 size_t text_bytes, int32_t max_batch, uint32_t seed);
 WT_API void wt_model_destroy(wt_model *model);
 WT_API int32_t wt_model_max_batch(const wt_model *model);
+/* Images per block of the gradient tree (the description's ghost batch). */
+WT_API int32_t wt_model_block(const wt_model *model);
+/* The seed the model was created with (it also keys the dropout masks). */
+WT_API uint32_t wt_model_seed(const wt_model *model);
+WT_API const wt_data_format *wt_model_data_format(const wt_model *model);
+/* The spec and text the model was made from. */
+WT_API const int32_t *wt_model_spec(const wt_model *model, size_t *out_words);
+WT_API const uint8_t *wt_model_text(const wt_model *model, size_t *out_bytes);
 
-/* Re-initialises the parameters (every tensor ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in))) and resets
- * Adam's moments and step count. */
+/* Floats in the flat parameter buffer (state_dict order, trainable and frozen tensors); the
+ * gradient vector is that plus the batch statistics of a step (batch norm); the running
+ * statistics are separate. */
+WT_API int32_t wt_model_param_count(const wt_model *model);
+WT_API int32_t wt_model_grad_count(const wt_model *model);
+WT_API int32_t wt_model_running_count(const wt_model *model);
+
+/* The tensor table: tensor i's layer (index into the layer table), role (0 weight, 1 bias,
+ * 2 running_mean, 3 running_var), dims, shape (4 int32, unused = 1), offset in floats into the
+ * parameters (roles 0-1) or the running statistics (roles 2-3), and count. Returns 0 past the end. */
+typedef struct wt_tensor_info {
+  int32_t layer, role, ndim, shape[4], offset, count, trainable;
+} wt_tensor_info;
+WT_API int32_t wt_model_tensor_count(const wt_model *model);
+WT_API int32_t wt_model_tensor_info(const wt_model *model, int32_t index, wt_tensor_info *out);
+
+/* The layer table, for the summary: layer i's spec node, kind (the spec's node kind), output
+ * shape per image (c, h, w, flat), parameter count, forward FLOPs per image. */
+typedef struct wt_layer_info {
+  int32_t node, kind, c, h, w, flat, params;
+  double flops;
+} wt_layer_info;
+WT_API int32_t wt_model_layer_count(const wt_model *model);
+WT_API int32_t wt_model_layer_info(const wt_model *model, int32_t index, wt_layer_info *out);
+
+/* Re-initialises the parameters (PyTorch's defaults: conv and linear U(-1/sqrt(fan_in),
+ * +1/sqrt(fan_in)); batch norm weight 1, bias 0, running mean 0, variance 1) and resets the
+ * optimizer state and step counts. */
 WT_API void wt_model_init(wt_model *model, uint32_t seed);
 
-/* Flat buffers of WT_PARAM_COUNT floats in state_dict order; gradients and Adam's moments share
- * the same layout. */
+/* Flat buffers: parameters, gradients (grad_count floats), Adam's moments (param_count), running
+ * statistics (running_count). */
 WT_API float *wt_model_params(wt_model *model);
 WT_API float *wt_model_grads(wt_model *model);
 WT_API float *wt_model_adam_m(wt_model *model);
 WT_API float *wt_model_adam_v(wt_model *model);
+WT_API float *wt_model_running(wt_model *model);
 WT_API int32_t wt_model_adam_step_count(const wt_model *model);
 /* Sets Adam's step count (restoring a saved optimizer state); refuses a negative count. */
 WT_API wt_status wt_model_set_adam_step_count(wt_model *model, int32_t steps);
+/* Steps that updated the running statistics (PyTorch's num_batches_tracked). */
+WT_API int32_t wt_model_stat_steps(const wt_model *model);
+WT_API wt_status wt_model_set_stat_steps(wt_model *model, int32_t steps);
 
-/* Replaces all parameters from a weights file image (WT_PARAM_COUNT little-endian float32) and
- * resets Adam. Refuses a wrong size or a non-finite value without touching the model. */
+/* Replaces all parameters from a raw weights file (param_count little-endian float32, state_dict
+ * order) and resets the optimizer. Refuses a wrong size, a non-finite value, or a net with
+ * running statistics (they are not in the file), without touching the model. */
 WT_API wt_status wt_model_load_weights(wt_model *model, const uint8_t *data, size_t bytes);
 
-/* Logits (batch, 10) of the most recent forward pass. */
+/* Logits (block, classes) of the most recent forward block. */
 WT_API const float *wt_model_logits(const wt_model *model);
 
-/* Forward pass on the records picked by indices[0..batch) out of `records` (record_count
- * records). Returns the summed (not mean) cross-entropy of the batch in *out_loss_sum. */
-WT_API wt_status wt_model_forward(wt_model *model, const uint8_t *records, int32_t record_count,
-                                  const uint32_t *indices, int32_t batch, double *out_loss_sum);
+/* Training-mode forward pass on the records picked by indices[0..batch), block by block; the
+ * summed (not mean) cross-entropy in *out_loss_sum. wt_model_logits() then holds the last block. */
+WT_API wt_status wt_model_forward(wt_model *model, const wt_records *records, const uint32_t *indices,
+                                  int32_t batch, double *out_loss_sum);
 
-/* Zeroes the gradient buffer. */
-WT_API void wt_model_zero_grads(wt_model *model);
-
-/* Forward and backward on one (sub-)batch; ACCUMULATES loss_scale * d(sum of losses)/d(params)
- * into the gradients. A full batch of B uses loss_scale = 1/B (PyTorch's mean); data-parallel
- * workers each use 1/B for their share, and the gradients add up. */
-WT_API wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t record_count,
-                                   const uint32_t *indices, int32_t batch, float loss_scale,
-                                   double *out_loss_sum);
-
-/* The gradient tree. A batch of B images is cut into ceil(B / WT_GRAD_BLOCK) blocks; block k
- * holds images [k * WT_GRAD_BLOCK, ...). The tree over blocks [lo, hi) is the block itself when
- * hi - lo == 1, else the tree over [lo, mid) plus the tree over [mid, hi), with mid from
- * wt_grad_tree_mid. The batch's gradient is the tree over [0, blocks); a worker computes the
- * nodes of that tree inside its share and the nodes are added up in the tree's order, so the
- * floats are the same for any split and any number of workers. */
+/* The gradient tree. A batch of B images is cut into ceil(B / block) blocks; block k holds images
+ * [k * block, ...). The tree over blocks [lo, hi) is the block itself when hi - lo == 1, else the
+ * tree over [lo, mid) plus the tree over [mid, hi), with mid from wt_grad_tree_mid. The batch's
+ * gradient is the tree over [0, blocks); a worker computes the nodes of that tree inside its
+ * share and the nodes are added up in the tree's order, so the floats are the same for any split
+ * and any number of workers. Batch-norm statistics are those of each block (a ghost batch). */
 WT_API int32_t wt_grad_tree_mid(int32_t lo, int32_t hi); /* lo + largest power of 2 < hi - lo */
-WT_API int32_t wt_grad_block(void);                      /* WT_GRAD_BLOCK, for JavaScript */
 
-/* Writes the tree node [lo, hi) of the batch indices[0..batch) into dst (WT_PARAM_COUNT floats,
- * e.g. wt_model_grads(), overwritten): loss_scale * d(summed loss)/d(params), and its summed
- * loss (added up in the same tree) into *out_loss_sum. */
-WT_API wt_status wt_model_gradient(wt_model *model, const uint8_t *records, int32_t record_count,
-                                   const uint32_t *indices, int32_t batch, int32_t lo, int32_t hi,
-                                   float loss_scale, float *dst, double *out_loss_sum);
+/* Writes the tree node [lo, hi) of the batch indices[0..batch) into dst (grad_count floats, e.g.
+ * wt_model_grads(), overwritten): loss_scale * d(summed loss)/d(params), then the node's summed
+ * batch statistics; its summed loss (added up in the same tree) into *out_loss_sum. `step` keys
+ * the dropout masks (with the model's seed and each image's place in the batch). */
+WT_API wt_status wt_model_gradient(wt_model *model, const wt_records *records, const uint32_t *indices,
+                                   int32_t batch, int32_t lo, int32_t hi, float loss_scale, int32_t step,
+                                   float *dst, double *out_loss_sum);
 
-/* dst += src, WT_PARAM_COUNT floats: adds two tree nodes. */
-WT_API void wt_grads_add(float *dst, const float *src);
+/* dst += src, grad_count floats: adds two tree nodes. */
+WT_API void wt_model_add_grads(const wt_model *model, float *dst, const float *src);
 
-/* One Adam update from the current gradients (PyTorch's exact formula). Fails with
+/* One Adam update from the current gradients (PyTorch's exact formula), and the running
+ * statistics from the gradient vector's statistics (`groups` = blocks in the batch). Fails with
  * WT_ERR_NON_FINITE, leaving parameters untouched, when a gradient is NaN or infinite. */
-WT_API wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config);
+WT_API wt_status wt_model_update(wt_model *model, const wt_adam_config *config, int32_t groups);
 
-/* The gradient tree's root (the mean loss's gradient) + Adam, in one call. *out_loss is the mean
- * loss. */
-WT_API wt_status wt_model_train_step(wt_model *model, const uint8_t *records, int32_t record_count,
-                                     const uint32_t *indices, int32_t batch,
-                                     const wt_adam_config *config, float *out_loss);
+/* The gradient tree's root (the mean loss's gradient) + the update, in one call. *out_loss is the
+ * mean loss. */
+WT_API wt_status wt_model_train_step(wt_model *model, const wt_records *records, const uint32_t *indices,
+                                     int32_t batch, int32_t step, const wt_adam_config *config, float *out_loss);
 
-/* Evaluates records[0..record_count) in chunks. Adds the number of correct predictions to
- * *correct, the summed cross-entropy to *loss_sum, and (if not NULL) counts into
- * confusion[true * 10 + predicted] and writes each prediction to predictions[i]. */
-WT_API wt_status wt_model_evaluate(wt_model *model, const uint8_t *records, int32_t record_count,
-                                   int32_t *correct, double *loss_sum, int32_t *confusion,
-                                   uint8_t *predictions);
+/* Evaluates records [first, first + count) in eval mode (running statistics, no dropout), block by
+ * block. Adds the number of correct predictions to *correct, the summed cross-entropy to
+ * *loss_sum, and (if not NULL) counts into confusion[true * classes + predicted] and writes each
+ * prediction to predictions[i]. */
+WT_API wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t first, int32_t count,
+                                   int32_t *correct, double *loss_sum, int32_t *confusion, uint8_t *predictions);
+
+/* Runs the net on n already-normalised images x (n, C, H, W) and writes the logits (n, classes) to
+ * y; train = 0 for eval mode. With activations != NULL, also copies every layer's output for image
+ * 0 there, layer after layer (the sum of the layers' output sizes): the activation view. */
+WT_API wt_status wt_model_run(wt_model *model, const float *x, int32_t n, int32_t train, float *y,
+                              float *activations);
+
+/* For the per-layer tests: forward in train or eval mode on n <= block normalised images (as
+ * wt_model_run, the output of the last layer, not through the loss: y holds n times the last
+ * layer's output size), then backward of the upstream gradient dy: dx (n, C, H, W) and the
+ * parameter gradients into wt_model_grads() (overwritten). */
+WT_API wt_status wt_model_run_backward(wt_model *model, const float *x, int32_t n, int32_t train, float *y,
+                                       const float *dy, float *dx);
 
 /* ---- checkpoints: the whole training state in one versioned, CRC-checked file ---- */
 
-#define WT_CHECKPOINT_VERSION 1
-#define WT_ARCH_SIMPLECNN 0x31434E53u /* "SNC1": SimpleCNN for 3x32x32 inputs, 10 classes */
+/* Version 2 embeds the model's spec and description text; version 1 files (SimpleCNN, 744,204
+ * bytes) still load. See src/checkpoint.c for the layout. */
+#define WT_CHECKPOINT_VERSION 2
+#define WT_CHECKPOINT_MAX_BYTES ((uint64_t)1 << 30) /* 1 GiB: nothing larger is read */
 
 /* Where a run is and how it was configured; everything needed to continue it exactly. The
  * shuffle is a pure function of (seed, epoch), so the position in it is (epoch, step). */
@@ -157,7 +223,7 @@ typedef struct wt_run_state {
   int32_t epochs;      /* epochs asked for */
   int32_t batch_size;
   int32_t shuffle;     /* 0 or 1 */
-  int32_t workers;     /* data-parallel workers (results depend on it) */
+  int32_t workers;     /* data-parallel workers (recorded; results do not depend on it) */
   uint32_t seed;
   int32_t train_count; /* training records in use (after --limit-train) */
   int32_t window_count; /* steps in the running-loss window not yet reported */
@@ -165,15 +231,22 @@ typedef struct wt_run_state {
   wt_adam_config adam;
 } wt_run_state;
 
-/* Exact size of a checkpoint file. */
-WT_API size_t wt_checkpoint_bytes(void);
+/* Exact size of the checkpoint of `model`. */
+WT_API size_t wt_checkpoint_bytes(const wt_model *model);
 
-/* Writes the checkpoint of `model` and `state` into out[0..wt_checkpoint_bytes()). */
+/* Writes the checkpoint of `model` and `state` into out[0..wt_checkpoint_bytes(model)). */
 WT_API wt_status wt_checkpoint_save(const wt_model *model, const wt_run_state *state, uint8_t *out,
                                     size_t out_bytes);
 
-/* Validates every header field and the CRC-32 first; only then restores the parameters, Adam's
- * moments and step count into `model` and fills *state. On any error the model is untouched. */
+/* Reads what model a checkpoint is for, validating its header, sizes and CRC-32 (not its values):
+ * it gives its spec (version 1: SimpleCNN's) and its description text (version 1: none, 0 bytes).
+ * The pointers are into `data` or static storage (valid until the next call). */
+WT_API wt_status wt_checkpoint_describe(const uint8_t *data, size_t bytes, const int32_t **spec, size_t *spec_words,
+                                        const uint8_t **text, size_t *text_bytes);
+
+/* Validates every header field and the CRC-32 first, and that the checkpoint's spec is the
+ * model's; only then restores the parameters, running statistics, Adam's moments and step counts
+ * into `model` and fills *state. On any error the model is untouched. */
 WT_API wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t *data,
                                     size_t bytes);
 
@@ -182,15 +255,12 @@ WT_API uint32_t wt_crc32(const uint8_t *data, size_t bytes);
 
 /* ---- profiling (for the benchmark's per-layer breakdown) ---- */
 
-/* Time slots, in the order of a training step. */
-typedef enum wt_profile_slot {
-  WT_PROF_DECODE, WT_PROF_CONV1_FWD, WT_PROF_POOL1_FWD, WT_PROF_CONV2_FWD, WT_PROF_POOL2_FWD,
-  WT_PROF_FC_FWD, WT_PROF_LOSS, WT_PROF_FC_BWD, WT_PROF_POOL2_BWD, WT_PROF_CONV2_BWD,
-  WT_PROF_POOL1_BWD, WT_PROF_CONV1_BWD, WT_PROF_GRAD_TREE, WT_PROF_ADAM, WT_PROF_SLOTS
-} wt_profile_slot;
+/* Time slots: 0 decode, 1 loss, 2 gradient tree, 3 update, then for each layer i its forward
+ * (4 + 2i) and backward (5 + 2i). */
+WT_API int32_t wt_model_profile_slots(const wt_model *model);
 
-/* While slots_ms is not NULL, every layer adds its wall time in milliseconds to its slot
- * (WT_PROF_SLOTS doubles). The clock is the host's (an import in Wasm). */
+/* While slots_ms is not NULL, every layer adds its wall time in milliseconds to its slot. The
+ * clock is the host's (an import in Wasm). */
 WT_API void wt_model_set_profile(wt_model *model, double *slots_ms);
 
 #ifdef __cplusplus

@@ -1,5 +1,6 @@
-/* 2-D convolution (valid, stride 1), per image: direct SIMD kernels where they pay, else im2col
- * followed by a matrix product. */
+/* The conv layer. Stride-1 unpadded convolutions with a bias (the seed's SimpleCNN) run the seed's
+ * kernels, per image: direct SIMD kernels where they pay, else im2col followed by a matrix
+ * product. Every other shape runs the general kernels of conv_kernels.c. */
 #include "internal.h"
 
 /* Few channels on a large image (conv1): the im2col copy would be K*K times the input, and
@@ -84,3 +85,97 @@ void conv2d_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, wt_real *c
     }
   }
 }
+
+#ifndef WT_REAL_IS_DOUBLE /* the op runs the engine's floats; the double build tests the kernels above */
+
+/* ---- the conv layer: PyTorch's Conv2d (square kernel, stride, zero padding, bias on or off) ---- */
+
+enum { CONV_GENERAL = 0, CONV_SIMPLE = 1 };
+
+/* The seed's kernels (direct, direct over output channels, im2col) serve stride-1 unpadded convs
+ * with a bias where they are the fast path, and reproduce the seed's SimpleCNN bit for bit; every
+ * other shape takes the general kernels (conv_kernels.c). */
+static int simple_path(const wt_conv_shape *s, int bias) {
+  if (s->stride != 1 || s->pad != 0 || !bias) return 0;
+#if WT_SIMD
+  return use_direct(s->C, s->H, s->W, s->OC, s->K) || use_direct_oc(s->OC);
+#else
+  return 1;
+#endif
+}
+
+int conv2d_fusable(const wt_layer *l) { return l->fast_path == CONV_SIMPLE; }
+
+static wt_status conv_plan(wt_layer *l, wt_planner *p) {
+  const int32_t oc = l->arg[0], k = l->arg[1], stride = l->arg[2], bias = l->arg[4], in_check = l->arg[5];
+  int32_t pad = l->arg[3];
+  if (l->in.flat) return wt_plan_fail(l, "conv needs an image (channels x height x width), but its input is a flat vector of %d: conv layers go before flatten", (int)l->in.c);
+  if (oc < 1 || oc > 65536 || k < 1 || k > 64 || stride < 1 || stride > 64 || pad < -1 || pad > 64 || (bias != 0 && bias != 1)) {
+    return wt_plan_fail(l, "conv arguments out of range (out_channels %d, kernel %d, stride %d, padding %d)", (int)oc, (int)k, (int)stride, (int)pad);
+  }
+  if (in_check && in_check != l->in.c) return wt_plan_fail(l, "Conv2d expects in_channels %d but its input has %d channels", (int)in_check, (int)l->in.c);
+  if (pad == -1) {
+    if (stride != 1) return wt_plan_fail(l, "padding='same' needs stride 1 (as in PyTorch)");
+    if (k % 2 == 0) return wt_plan_fail(l, "padding='same' with the even kernel %d pads unevenly, which webtrain does not support: use an odd kernel or a number", (int)k);
+    pad = (k - 1) / 2;
+  }
+  const int32_t H = l->in.h, W = l->in.w;
+  if (H + 2 * pad < k || W + 2 * pad < k) {
+    return wt_plan_fail(l, "kernel %d is larger than its input %dx%d (with padding %d)", (int)k, (int)H, (int)W, (int)pad);
+  }
+  wt_conv_shape *s = &l->conv;
+  *s = (wt_conv_shape){.C = l->in.c, .H = H, .W = W, .OC = oc, .K = k, .stride = stride, .pad = pad};
+  s->OH = (H + 2 * pad - k) / stride + 1;
+  s->OW = (W + 2 * pad - k) / stride + 1;
+  l->out = (wt_shape){oc, s->OH, s->OW, 0};
+  const int32_t fan_in = s->C * k * k;
+  const int32_t wshape[4] = {oc, s->C, k, k};
+  wt_plan_tensor(p, l, WT_ROLE_WEIGHT, 4, wshape, fan_in, 0, 1);
+  if (bias) wt_plan_tensor(p, l, WT_ROLE_BIAS, 1, &oc, fan_in, 0, 1);
+  l->flops = 2.0 * oc * s->OH * s->OW * fan_in;
+  l->fast_path = simple_path(s, bias) ? CONV_SIMPLE : CONV_GENERAL;
+  if (l->fast_path == CONV_SIMPLE) {
+    const size_t cols = (size_t)fan_in * s->OH * s->OW; /* col and dcol; the transposed weight fits in col */
+    l->scratch_floats = 2 * cols + (size_t)oc * fan_in;
+  } else {
+    l->scratch_floats = wt_conv_scratch_floats(s, p->block);
+  }
+  return WT_OK;
+}
+
+static void conv_forward(const wt_layer *l, wt_ctx *ctx) {
+  const wt_conv_shape *s = &l->conv;
+  const float *weight = wt_layer_param(l, ctx, 0), *bias = l->arg[4] ? wt_layer_param(l, ctx, 1) : NULL;
+  float *out = wt_slot(ctx, l->y);
+  const float *inp = wt_slot(ctx, l->x);
+  if (l->fast_path == CONV_SIMPLE) {
+    conv2d_forward(out, ctx->scratch, inp, weight, bias, ctx->B, s->C, s->H, s->W, s->OC, s->K);
+  } else {
+    wt_conv_forward(s, ctx->B, out, inp, weight, bias, ctx->scratch);
+  }
+}
+
+static void conv_backward(const wt_layer *l, wt_ctx *ctx) {
+  const wt_conv_shape *s = &l->conv;
+  const float *weight = wt_layer_param(l, ctx, 0), *dout = wt_dslot(ctx, l->y), *inp = wt_slot(ctx, l->x);
+  float *dweight = wt_layer_grad(l, ctx, 0), *dbias = l->arg[4] ? wt_layer_grad(l, ctx, 1) : NULL;
+  float *dinp = wt_wants_dslot(ctx, l->x) ? wt_dslot(ctx, l->x) : NULL;
+  if (l->fast_path == CONV_SIMPLE) {
+    const size_t cols = (size_t)s->C * s->K * s->K * s->OH * s->OW;
+    conv2d_backward(dinp, dweight, dbias, ctx->scratch, ctx->scratch + cols, dout, inp, weight, ctx->B, s->C, s->H, s->W,
+                    s->OC, s->K);
+    return;
+  }
+  wt_conv_backward_params(s, ctx->B, dweight, dbias, dout, inp, ctx->scratch);
+  if (dinp) wt_conv_backward_input(s, ctx->B, dinp, dout, weight, ctx->scratch);
+}
+
+void conv2d_relu_pool_eval(const wt_layer *l, const wt_layer *pool, wt_ctx *ctx) {
+  const wt_conv_shape *s = &l->conv;
+  conv2d_relu_pool_forward(wt_slot(ctx, pool->y), ctx->scratch, wt_slot(ctx, l->x), wt_layer_param(l, ctx, 0),
+                           wt_layer_param(l, ctx, 1), ctx->B, s->C, s->H, s->W, s->OC, s->K);
+}
+
+const wt_op wt_op_conv = {"conv", conv_plan, conv_forward, conv_backward, 1};
+
+#endif /* WT_REAL_IS_DOUBLE */

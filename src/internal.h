@@ -145,8 +145,147 @@ void adam_update(float *params, const float *grads, float *m, float *v, size_t n
 void adam_update_ref(float *params, const float *grads, float *m, float *v, size_t n,
                      const wt_adam_config *config, int32_t t);
 
-/* Decodes CIFAR records records[indices[i]] into normalised NCHW floats and their labels. */
-void cifar_decode_batch(float *images, uint8_t *labels, const uint8_t *records,
-                        const uint32_t *indices, int batch);
+
+/* ---- general convolution kernels (conv_kernels.c): any C, OC, square K, stride, zero padding ---- */
+
+typedef struct wt_conv_shape {
+  int32_t C, H, W;            /* input of one image */
+  int32_t OC, K, stride, pad; /* pad zeros on every side */
+  int32_t OH, OW;             /* (H + 2*pad - K) / stride + 1, likewise W */
+} wt_conv_shape;
+/* Floats of scratch one call on B images needs (allocated once, at plan time). */
+size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B);
+/* out (B, OC, OH, OW) = inp (B, C, H, W) convolved with weight (OC, C, K, K), plus bias (OC) unless
+ * NULL. Overwrites out. */
+void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp, const float *weight,
+                     const float *bias, float *scratch);
+/* dweight (OC, C, K, K) += d/dweight; dbias (OC) += the sum over images and pixels, unless NULL. */
+void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, float *dbias, const float *dout,
+                             const float *inp, float *scratch);
+/* dinp (B, C, H, W) += d/dinp. */
+void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const float *dout, const float *weight,
+                            float *scratch);
+void wt_conv_forward_ref(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp, const wt_real *weight,
+                         const wt_real *bias);
+void wt_conv_backward_params_ref(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
+                                 const wt_real *dout, const wt_real *inp);
+void wt_conv_backward_input_ref(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
+                                const wt_real *weight);
+
+/* ---- the plan: layers wired from a description (model.c), each op in its own file ---- */
+
+/* Node kinds of a description (the int32 spec JavaScript encodes, see spec.c). */
+enum {
+  WT_OP_CONV = 1, WT_OP_LINEAR, WT_OP_RELU, WT_OP_GELU, WT_OP_MAXPOOL, WT_OP_AVGPOOL, WT_OP_GLOBALAVG,
+  WT_OP_GLOBALMAX, WT_OP_BATCHNORM, WT_OP_DROPOUT, WT_OP_FLATTEN, WT_OP_SCALE,
+  WT_OP_RESIDUAL = 20, WT_OP_SHORTCUT, WT_OP_END,
+};
+
+/* One image's activation: channels x height x width; `flat` marks a vector (after flatten). */
+typedef struct wt_shape {
+  int32_t c, h, w, flat;
+} wt_shape;
+
+static inline size_t wt_shape_size(wt_shape s) { return (size_t)s.c * s.h * s.w; }
+
+typedef struct wt_layer wt_layer;
+typedef struct wt_ctx wt_ctx;
+typedef struct wt_planner wt_planner;
+
+/* What an op does. plan() checks the layer's arguments against its input shape and declares what
+ * it needs (output shape, tensors, saved state, scratch, FLOPs); forward() and backward() run it
+ * on one block. Backward ACCUMULATES into the input's gradient and into the parameter gradients. */
+typedef struct wt_op {
+  const char *name;
+  wt_status (*plan)(wt_layer *layer, wt_planner *planner);
+  void (*forward)(const wt_layer *layer, wt_ctx *ctx);
+  void (*backward)(const wt_layer *layer, wt_ctx *ctx);
+  int output_free; /* backward never reads the op's output: a ReLU may overwrite it */
+} wt_op;
+
+/* Tensor roles, for JavaScript's state_dict names (layer path + "." + role). */
+enum { WT_ROLE_WEIGHT = 0, WT_ROLE_BIAS, WT_ROLE_RUNNING_MEAN, WT_ROLE_RUNNING_VAR };
+
+struct wt_layer {
+  const wt_op *op;
+  int32_t node;        /* index in the description (errors, the summary, profiling) */
+  int32_t kind;        /* WT_OP_* */
+  int32_t arg[7];      /* the node's integer arguments, as spec.c documents them */
+  float farg[2];       /* and its float ones */
+  wt_shape in, out;    /* per image */
+  int32_t x, x2, y;    /* activation slots: input, second input (residual add) or -1, output */
+  int32_t in_place;    /* y == x: the output overwrote the input */
+  size_t param_offset; /* floats into params (and grads, and the optimizer state) */
+  int32_t first_tensor, tensor_count;
+  size_t stat_offset;   /* floats into the gradient vector past the parameters (batch norm) */
+  size_t running_offset; /* floats into the running statistics (batch norm) */
+  size_t aux_per_image;  /* floats saved for backward, per image */
+  size_t aux_extra;      /* floats saved for backward, per block (batch norm's 1/std) */
+  size_t aux8_per_image; /* bytes saved for backward, per image (max-pool argmax) */
+  size_t scratch_floats; /* for a whole block, shared with every other layer */
+  double flops;          /* forward, per image */
+  float *aux;            /* (block, aux_per_image) */
+  uint8_t *aux8;         /* (block, aux8_per_image) */
+  wt_conv_shape conv;    /* convolutions */
+  int32_t fast_path;     /* op-specific kernel choice, made at plan time */
+  int32_t fused_eval;    /* conv: evaluation runs conv + ReLU + 2x2 max-pool as one pass (2 layers follow) */
+};
+
+/* Everything a layer's forward or backward reads and writes for one block. */
+struct wt_ctx {
+  wt_model *model;
+  int B;               /* images in the block */
+  int train;           /* batch statistics and dropout masks */
+  int32_t first_image; /* the block's first image in its batch (dropout masks) */
+  int32_t step;        /* training step (dropout masks) */
+  uint32_t model_seed; /* the model's seed (dropout masks) */
+  float *grads;        /* gradient target: parameter layout, then the statistics; NULL: forward only */
+  int want_dx;         /* the input's gradient is wanted too (per-layer tests) */
+  float *scratch;
+};
+
+/* Planning state: declare tensors and statistics while layers are planned. */
+struct wt_planner {
+  wt_model *model;     /* NULL while only sizing */
+  int32_t block;       /* images per block */
+  int32_t tensors;     /* declared so far */
+  size_t params, stats, running;
+  wt_status (*fail)(const wt_layer *layer, const char *fmt, ...);
+};
+
+/* Declares a parameter tensor of the layer (in state_dict order): shape (up to 4 dims), the
+ * fan-in of PyTorch's default init (0: constant init: `fill`), its role. */
+void wt_plan_tensor(wt_planner *p, wt_layer *l, int32_t role, int ndim, const int32_t *shape, int32_t fan_in,
+                    float fill, int trainable);
+wt_status wt_plan_fail(const wt_layer *layer, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Accessors the ops use. */
+float *wt_layer_param(const wt_layer *l, wt_ctx *ctx, int index);      /* tensor `index` of the layer */
+float *wt_layer_grad(const wt_layer *l, wt_ctx *ctx, int index);
+float *wt_layer_running(const wt_layer *l, wt_ctx *ctx);               /* running statistics */
+float *wt_slot(wt_ctx *ctx, int32_t slot);                            /* activation */
+float *wt_dslot(wt_ctx *ctx, int32_t slot);                           /* its gradient */
+float *wt_layer_stats(const wt_layer *l, wt_ctx *ctx);                 /* batch statistics, or NULL */
+/* Whether backward must produce the gradient of slot `slot` (the net's input needs none). */
+static inline int wt_wants_dslot(const wt_ctx *ctx, int32_t slot) { return slot != 0 || ctx->want_dx; }
+
+/* conv2d.c: whether a conv's evaluation can run with its ReLU and 2x2 max-pool as one pass, and
+ * that pass (writing the pool layer's output). */
+int conv2d_fusable(const wt_layer *conv);
+void conv2d_relu_pool_eval(const wt_layer *conv, const wt_layer *pool, wt_ctx *ctx);
+
+extern const wt_op wt_op_conv, wt_op_linear, wt_op_relu, wt_op_gelu, wt_op_maxpool, wt_op_avgpool,
+    wt_op_globalavg, wt_op_globalmax, wt_op_batchnorm, wt_op_dropout, wt_op_flatten, wt_op_scale, wt_op_add;
+
+/* Batch norm: folds a step's summed statistics (groups = blocks in the batch) into the running ones. */
+void batchnorm_update_running(const wt_layer *l, float *running, const float *stats, int32_t groups);
+
+/* Decodes records into normalised NCHW floats (format from the model) and their labels. */
+void wt_decode_batch(float *images, uint8_t *labels, const wt_records *records, const uint32_t *indices, int batch,
+                     const wt_data_format *format);
 
 #endif /* WT_INTERNAL_H */

@@ -89,3 +89,93 @@ void maxpool2_backward(wt_real *dinp, const wt_real *dout, const uint8_t *argmax
       }
   }
 }
+
+/* ---- any window: kernel k, stride s, padding p (padded cells never win, as PyTorch pads with
+ * -inf); argmax is the window cell (row * k + col) of the first maximum in scan order ---- */
+
+void maxpool_forward(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, int C, int H, int W, int k, int s,
+                     int p, int OH, int OW) {
+  for (size_t plane = 0; plane < (size_t)B * C; plane++) {
+    const wt_real *in = inp + plane * H * W;
+    wt_real *o = out + plane * OH * OW;
+    uint8_t *a = argmax + plane * OH * OW;
+    for (int i = 0; i < OH; i++)
+      for (int j = 0; j < OW; j++) {
+        int best_at = -1;
+        wt_real best = 0;
+        for (int di = 0; di < k; di++) {
+          const int r = i * s - p + di;
+          if (r < 0 || r >= H) continue;
+          for (int dj = 0; dj < k; dj++) {
+            const int c = j * s - p + dj;
+            if (c < 0 || c >= W) continue;
+            const wt_real v = in[r * W + c];
+            if (best_at < 0 || v > best || v != v) best = v, best_at = di * k + dj;
+          }
+        }
+        o[i * OW + j] = best;
+        a[i * OW + j] = (uint8_t)best_at;
+      }
+  }
+}
+
+void maxpool_backward(wt_real *dinp, const wt_real *dout, const uint8_t *argmax, int B, int C, int H, int W, int k,
+                      int s, int p, int OH, int OW) {
+  for (size_t plane = 0; plane < (size_t)B * C; plane++) {
+    wt_real *din = dinp + plane * H * W;
+    const wt_real *d = dout + plane * OH * OW;
+    const uint8_t *a = argmax + plane * OH * OW;
+    for (int i = 0; i < OH; i++)
+      for (int j = 0; j < OW; j++) {
+        const int at = a[i * OW + j];
+        din[(i * s - p + at / k) * W + j * s - p + at % k] += d[i * OW + j];
+      }
+  }
+}
+
+#ifndef WT_REAL_IS_DOUBLE
+
+/* Checks a pooling window against the input and sets the output shape (PyTorch's floor mode). */
+wt_status pool_plan_window(wt_layer *l, const char *what, int max_kernel) {
+  const int32_t k = l->arg[0], s = l->arg[1], p = l->arg[2];
+  if (l->in.flat) return wt_plan_fail(l, "%s needs an image (channels x height x width), but its input is a flat vector", what);
+  if (k < 1 || k > max_kernel || s < 1 || s > 64 || p < 0) {
+    return wt_plan_fail(l, "%s: kernel %d (1..%d), stride %d (1..64) or padding %d is out of range", what, (int)k, max_kernel, (int)s, (int)p);
+  }
+  if (2 * p > k) return wt_plan_fail(l, "%s: padding %d is more than half the kernel %d (PyTorch refuses it too)", what, (int)p, (int)k);
+  if (l->in.h + 2 * p < k || l->in.w + 2 * p < k) {
+    return wt_plan_fail(l, "%s: kernel %d is larger than its input %dx%d (with padding %d)", what, (int)k, (int)l->in.h, (int)l->in.w, (int)p);
+  }
+  l->out = (wt_shape){l->in.c, (l->in.h + 2 * p - k) / s + 1, (l->in.w + 2 * p - k) / s + 1, 0};
+  l->flops = (double)wt_shape_size(l->out) * k * k;
+  return WT_OK;
+}
+
+/* 2x2, stride 2, no padding, even sides: the SIMD kernel and its 0..3 argmax. */
+static int is_pool2(const wt_layer *l) {
+  return l->arg[0] == 2 && l->arg[1] == 2 && l->arg[2] == 0 && l->in.h % 2 == 0 && l->in.w % 2 == 0;
+}
+
+static wt_status maxpool_plan(wt_layer *l, wt_planner *p) {
+  (void)p;
+  const wt_status st = pool_plan_window(l, "maxpool", 16);
+  l->aux8_per_image = wt_shape_size(l->out);
+  return st;
+}
+
+static void maxpool_op_forward(const wt_layer *l, wt_ctx *ctx) {
+  const wt_shape i = l->in, o = l->out;
+  if (is_pool2(l)) maxpool2_forward(wt_slot(ctx, l->y), l->aux8, wt_slot(ctx, l->x), ctx->B, i.c, i.h, i.w);
+  else maxpool_forward(wt_slot(ctx, l->y), l->aux8, wt_slot(ctx, l->x), ctx->B, i.c, i.h, i.w, l->arg[0], l->arg[1], l->arg[2], o.h, o.w);
+}
+
+static void maxpool_op_backward(const wt_layer *l, wt_ctx *ctx) {
+  if (!wt_wants_dslot(ctx, l->x)) return;
+  const wt_shape i = l->in, o = l->out;
+  if (is_pool2(l)) maxpool2_backward(wt_dslot(ctx, l->x), wt_dslot(ctx, l->y), l->aux8, ctx->B, i.c, i.h, i.w);
+  else maxpool_backward(wt_dslot(ctx, l->x), wt_dslot(ctx, l->y), l->aux8, ctx->B, i.c, i.h, i.w, l->arg[0], l->arg[1], l->arg[2], o.h, o.w);
+}
+
+const wt_op wt_op_maxpool = {"maxpool", maxpool_plan, maxpool_op_forward, maxpool_op_backward, 1};
+
+#endif

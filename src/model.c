@@ -1,54 +1,50 @@
-/* SimpleCNN wired from a size table: conv(3->6,5) relu pool, conv(6->16,5) relu pool,
- * fc 400->120 relu, fc 120->84 relu, fc 84->10, softmax cross-entropy, Adam.
- * One arena holds params | grads | adam_m | adam_v (identical layouts), then the activations,
- * their gradients and scratch for max_batch images; a training step allocates nothing. */
+/* A network wired from its description. Creating a model plans everything once: each layer's
+ * shapes, tensors, saved state and scratch (by its op, one file per op), the activation slots
+ * (a ReLU overwrites its input where nothing else needs it; flatten is a view), and one arena:
+ * params | grads (+ batch statistics) | adam_m | adam_v | running statistics, then the
+ * activations, their gradients and the saved state of one block of images, scratch, and the
+ * gradient tree's nodes. A training step only runs the plan and allocates nothing. */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-enum { T_CONV1_W, T_CONV1_B, T_CONV2_W, T_CONV2_B, T_FC1_W, T_FC1_B, T_FC2_W, T_FC2_B, T_FC3_W, T_FC3_B, T_COUNT };
-
-/* PyTorch state_dict order; fan_in sets the default init bound 1/sqrt(fan_in). */
-static const struct {
-  int32_t count, fan_in;
-} tensor_table[T_COUNT] = {
-    {6 * 3 * 5 * 5, 3 * 5 * 5},  {6, 3 * 5 * 5},   /* conv1 (6, 3, 5, 5) */
-    {16 * 6 * 5 * 5, 6 * 5 * 5}, {16, 6 * 5 * 5},  /* conv2 (16, 6, 5, 5) */
-    {120 * 400, 400},            {120, 400},       /* fc1 (120, 400) */
-    {84 * 120, 120},             {84, 120},        /* fc2 (84, 120) */
-    {10 * 84, 84},               {10, 84},         /* fc3 (10, 84) */
-};
+#include "spec.h"
 
 #define WT_STREAM_INIT 0x494E4954ULL
-/* Each flat buffer is padded to whole SIMD vectors so the four stay 16-byte aligned. */
-#define PARAM_STRIDE ((WT_PARAM_COUNT + 3) & ~3)
+#define WT_MAX_TENSORS (4 * WT_SPEC_MAX_NODES)
+#define WT_MAX_SLOTS (WT_SPEC_MAX_NODES + 1)
 
-typedef struct activations {
-  float *x;      /* (B, 3, 32, 32) normalised input */
-  float *a1;     /* (B, 6, 28, 28) conv1 after ReLU */
-  float *p1;     /* (B, 6, 14, 14) */
-  float *a2;     /* (B, 16, 10, 10) conv2 after ReLU */
-  float *p2;     /* (B, 16, 5, 5) = (B, 400) */
-  float *h1;     /* (B, 120) fc1 after ReLU */
-  float *h2;     /* (B, 84) fc2 after ReLU */
-  float *logits; /* (B, 10) */
-} activations;
+typedef struct wt_tensor {
+  int32_t layer, role, ndim, shape[4], fan_in, trainable;
+  size_t offset, count; /* floats into params (weight, bias) or running (running_mean, running_var) */
+  float fill;           /* constant init when fan_in == 0 */
+} wt_tensor;
 
 struct wt_model {
-  int32_t max_batch;
-  int32_t adam_t; /* Adam steps taken */
-  float *params, *grads, *adam_m, *adam_v; /* (PARAM_STRIDE) each */
-  float *tensor[T_COUNT], *dtensor[T_COUNT];
-  activations act, dact; /* dact: gradients of the same shapes */
-  uint8_t *argmax1, *argmax2; /* like p1, p2 */
-  uint8_t *labels;            /* (B) */
-  uint32_t *eval_indices;     /* (B) */
-  float *col, *dcol;          /* one image's im2col columns: (75, 784) is the largest */
-  float *tree;                /* (tree_levels, PARAM_STRIDE): right-hand nodes of the gradient tree */
+  wt_spec spec;
+  int32_t *spec_words;
+  size_t spec_count;
+  uint8_t *text;
+  size_t text_bytes;
+  int32_t block, max_batch, classes;
+  uint32_t seed;
+  int32_t layer_count, tensor_count, slot_count, logits_slot;
+  wt_layer layers[WT_SPEC_MAX_NODES];
+  wt_tensor tensors[WT_MAX_TENSORS];
+  size_t slot_size[WT_MAX_SLOTS]; /* floats per image */
+  float *act[WT_MAX_SLOTS], *dact[WT_MAX_SLOTS];
+  size_t params_n, stats_n, running_n, grads_n, stride_p, stride_g, scratch_n;
+  float *params, *grads, *adam_m, *adam_v, *running;
+  uint8_t *labels;
+  uint32_t *eval_indices;
+  float *scratch;
+  float *tree; /* (tree_levels, stride_g): right-hand nodes of the gradient tree */
   int32_t tree_levels;
-  double *profile;            /* (WT_PROF_SLOTS) ms, or NULL */
+  int32_t adam_t, stat_steps;
+  float lut[4][256]; /* pixel byte -> normalised value, per channel */
+  double *profile;   /* wt_model_profile_slots() ms, or NULL */
   void *arena;
 };
 
@@ -64,23 +60,25 @@ static double wt_clock_ms(void) {
 }
 #endif
 
+enum { PROF_DECODE, PROF_LOSS, PROF_TREE, PROF_UPDATE, PROF_LAYERS };
+
 /* Runs `call`, adding its time to the slot when profiling is on. */
-#define TIMED(m, slot, call)                         \
-  do {                                               \
-    if ((m)->profile) {                              \
-      const double t0_ = wt_clock_ms();              \
-      call;                                          \
-      (m)->profile[slot] += wt_clock_ms() - t0_;     \
-    } else {                                         \
-      call;                                          \
-    }                                                \
+#define TIMED(m, slot, call)                     \
+  do {                                           \
+    if ((m)->profile) {                          \
+      const double t0_ = wt_clock_ms();          \
+      call;                                      \
+      (m)->profile[slot] += wt_clock_ms() - t0_; \
+    } else {                                     \
+      call;                                      \
+    }                                            \
   } while (0)
 
 void wt_model_set_profile(wt_model *model, double *slots_ms) { model->profile = slots_ms; }
+int32_t wt_model_profile_slots(const wt_model *model) { return PROF_LAYERS + 2 * model->layer_count; }
 
 static size_t align16(size_t bytes) { return (bytes + 15) & ~(size_t)15; }
-
-int32_t wt_grad_block(void) { return WT_GRAD_BLOCK; }
+static size_t round4(size_t n) { return (n + 3) & ~(size_t)3; }
 
 int32_t wt_grad_tree_mid(int32_t lo, int32_t hi) {
   int32_t half = 1;
@@ -88,77 +86,267 @@ int32_t wt_grad_tree_mid(int32_t lo, int32_t hi) {
   return lo + half;
 }
 
-/* Height of the tree over `blocks` blocks: one scratch node per level below the root. */
 static int32_t tree_height(int32_t blocks) {
   int32_t h = 0;
   while ((1 << h) < blocks) h++;
   return h;
 }
 
-/* Points the layers' gradient tensors at `base` (PARAM_STRIDE floats, laid out like params). */
-static void set_grad_target(wt_model *m, float *base) {
-  size_t offset = 0;
-  for (int t = 0; t < T_COUNT; t++) {
-    m->dtensor[t] = base + offset;
-    offset += (size_t)tensor_table[t].count;
+/* ---- planning ---- */
+
+static const wt_op *op_for(int32_t kind) {
+  switch (kind) {
+    case WT_OP_CONV: return &wt_op_conv;
+    case WT_OP_LINEAR: return &wt_op_linear;
+    case WT_OP_RELU: return &wt_op_relu;
+    case WT_OP_GELU: return &wt_op_gelu;
+    case WT_OP_MAXPOOL: return &wt_op_maxpool;
+    case WT_OP_AVGPOOL: return &wt_op_avgpool;
+    case WT_OP_GLOBALAVG: return &wt_op_globalavg;
+    case WT_OP_GLOBALMAX: return &wt_op_globalmax;
+    case WT_OP_BATCHNORM: return &wt_op_batchnorm;
+    case WT_OP_DROPOUT: return &wt_op_dropout;
+    case WT_OP_FLATTEN: return &wt_op_flatten;
+    case WT_OP_SCALE: return &wt_op_scale;
+    case WT_OP_END: return &wt_op_add;
+    default: return NULL;
   }
 }
 
-wt_status wt_model_create(wt_model **out, int32_t max_batch, uint32_t seed) {
+wt_status wt_plan_fail(const wt_layer *layer, const char *fmt, ...) {
+  char message[400];
+  va_list args;
+  va_start(args, fmt);
+  vsnprintf(message, sizeof message, fmt, args);
+  va_end(args);
+  return wt_fail(WT_ERR_BAD_DATA, "node %d: %s", (int)layer->node, message);
+}
+
+void wt_plan_tensor(wt_planner *p, wt_layer *l, int32_t role, int ndim, const int32_t *shape, int32_t fan_in,
+                    float fill, int trainable) {
+  wt_model *m = p->model;
+  wt_tensor *t = &m->tensors[m->tensor_count];
+  memset(t, 0, sizeof *t);
+  t->layer = (int32_t)(l - m->layers);
+  t->role = role;
+  t->ndim = ndim;
+  t->count = 1;
+  for (int d = 0; d < 4; d++) {
+    t->shape[d] = d < ndim ? shape[d] : 1;
+    t->count *= (size_t)t->shape[d];
+  }
+  t->fan_in = fan_in;
+  t->fill = fill;
+  t->trainable = trainable;
+  const int running = role == WT_ROLE_RUNNING_MEAN || role == WT_ROLE_RUNNING_VAR;
+  t->offset = running ? p->running : p->params;
+  if (running) p->running += t->count;
+  else p->params += t->count;
+  if (l->tensor_count == 0) l->first_tensor = m->tensor_count;
+  l->tensor_count++;
+  m->tensor_count++;
+}
+
+static void shape_text(char *out, size_t n, wt_shape s) {
+  if (s.flat) snprintf(out, n, "%d", (int)s.c);
+  else snprintf(out, n, "%dx%dx%d", (int)s.c, (int)s.h, (int)s.w);
+}
+
+static int same_shape(wt_shape a, wt_shape b) { return a.c == b.c && a.h == b.h && a.w == b.w && a.flat == b.flat; }
+
+/* Plans the layers of m->spec; fills the layer and tensor tables and the sizes (no arena yet). */
+static wt_status plan(wt_model *m) {
+  const wt_spec *spec = &m->spec;
+  wt_planner p = {.model = m, .block = spec->block};
+  int32_t pinned[WT_MAX_SLOTS] = {0}; /* > 0: another branch still reads the slot */
+  int32_t writer[WT_MAX_SLOTS];       /* layer that wrote the slot's values, -1 for the input */
+  struct frame {
+    int32_t in_slot, body_slot, shortcut;
+    wt_shape in, body;
+  } stack[WT_SPEC_MAX_DEPTH + 1];
+  int depth = 0;
+  wt_shape cur = {spec->format.channels, spec->format.height, spec->format.width, 0};
+  int32_t cur_slot = 0;
+  m->slot_count = 1;
+  m->slot_size[0] = wt_shape_size(cur);
+  writer[0] = -1;
+  for (int32_t n = 0; n < spec->count; n++) {
+    const wt_node *node = &spec->nodes[n];
+    if (node->kind == WT_OP_RESIDUAL) {
+      stack[++depth] = (struct frame){.in_slot = cur_slot, .in = cur};
+      pinned[cur_slot]++;
+      continue;
+    }
+    if (node->kind == WT_OP_SHORTCUT) {
+      struct frame *f = &stack[depth];
+      f->body_slot = cur_slot, f->body = cur, f->shortcut = 1;
+      pinned[cur_slot]++;
+      cur_slot = f->in_slot, cur = f->in;
+      continue;
+    }
+    wt_layer *l = &m->layers[m->layer_count];
+    memset(l, 0, sizeof *l);
+    l->op = op_for(node->kind);
+    l->node = n;
+    l->kind = node->kind;
+    memcpy(l->arg, node->i, sizeof l->arg);
+    memcpy(l->farg, node->f, sizeof l->farg);
+    l->x = cur_slot, l->x2 = -1, l->in = cur;
+    if (node->kind == WT_OP_END) {
+      struct frame *f = &stack[depth--];
+      const int32_t a = f->shortcut ? f->body_slot : cur_slot, b = f->shortcut ? cur_slot : f->in_slot;
+      const wt_shape sa = f->shortcut ? f->body : cur, sb = f->shortcut ? cur : f->in;
+      pinned[f->in_slot]--;
+      if (f->shortcut) pinned[f->body_slot]--;
+      if (!same_shape(sa, sb)) {
+        char ta[48], tb[48];
+        shape_text(ta, sizeof ta, sa), shape_text(tb, sizeof tb, sb);
+        return wt_plan_fail(l, f->shortcut
+                                   ? "the residual block's body gives %s but its shortcut gives %s: they must match to be added"
+                                   : "the residual block's body gives %s but its input is %s: add a shortcut that makes them match, "
+                                     "e.g. conv(out_channels, 1, stride=...) then batchnorm",
+                            ta, tb);
+      }
+      l->x = a, l->x2 = b, l->in = sa;
+    }
+    l->out = l->in;
+    const wt_status st = l->op->plan(l, &p);
+    if (st != WT_OK) return st;
+    if (wt_shape_size(l->out) > ((size_t)1 << 26)) return wt_plan_fail(l, "its output of %zu values per image is too large", wt_shape_size(l->out));
+    if (node->kind == WT_OP_FLATTEN) {
+      l->y = l->x; /* a view: same values */
+    } else if (node->kind == WT_OP_RELU && l->x != 0 && !pinned[l->x] && writer[l->x] >= 0 &&
+               m->layers[writer[l->x]].op->output_free) {
+      l->y = l->x, l->in_place = 1;
+      writer[l->y] = m->layer_count;
+    } else {
+      if (m->slot_count == WT_MAX_SLOTS) return wt_plan_fail(l, "too many activations");
+      l->y = m->slot_count++;
+      m->slot_size[l->y] = wt_shape_size(l->out);
+      writer[l->y] = m->layer_count;
+    }
+    cur = l->out, cur_slot = l->y;
+    m->layer_count++;
+  }
+  if (m->layer_count == 0) return wt_fail(WT_ERR_BAD_DATA, "node 0: the description has no layers");
+  const wt_layer *last = &m->layers[m->layer_count - 1];
+  if (!spec->headless && wt_shape_size(cur) != (size_t)spec->format.classes) {
+    char t[48];
+    shape_text(t, sizeof t, cur);
+    return wt_plan_fail(last, "the net ends with %s values per image; it must end with one per class (%d): e.g. linear(classes)",
+                        t, (int)spec->format.classes);
+  }
+  m->logits_slot = cur_slot;
+  /* Evaluation runs conv + ReLU (in place) + 2x2 max-pool as one pass where the conv can. */
+  for (int32_t i = 0; i + 2 < m->layer_count; i++) {
+    wt_layer *c = &m->layers[i], *r = &m->layers[i + 1], *pool = &m->layers[i + 2];
+    c->fused_eval = c->kind == WT_OP_CONV && conv2d_fusable(c) && r->kind == WT_OP_RELU && r->in_place &&
+                    r->x == c->y && pool->kind == WT_OP_MAXPOOL && pool->x == r->y && pool->arg[0] == 2 &&
+                    pool->arg[1] == 2 && pool->arg[2] == 0 && c->out.h % 2 == 0 && c->out.w % 2 == 0;
+  }
+  m->params_n = p.params;
+  m->stats_n = p.stats;
+  m->running_n = p.running;
+  m->grads_n = p.params + p.stats;
+  return WT_OK;
+}
+
+/* ---- creation ---- */
+
+wt_status wt_spec_check(const int32_t *spec, size_t words) {
+  wt_model *m = calloc(1, sizeof *m);
+  if (!m) return wt_fail(WT_ERR_OUT_OF_MEMORY, "out of memory checking a model spec");
+  wt_status st = wt_spec_read(spec, words, &m->spec);
+  if (st == WT_OK) st = plan(m);
+  free(m);
+  return st;
+}
+
+/* Bytes of everything the arena holds, computed in 64 bits so a hostile spec cannot wrap it. */
+static uint64_t arena_bytes(const wt_model *m) {
+  const uint64_t B = (uint64_t)m->block;
+  uint64_t bytes = 4 * align16(4 * (uint64_t)m->stride_g) + align16(4 * (uint64_t)m->running_n + 4);
+  for (int32_t s = 0; s < m->slot_count; s++) bytes += 2 * align16(4 * B * m->slot_size[s]);
+  for (int32_t i = 0; i < m->layer_count; i++) {
+    const wt_layer *l = &m->layers[i];
+    bytes += align16(4 * (B * l->aux_per_image + l->aux_extra)) + align16(B * l->aux8_per_image);
+  }
+  bytes += align16(B) + align16(4 * B) + align16(4 * (uint64_t)m->scratch_n);
+  bytes += (uint64_t)m->tree_levels * align16(4 * (uint64_t)m->stride_g);
+  return bytes;
+}
+
+wt_status wt_model_create(wt_model **out, const int32_t *spec, size_t spec_words, const uint8_t *text,
+                          size_t text_bytes, int32_t max_batch, uint32_t seed) {
   if (!out) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_create: out is NULL");
   *out = NULL;
   if (max_batch < 1 || max_batch > WT_MAX_BATCH) {
-    return wt_fail(WT_ERR_INVALID_ARGUMENT, "batch size %d is out of range 1..%d", (int)max_batch,
-                   WT_MAX_BATCH);
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "batch size %d is out of range 1..%d", (int)max_batch, WT_MAX_BATCH);
   }
-  const size_t B = (size_t)max_batch;
-  const size_t act_floats[8] = {B * 3072, B * 4704, B * 1176, B * 1600, B * 400, B * 120, B * 84, B * 10};
-  const size_t col_floats = 75 * 784, dcol_floats = 150 * 100;
-  const int32_t tree_levels = tree_height((max_batch + WT_GRAD_BLOCK - 1) / WT_GRAD_BLOCK);
-
-  size_t bytes = 4 * align16(sizeof(float) * PARAM_STRIDE);
-  for (int i = 0; i < 8; i++) bytes += 2 * align16(sizeof(float) * act_floats[i]);
-  bytes += align16(B * 1176) + align16(B * 400) + align16(B) + align16(sizeof(uint32_t) * B);
-  bytes += align16(sizeof(float) * col_floats) + align16(sizeof(float) * dcol_floats);
-  bytes += (size_t)tree_levels * align16(sizeof(float) * PARAM_STRIDE);
-
+  if (!text && text_bytes) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_create: text is NULL");
+  if (text_bytes > (1u << 20)) return wt_fail(WT_ERR_BAD_DATA, "model description of %zu bytes is over 1 MiB", text_bytes);
   wt_model *m = calloc(1, sizeof *m);
-  void *arena = m ? aligned_alloc(16, bytes) : NULL;
-  if (!arena) {
+  if (!m) return wt_fail(WT_ERR_OUT_OF_MEMORY, "out of memory creating a model");
+  wt_status st = wt_spec_read(spec, spec_words, &m->spec);
+  if (st == WT_OK) st = plan(m);
+  if (st != WT_OK) {
     free(m);
-    return wt_fail(WT_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes for batch size %d",
-                   bytes, (int)max_batch);
+    return st;
   }
-  memset(arena, 0, bytes);
-  m->arena = arena;
+  m->block = m->spec.block;
   m->max_batch = max_batch;
+  m->classes = m->spec.format.classes;
+  m->seed = seed;
+  m->stride_p = round4(m->params_n);
+  m->stride_g = round4(m->grads_n);
+  m->tree_levels = tree_height((max_batch + m->block - 1) / m->block);
+  for (int32_t i = 0; i < m->layer_count; i++) {
+    if (m->layers[i].scratch_floats > m->scratch_n) m->scratch_n = m->layers[i].scratch_floats;
+  }
+  const uint64_t bytes = arena_bytes(m);
+  if (bytes > WT_MODEL_MAX_BYTES) {
+    const int32_t block = m->block;
+    free(m);
+    return wt_fail(WT_ERR_BAD_DATA, "the model needs %.0f MiB for a block of %d images and batches up to %d; the limit is %.0f MiB",
+                   (double)bytes / (1 << 20), (int)block, (int)max_batch, (double)WT_MODEL_MAX_BYTES / (1 << 20));
+  }
+  void *arena = aligned_alloc(16, (size_t)bytes);
+  m->spec_words = malloc(4 * spec_words);
+  m->text = malloc(text_bytes ? text_bytes : 1);
+  if (!arena || !m->spec_words || !m->text) {
+    free(arena), free(m->spec_words), free(m->text), free(m);
+    return wt_fail(WT_ERR_OUT_OF_MEMORY, "out of memory allocating %.1f MiB for the model", (double)bytes / (1 << 20));
+  }
+  memcpy(m->spec_words, spec, 4 * spec_words);
+  m->spec_count = spec_words;
+  if (text_bytes) memcpy(m->text, text, text_bytes);
+  m->text_bytes = text_bytes;
+  memset(arena, 0, (size_t)bytes);
+  m->arena = arena;
 
   char *cursor = arena;
-#define TAKE(type, count) ((type *)(cursor += align16(sizeof(type) * (count)), cursor - align16(sizeof(type) * (count))))
-  m->params = TAKE(float, PARAM_STRIDE);
-  m->grads = TAKE(float, PARAM_STRIDE);
-  m->adam_m = TAKE(float, PARAM_STRIDE);
-  m->adam_v = TAKE(float, PARAM_STRIDE);
-  float **act_slots[8] = {&m->act.x, &m->act.a1, &m->act.p1, &m->act.a2, &m->act.p2, &m->act.h1, &m->act.h2, &m->act.logits};
-  float **dact_slots[8] = {&m->dact.x, &m->dact.a1, &m->dact.p1, &m->dact.a2, &m->dact.p2, &m->dact.h1, &m->dact.h2, &m->dact.logits};
-  for (int i = 0; i < 8; i++) *act_slots[i] = TAKE(float, act_floats[i]);
-  for (int i = 0; i < 8; i++) *dact_slots[i] = TAKE(float, act_floats[i]);
-  m->argmax1 = TAKE(uint8_t, B * 1176);
-  m->argmax2 = TAKE(uint8_t, B * 400);
+#define TAKE(type, count) ((type *)(cursor += align16(sizeof(type) * (size_t)(count)), cursor - align16(sizeof(type) * (size_t)(count))))
+  const size_t B = (size_t)m->block;
+  m->params = TAKE(float, m->stride_g);
+  m->grads = TAKE(float, m->stride_g);
+  m->adam_m = TAKE(float, m->stride_g);
+  m->adam_v = TAKE(float, m->stride_g);
+  m->running = TAKE(float, m->running_n + 1);
+  for (int32_t s = 0; s < m->slot_count; s++) m->act[s] = TAKE(float, B * m->slot_size[s]);
+  for (int32_t s = 0; s < m->slot_count; s++) m->dact[s] = TAKE(float, B * m->slot_size[s]);
+  for (int32_t i = 0; i < m->layer_count; i++) {
+    wt_layer *l = &m->layers[i];
+    l->aux = TAKE(float, B * l->aux_per_image + l->aux_extra);
+    l->aux8 = TAKE(uint8_t, B * l->aux8_per_image);
+  }
   m->labels = TAKE(uint8_t, B);
   m->eval_indices = TAKE(uint32_t, B);
-  m->col = TAKE(float, col_floats);
-  m->dcol = TAKE(float, dcol_floats);
-  m->tree = TAKE(float, (size_t)tree_levels * PARAM_STRIDE);
-  m->tree_levels = tree_levels;
+  m->scratch = TAKE(float, m->scratch_n);
+  m->tree = TAKE(float, (size_t)m->tree_levels * m->stride_g);
 #undef TAKE
-
-  size_t offset = 0;
-  for (int t = 0; t < T_COUNT; t++) {
-    m->tensor[t] = m->params + offset;
-    offset += (size_t)tensor_table[t].count;
-  }
-  set_grad_target(m, m->grads);
+  const wt_data_format *f = &m->spec.format;
+  for (int c = 0; !m->spec.headless && c < f->channels; c++)
+    for (int v = 0; v < 256; v++) m->lut[c][v] = ((float)v / 255.0f - f->mean[c]) / f->std[c];
   wt_model_init(m, seed);
   *out = m;
   return WT_OK;
@@ -167,30 +355,81 @@ wt_status wt_model_create(wt_model **out, int32_t max_batch, uint32_t seed) {
 void wt_model_destroy(wt_model *model) {
   if (!model) return;
   free(model->arena);
+  free(model->spec_words);
+  free(model->text);
   free(model);
 }
 
 int32_t wt_model_max_batch(const wt_model *model) { return model->max_batch; }
+int32_t wt_model_block(const wt_model *model) { return model->block; }
+uint32_t wt_model_seed(const wt_model *model) { return model->seed; }
+const wt_data_format *wt_model_data_format(const wt_model *model) { return &model->spec.format; }
+const int32_t *wt_model_spec(const wt_model *model, size_t *out_words) {
+  if (out_words) *out_words = model->spec_count;
+  return model->spec_words;
+}
+const uint8_t *wt_model_text(const wt_model *model, size_t *out_bytes) {
+  if (out_bytes) *out_bytes = model->text_bytes;
+  return model->text;
+}
+int32_t wt_model_param_count(const wt_model *model) { return (int32_t)model->params_n; }
+int32_t wt_model_grad_count(const wt_model *model) { return (int32_t)model->grads_n; }
+int32_t wt_model_running_count(const wt_model *model) { return (int32_t)model->running_n; }
+int32_t wt_model_tensor_count(const wt_model *model) { return model->tensor_count; }
+int32_t wt_model_layer_count(const wt_model *model) { return model->layer_count; }
+
+int32_t wt_model_tensor_info(const wt_model *model, int32_t index, wt_tensor_info *out) {
+  if (!model || !out || index < 0 || index >= model->tensor_count) return 0;
+  const wt_tensor *t = &model->tensors[index];
+  out->layer = t->layer, out->role = t->role, out->ndim = t->ndim;
+  memcpy(out->shape, t->shape, sizeof out->shape);
+  out->offset = (int32_t)t->offset, out->count = (int32_t)t->count, out->trainable = t->trainable;
+  return 1;
+}
+
+int32_t wt_model_layer_info(const wt_model *model, int32_t index, wt_layer_info *out) {
+  if (!model || !out || index < 0 || index >= model->layer_count) return 0;
+  const wt_layer *l = &model->layers[index];
+  out->node = l->node, out->kind = l->kind;
+  out->c = l->out.c, out->h = l->out.h, out->w = l->out.w, out->flat = l->out.flat;
+  int64_t params = 0;
+  for (int32_t t = 0; t < l->tensor_count; t++) {
+    const wt_tensor *tensor = &model->tensors[l->first_tensor + t];
+    if (tensor->role <= WT_ROLE_BIAS) params += (int64_t)tensor->count;
+  }
+  out->params = (int32_t)params;
+  out->flops = l->flops;
+  return 1;
+}
 
 void wt_model_init(wt_model *model, uint32_t seed) {
   wt_rng rng;
   wt_rng_seed(&rng, seed, WT_STREAM_INIT);
-  for (int t = 0; t < T_COUNT; t++) {
-    const float bound = 1.0f / sqrtf((float)tensor_table[t].fan_in);
-    float *p = model->tensor[t];
-    for (int32_t i = 0; i < tensor_table[t].count; i++) p[i] = (2.0f * wt_rng_uniform(&rng) - 1.0f) * bound;
+  for (int32_t i = 0; i < model->tensor_count; i++) {
+    const wt_tensor *t = &model->tensors[i];
+    const int running = t->role == WT_ROLE_RUNNING_MEAN || t->role == WT_ROLE_RUNNING_VAR;
+    float *p = (running ? model->running : model->params) + t->offset;
+    if (t->fan_in > 0) {
+      const float bound = 1.0f / sqrtf((float)t->fan_in);
+      for (size_t k = 0; k < t->count; k++) p[k] = (2.0f * wt_rng_uniform(&rng) - 1.0f) * bound;
+    } else {
+      for (size_t k = 0; k < t->count; k++) p[k] = t->fill;
+    }
   }
-  memset(model->grads, 0, sizeof(float) * PARAM_STRIDE);
-  memset(model->adam_m, 0, sizeof(float) * PARAM_STRIDE);
-  memset(model->adam_v, 0, sizeof(float) * PARAM_STRIDE);
+  memset(model->grads, 0, sizeof(float) * model->stride_g);
+  memset(model->adam_m, 0, sizeof(float) * model->stride_g);
+  memset(model->adam_v, 0, sizeof(float) * model->stride_g);
   model->adam_t = 0;
+  model->stat_steps = 0;
 }
 
 float *wt_model_params(wt_model *model) { return model->params; }
 float *wt_model_grads(wt_model *model) { return model->grads; }
 float *wt_model_adam_m(wt_model *model) { return model->adam_m; }
 float *wt_model_adam_v(wt_model *model) { return model->adam_v; }
+float *wt_model_running(wt_model *model) { return model->running; }
 int32_t wt_model_adam_step_count(const wt_model *model) { return model->adam_t; }
+int32_t wt_model_stat_steps(const wt_model *model) { return model->stat_steps; }
 
 wt_status wt_model_set_adam_step_count(wt_model *model, int32_t steps) {
   if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_adam_step_count: model is NULL");
@@ -198,7 +437,32 @@ wt_status wt_model_set_adam_step_count(wt_model *model, int32_t steps) {
   model->adam_t = steps;
   return WT_OK;
 }
-const float *wt_model_logits(const wt_model *model) { return model->act.logits; }
+
+wt_status wt_model_set_stat_steps(wt_model *model, int32_t steps) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_stat_steps: model is NULL");
+  if (steps < 0) return wt_fail(WT_ERR_INVALID_ARGUMENT, "statistics step count %d is negative", (int)steps);
+  model->stat_steps = steps;
+  return WT_OK;
+}
+
+const float *wt_model_logits(const wt_model *model) { return model->act[model->logits_slot]; }
+
+/* ---- accessors for the ops ---- */
+
+float *wt_layer_param(const wt_layer *l, wt_ctx *ctx, int index) {
+  return ctx->model->params + ctx->model->tensors[l->first_tensor + index].offset;
+}
+float *wt_layer_grad(const wt_layer *l, wt_ctx *ctx, int index) {
+  return ctx->grads + ctx->model->tensors[l->first_tensor + index].offset;
+}
+float *wt_layer_running(const wt_layer *l, wt_ctx *ctx) { return ctx->model->running + l->running_offset; }
+float *wt_slot(wt_ctx *ctx, int32_t slot) { return ctx->model->act[slot]; }
+float *wt_dslot(wt_ctx *ctx, int32_t slot) { return ctx->model->dact[slot]; }
+float *wt_layer_stats(const wt_layer *l, wt_ctx *ctx) {
+  return ctx->grads ? ctx->grads + ctx->model->params_n + l->stat_offset : NULL;
+}
+
+/* ---- running the plan ---- */
 
 static int all_finite(const float *x, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -207,262 +471,288 @@ static int all_finite(const float *x, size_t n) {
 }
 
 wt_status wt_model_load_weights(wt_model *model, const uint8_t *data, size_t bytes) {
-  const size_t want = sizeof(float) * WT_PARAM_COUNT;
   if (!model || (!data && bytes)) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_load_weights: NULL argument");
-  if (bytes != want) {
-    return wt_fail(WT_ERR_BAD_DATA,
-                   "weights file is %zu bytes; a SimpleCNN weights file is %zu bytes (%d float32 parameters)",
-                   bytes, want, WT_PARAM_COUNT);
+  const size_t want = sizeof(float) * model->params_n;
+  if (model->running_n) {
+    return wt_fail(WT_ERR_BAD_DATA, "this net has batch-norm running statistics, which a raw weights file does not hold: use safetensors or a checkpoint");
   }
-  for (size_t i = 0; i < WT_PARAM_COUNT; i++) {
+  if (bytes != want) {
+    return wt_fail(WT_ERR_BAD_DATA, "weights file is %zu bytes; this net's weights file is %zu bytes (%zu float32 parameters)",
+                   bytes, want, model->params_n);
+  }
+  for (size_t i = 0; i < model->params_n; i++) {
     float value;
     memcpy(&value, data + i * sizeof(float), sizeof value);
-    if (!isfinite(value)) {
-      return wt_fail(WT_ERR_BAD_DATA, "weights file holds a non-finite value at parameter %zu", i);
-    }
+    if (!isfinite(value)) return wt_fail(WT_ERR_BAD_DATA, "weights file holds a non-finite value at parameter %zu", i);
   }
   memcpy(model->params, data, want);
-  memset(model->adam_m, 0, sizeof(float) * PARAM_STRIDE);
-  memset(model->adam_v, 0, sizeof(float) * PARAM_STRIDE);
+  memset(model->adam_m, 0, sizeof(float) * model->stride_g);
+  memset(model->adam_v, 0, sizeof(float) * model->stride_g);
   model->adam_t = 0;
   return WT_OK;
 }
 
-static wt_status check_batch(const wt_model *model, const uint8_t *records, int32_t record_count,
-                             const uint32_t *indices, int32_t batch) {
-  if (!model || !records || !indices) return wt_fail(WT_ERR_INVALID_ARGUMENT, "NULL model, records or indices");
-  /* Checked first: a negative count would become a huge unsigned bound for the indices. */
-  if (record_count < 1) return wt_fail(WT_ERR_INVALID_ARGUMENT, "record count %d is not positive", (int)record_count);
-  if (batch < 1 || batch > model->max_batch) {
-    return wt_fail(WT_ERR_INVALID_ARGUMENT, "batch of %d images does not fit this model (1..%d)",
-                   (int)batch, (int)model->max_batch);
+static wt_status check_records(const wt_model *m, const wt_records *r) {
+  if (m->spec.headless) return wt_fail(WT_ERR_INVALID_ARGUMENT, "this model has no loss head (a per-layer test model)");
+  if (!r || !r->data) return wt_fail(WT_ERR_INVALID_ARGUMENT, "NULL records");
+  if (r->count < 1) return wt_fail(WT_ERR_INVALID_ARGUMENT, "record count %d is not positive", (int)r->count);
+  const size_t pixels = wt_shape_size(m->layers[0].in);
+  if (r->record_bytes < 1 || r->label_offset < 0 || r->label_offset >= r->record_bytes || r->pixel_offset < 0 ||
+      (size_t)r->pixel_offset + pixels > (size_t)r->record_bytes) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "records of %d bytes (label at %d, pixels at %d) do not hold this net's %zu-byte images",
+                   (int)r->record_bytes, (int)r->label_offset, (int)r->pixel_offset, pixels);
+  }
+  return WT_OK;
+}
+
+static wt_status check_batch(const wt_model *m, const wt_records *r, const uint32_t *indices, int32_t batch) {
+  if (!m || !indices) return wt_fail(WT_ERR_INVALID_ARGUMENT, "NULL model or indices");
+  const wt_status st = check_records(m, r);
+  if (st != WT_OK) return st;
+  if (batch < 1 || batch > m->max_batch) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "batch of %d images does not fit this model (1..%d)", (int)batch, (int)m->max_batch);
   }
   for (int32_t i = 0; i < batch; i++) {
-    if (indices[i] >= (uint32_t)record_count) {
-      return wt_fail(WT_ERR_INVALID_ARGUMENT, "record index %u is past the %d records loaded",
-                     (unsigned)indices[i], (int)record_count);
+    if (indices[i] >= (uint32_t)r->count) {
+      return wt_fail(WT_ERR_INVALID_ARGUMENT, "record index %u is past the %d records loaded", (unsigned)indices[i], (int)r->count);
     }
-    /* Labels index the logits: never trust that the caller ran wt_records_check. */
-    if (records[(size_t)indices[i] * WT_RECORD_BYTES] >= WT_NUM_CLASSES) {
-      return wt_fail(WT_ERR_BAD_DATA, "record %u has label %u; labels must be 0..9", (unsigned)indices[i],
-                     (unsigned)records[(size_t)indices[i] * WT_RECORD_BYTES]);
+    const uint8_t label = r->data[(size_t)indices[i] * r->record_bytes + r->label_offset];
+    if (label >= m->classes) {
+      return wt_fail(WT_ERR_BAD_DATA, "record %u has label %u; labels must be 0..%d", (unsigned)indices[i], (unsigned)label,
+                     (int)m->classes - 1);
     }
   }
   return WT_OK;
 }
 
-/* The fully connected layers and the loss, after p2; returns the summed loss. */
-static double head_forward(wt_model *m, int B) {
-  activations *a = &m->act;
+static void decode(wt_model *m, const wt_records *r, const uint32_t *indices, int B) {
+  const wt_data_format *f = &m->spec.format;
+  const size_t plane = (size_t)f->height * f->width;
+  float *x = m->act[0];
+  for (int b = 0; b < B; b++) {
+    const uint8_t *rec = r->data + (size_t)indices[b] * r->record_bytes;
+    m->labels[b] = rec[r->label_offset];
+    const uint8_t *px = rec + r->pixel_offset;
+    float *img = x + (size_t)b * f->channels * plane;
+    for (int c = 0; c < f->channels; c++) {
+      const float *lut = m->lut[c];
+      for (size_t i = 0; i < plane; i++) img[c * plane + i] = lut[px[c * plane + i]];
+    }
+  }
+}
+
+static void forward_layers(wt_model *m, wt_ctx *ctx, float *activations) {
+  for (int32_t i = 0; i < m->layer_count; i++) {
+    const wt_layer *l = &m->layers[i];
+    if (!ctx->train && !ctx->grads && l->fused_eval && !activations) {
+      TIMED(m, PROF_LAYERS + 2 * i, conv2d_relu_pool_eval(l, &m->layers[i + 2], ctx));
+      i += 2;
+      continue;
+    }
+    TIMED(m, PROF_LAYERS + 2 * i, l->op->forward(l, ctx));
+    if (activations) {
+      const size_t n = wt_shape_size(l->out);
+      memcpy(activations, m->act[l->y], sizeof(float) * n);
+      activations += n;
+    }
+  }
+}
+
+/* Zeroes the activation gradients of a block (the input's only when asked for), then runs every
+ * layer's backward in reverse. */
+static void backward_layers(wt_model *m, wt_ctx *ctx, int want_dx) {
+  for (int32_t s = want_dx ? 0 : 1; s < m->slot_count; s++) {
+    if (s == m->logits_slot) continue; /* holds the loss's gradient already */
+    memset(m->dact[s], 0, sizeof(float) * (size_t)ctx->B * m->slot_size[s]);
+  }
+  for (int32_t i = m->layer_count - 1; i >= 0; i--) {
+    const wt_layer *l = &m->layers[i];
+    TIMED(m, PROF_LAYERS + 2 * i + 1, l->op->backward(l, ctx));
+  }
+}
+
+/* Forward (and with dst, backward) of one block of a checked batch; returns its summed loss. */
+static double run_block(wt_model *m, const wt_records *r, const uint32_t *indices, int B, int32_t first_image,
+                        int32_t step, float loss_scale, float *dst) {
+  wt_ctx ctx = {.model = m, .B = B, .train = 1, .first_image = first_image, .step = step, .model_seed = m->seed, .grads = dst, .scratch = m->scratch};
+  TIMED(m, PROF_DECODE, decode(m, r, indices, B));
+  forward_layers(m, &ctx, NULL);
+  const float *logits = m->act[m->logits_slot];
   double loss;
-  TIMED(m, WT_PROF_FC_FWD, {
-    linear_forward(a->h1, a->p2, m->tensor[T_FC1_W], m->tensor[T_FC1_B], B, 400, 120);
-    wt_relu(a->h1, (size_t)B * 120);
-    linear_forward(a->h2, a->h1, m->tensor[T_FC2_W], m->tensor[T_FC2_B], B, 120, 84);
-    wt_relu(a->h2, (size_t)B * 84);
-    linear_forward(a->logits, a->h2, m->tensor[T_FC3_W], m->tensor[T_FC3_B], B, 84, 10);
+  TIMED(m, PROF_LOSS, loss = crossentropy_forward(logits, m->labels, B, m->classes));
+  if (!dst) return loss;
+  float *dlogits = m->dact[m->logits_slot];
+  TIMED(m, PROF_LOSS, {
+    memset(dlogits, 0, sizeof(float) * (size_t)B * m->classes);
+    crossentropy_backward(dlogits, logits, m->labels, loss_scale, B, m->classes);
   });
-  TIMED(m, WT_PROF_LOSS, loss = crossentropy_forward(a->logits, m->labels, B, 10));
+  backward_layers(m, &ctx, 0);
   return loss;
 }
 
-/* Runs the network on a checked batch; returns the summed loss. */
-static double forward(wt_model *m, const uint8_t *records, const uint32_t *indices, int B) {
-  activations *a = &m->act;
-  TIMED(m, WT_PROF_DECODE, cifar_decode_batch(a->x, m->labels, records, indices, B));
-  TIMED(m, WT_PROF_CONV1_FWD, {
-    conv2d_forward(a->a1, m->col, a->x, m->tensor[T_CONV1_W], m->tensor[T_CONV1_B], B, 3, 32, 32, 6, 5);
-    wt_relu(a->a1, (size_t)B * 4704);
-  });
-  TIMED(m, WT_PROF_POOL1_FWD, maxpool2_forward(a->p1, m->argmax1, a->a1, B, 6, 28, 28));
-  TIMED(m, WT_PROF_CONV2_FWD, {
-    conv2d_forward(a->a2, m->col, a->p1, m->tensor[T_CONV2_W], m->tensor[T_CONV2_B], B, 6, 14, 14, 16, 5);
-    wt_relu(a->a2, (size_t)B * 1600);
-  });
-  TIMED(m, WT_PROF_POOL2_FWD, maxpool2_forward(a->p2, m->argmax2, a->a2, B, 16, 10, 10));
-  return head_forward(m, B);
-}
-
-/* Inference (evaluation): each convolution, its ReLU and its pooling in one pass, without the
- * full-size activations or the argmax that only backward needs. Same logits as forward(). */
-static double forward_eval(wt_model *m, const uint8_t *records, const uint32_t *indices, int B) {
-  activations *a = &m->act;
-  TIMED(m, WT_PROF_DECODE, cifar_decode_batch(a->x, m->labels, records, indices, B));
-  TIMED(m, WT_PROF_CONV1_FWD,
-        conv2d_relu_pool_forward(a->p1, m->col, a->x, m->tensor[T_CONV1_W], m->tensor[T_CONV1_B], B, 3, 32, 32, 6, 5));
-  TIMED(m, WT_PROF_CONV2_FWD,
-        conv2d_relu_pool_forward(a->p2, m->col, a->p1, m->tensor[T_CONV2_W], m->tensor[T_CONV2_B], B, 6, 14, 14, 16, 5));
-  return head_forward(m, B);
-}
-
-wt_status wt_model_forward(wt_model *model, const uint8_t *records, int32_t record_count,
-                           const uint32_t *indices, int32_t batch, double *out_loss_sum) {
-  const wt_status st = check_batch(model, records, record_count, indices, batch);
+wt_status wt_model_forward(wt_model *model, const wt_records *records, const uint32_t *indices, int32_t batch,
+                           double *out_loss_sum) {
+  const wt_status st = check_batch(model, records, indices, batch);
   if (st != WT_OK) return st;
-  const double loss = forward(model, records, indices, batch);
+  double loss = 0;
+  for (int32_t first = 0; first < batch; first += model->block) {
+    const int32_t B = batch - first < model->block ? batch - first : model->block;
+    loss += run_block(model, records, indices + first, B, first, 0, 0, NULL);
+  }
   if (out_loss_sum) *out_loss_sum = loss;
   return WT_OK;
 }
 
-void wt_model_zero_grads(wt_model *model) { memset(model->grads, 0, sizeof(float) * PARAM_STRIDE); }
-
-/* Forward and backward on a checked batch, accumulating into the gradient tensors (m->dtensor);
- * returns the summed loss. */
-static double backward(wt_model *m, const uint8_t *records, const uint32_t *indices, int B, float loss_scale) {
-  const double loss = forward(m, records, indices, B);
-
-  activations *a = &m->act, *d = &m->dact;
-  /* Activation gradients are accumulated into, so they start from zero (x needs none). */
-  memset(d->a1, 0, sizeof(float) * (size_t)B * 4704);
-  memset(d->p1, 0, sizeof(float) * (size_t)B * 1176);
-  memset(d->a2, 0, sizeof(float) * (size_t)B * 1600);
-  memset(d->p2, 0, sizeof(float) * (size_t)B * 400);
-  memset(d->h1, 0, sizeof(float) * (size_t)B * 120);
-  memset(d->h2, 0, sizeof(float) * (size_t)B * 84);
-  memset(d->logits, 0, sizeof(float) * (size_t)B * 10);
-
-  TIMED(m, WT_PROF_LOSS, crossentropy_backward(d->logits, a->logits, m->labels, loss_scale, B, 10));
-  TIMED(m, WT_PROF_FC_BWD, {
-    linear_backward(d->h2, m->dtensor[T_FC3_W], m->dtensor[T_FC3_B], d->logits, a->h2, m->tensor[T_FC3_W], B, 84, 10);
-    wt_relu_gate(d->h2, a->h2, (size_t)B * 84);
-    linear_backward(d->h1, m->dtensor[T_FC2_W], m->dtensor[T_FC2_B], d->h2, a->h1, m->tensor[T_FC2_W], B, 120, 84);
-    wt_relu_gate(d->h1, a->h1, (size_t)B * 120);
-    linear_backward(d->p2, m->dtensor[T_FC1_W], m->dtensor[T_FC1_B], d->h1, a->p2, m->tensor[T_FC1_W], B, 400, 120);
-  });
-  TIMED(m, WT_PROF_POOL2_BWD, {
-    maxpool2_backward(d->a2, d->p2, m->argmax2, B, 16, 10, 10);
-    wt_relu_gate(d->a2, a->a2, (size_t)B * 1600);
-  });
-  TIMED(m, WT_PROF_CONV2_BWD, conv2d_backward(d->p1, m->dtensor[T_CONV2_W], m->dtensor[T_CONV2_B], m->col, m->dcol,
-                                              d->a2, a->p1, m->tensor[T_CONV2_W], B, 6, 14, 14, 16, 5));
-  TIMED(m, WT_PROF_POOL1_BWD, {
-    maxpool2_backward(d->a1, d->p1, m->argmax1, B, 6, 28, 28);
-    wt_relu_gate(d->a1, a->a1, (size_t)B * 4704);
-  });
-  TIMED(m, WT_PROF_CONV1_BWD, conv2d_backward(NULL, m->dtensor[T_CONV1_W], m->dtensor[T_CONV1_B], m->col, m->dcol,
-                                              d->a1, a->x, m->tensor[T_CONV1_W], B, 3, 32, 32, 6, 5));
-  return loss;
-}
-
-wt_status wt_model_backward(wt_model *model, const uint8_t *records, int32_t record_count,
-                            const uint32_t *indices, int32_t batch, float loss_scale,
-                            double *out_loss_sum) {
-  const wt_status st = check_batch(model, records, record_count, indices, batch);
-  if (st != WT_OK) return st;
-  const double loss = backward(model, records, indices, batch, loss_scale);
-  if (out_loss_sum) *out_loss_sum = loss;
-  return WT_OK;
-}
-
-void wt_grads_add(float *dst, const float *src) { wt_add(dst, src, WT_PARAM_COUNT); }
+void wt_model_add_grads(const wt_model *model, float *dst, const float *src) { wt_add(dst, src, model->grads_n); }
 
 /* Tree node [lo, hi) of a checked batch into dst; `level` is the first free scratch level.
  * The left half goes straight into dst and the right half into a scratch node, then dst += it. */
-static double gradient_node(wt_model *m, const uint8_t *records, const uint32_t *indices, int32_t batch,
-                            int32_t lo, int32_t hi, float loss_scale, float *dst, int32_t level) {
+static double gradient_node(wt_model *m, const wt_records *r, const uint32_t *indices, int32_t batch, int32_t lo,
+                            int32_t hi, float loss_scale, int32_t step, float *dst, int32_t level) {
   if (hi - lo == 1) {
-    const int32_t first = lo * WT_GRAD_BLOCK;
-    const int32_t count = batch - first < WT_GRAD_BLOCK ? batch - first : WT_GRAD_BLOCK;
-    TIMED(m, WT_PROF_GRAD_TREE, memset(dst, 0, sizeof(float) * WT_PARAM_COUNT));
-    set_grad_target(m, dst);
-    const double loss = backward(m, records, indices + first, count, loss_scale);
-    set_grad_target(m, m->grads);
-    return loss;
+    const int32_t first = lo * m->block;
+    const int32_t count = batch - first < m->block ? batch - first : m->block;
+    TIMED(m, PROF_TREE, memset(dst, 0, sizeof(float) * m->grads_n));
+    return run_block(m, r, indices + first, count, first, step, loss_scale, dst);
   }
   const int32_t mid = wt_grad_tree_mid(lo, hi);
-  float *right = m->tree + (size_t)level * PARAM_STRIDE;
-  const double left_loss = gradient_node(m, records, indices, batch, lo, mid, loss_scale, dst, level);
-  const double right_loss = gradient_node(m, records, indices, batch, mid, hi, loss_scale, right, level + 1);
-  TIMED(m, WT_PROF_GRAD_TREE, wt_add(dst, right, WT_PARAM_COUNT));
+  float *right = m->tree + (size_t)level * m->stride_g;
+  const double left_loss = gradient_node(m, r, indices, batch, lo, mid, loss_scale, step, dst, level);
+  const double right_loss = gradient_node(m, r, indices, batch, mid, hi, loss_scale, step, right, level + 1);
+  TIMED(m, PROF_TREE, wt_add(dst, right, m->grads_n));
   return left_loss + right_loss;
 }
 
-wt_status wt_model_gradient(wt_model *model, const uint8_t *records, int32_t record_count,
-                            const uint32_t *indices, int32_t batch, int32_t lo, int32_t hi,
-                            float loss_scale, float *dst, double *out_loss_sum) {
-  const wt_status st = check_batch(model, records, record_count, indices, batch);
+wt_status wt_model_gradient(wt_model *model, const wt_records *records, const uint32_t *indices, int32_t batch,
+                            int32_t lo, int32_t hi, float loss_scale, int32_t step, float *dst, double *out_loss_sum) {
+  const wt_status st = check_batch(model, records, indices, batch);
   if (st != WT_OK) return st;
-  const int32_t blocks = (batch + WT_GRAD_BLOCK - 1) / WT_GRAD_BLOCK;
+  const int32_t blocks = (batch + model->block - 1) / model->block;
   if (!dst) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_gradient: dst is NULL");
   if (lo < 0 || hi <= lo || hi > blocks) {
     return wt_fail(WT_ERR_INVALID_ARGUMENT, "gradient tree node [%d, %d) is not inside the %d blocks of a batch of %d",
                    (int)lo, (int)hi, (int)blocks, (int)batch);
   }
-  const float *tree_end = model->tree + (size_t)model->tree_levels * PARAM_STRIDE;
-  if (dst + WT_PARAM_COUNT > model->tree && dst < tree_end) {
+  const float *tree_end = model->tree + (size_t)model->tree_levels * model->stride_g;
+  if (dst + model->grads_n > model->tree && dst < tree_end) {
     return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_gradient: dst overlaps the model's scratch nodes");
   }
-  const double loss = gradient_node(model, records, indices, batch, lo, hi, loss_scale, dst, 0);
+  const double loss = gradient_node(model, records, indices, batch, lo, hi, loss_scale, step, dst, 0);
   if (out_loss_sum) *out_loss_sum = loss;
   return WT_OK;
 }
 
-
-wt_status wt_model_adam_update(wt_model *model, const wt_adam_config *config) {
-  if (!model || !config) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_adam_update: NULL argument");
-  if (!(config->lr > 0) || !(config->beta1 >= 0 && config->beta1 < 1) ||
-      !(config->beta2 >= 0 && config->beta2 < 1) || !(config->eps > 0)) {
-    return wt_fail(WT_ERR_INVALID_ARGUMENT, "Adam settings out of range (lr %g, betas %g/%g, eps %g)",
-                   config->lr, config->beta1, config->beta2, config->eps);
+wt_status wt_model_update(wt_model *model, const wt_adam_config *config, int32_t groups) {
+  if (!model || !config) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_update: NULL argument");
+  if (!(config->lr > 0) || !(config->beta1 >= 0 && config->beta1 < 1) || !(config->beta2 >= 0 && config->beta2 < 1) ||
+      !(config->eps > 0)) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "Adam settings out of range (lr %g, betas %g/%g, eps %g)", config->lr,
+                   config->beta1, config->beta2, config->eps);
   }
-  for (size_t i = 0; i < WT_PARAM_COUNT; i++) {
+  if (groups < 1) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_update: %d groups", (int)groups);
+  for (size_t i = 0; i < model->grads_n; i++) {
     if (!isfinite(model->grads[i])) {
-      return wt_fail(WT_ERR_NON_FINITE,
-                     "gradient of parameter %zu is not finite after %d Adam steps; parameters left unchanged",
-                     i, (int)model->adam_t);
+      return wt_fail(WT_ERR_NON_FINITE, "gradient of parameter %zu is not finite after %d Adam steps; parameters left unchanged", i,
+                     (int)model->adam_t);
     }
   }
   model->adam_t += 1;
-  TIMED(model, WT_PROF_ADAM, adam_update(model->params, model->grads, model->adam_m, model->adam_v, WT_PARAM_COUNT, config, model->adam_t));
-  if (!all_finite(model->params, WT_PARAM_COUNT)) {
+  TIMED(model, PROF_UPDATE, {
+    adam_update(model->params, model->grads, model->adam_m, model->adam_v, model->params_n, config, model->adam_t);
+    for (int32_t i = 0; i < model->layer_count; i++) {
+      const wt_layer *l = &model->layers[i];
+      if (l->kind == WT_OP_BATCHNORM) {
+        batchnorm_update_running(l, model->running + l->running_offset, model->grads + model->params_n + l->stat_offset, groups);
+      }
+    }
+  });
+  if (model->running_n) model->stat_steps += 1;
+  if (!all_finite(model->params, model->params_n)) {
     return wt_fail(WT_ERR_NON_FINITE, "a parameter became non-finite at Adam step %d", (int)model->adam_t);
   }
   return WT_OK;
 }
 
-wt_status wt_model_train_step(wt_model *model, const uint8_t *records, int32_t record_count,
-                              const uint32_t *indices, int32_t batch,
-                              const wt_adam_config *config, float *out_loss) {
+wt_status wt_model_train_step(wt_model *model, const wt_records *records, const uint32_t *indices, int32_t batch,
+                              int32_t step, const wt_adam_config *config, float *out_loss) {
   if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_train_step: model is NULL");
   double loss_sum = 0;
-  const int32_t blocks = batch > 0 ? (batch + WT_GRAD_BLOCK - 1) / WT_GRAD_BLOCK : 1;
-  wt_status st = wt_model_gradient(model, records, record_count, indices, batch, 0, blocks, 1.0f / (float)batch,
-                                   model->grads, &loss_sum);
+  const int32_t blocks = batch > 0 ? (batch + model->block - 1) / model->block : 1;
+  wt_status st = wt_model_gradient(model, records, indices, batch, 0, blocks, 1.0f / (float)batch, step, model->grads,
+                                   &loss_sum);
   if (st != WT_OK) return st;
   const double loss = loss_sum / batch;
   if (out_loss) *out_loss = (float)loss;
   if (!isfinite(loss)) {
-    return wt_fail(WT_ERR_NON_FINITE, "the loss is %s at Adam step %d; parameters left unchanged",
-                   isnan(loss) ? "NaN" : "infinite", (int)model->adam_t + 1);
+    return wt_fail(WT_ERR_NON_FINITE, "the loss is %s at Adam step %d; parameters left unchanged", isnan(loss) ? "NaN" : "infinite",
+                   (int)model->adam_t + 1);
   }
-  return wt_model_adam_update(model, config);
+  return wt_model_update(model, config, blocks);
 }
 
-wt_status wt_model_evaluate(wt_model *model, const uint8_t *records, int32_t record_count,
-                            int32_t *correct, double *loss_sum, int32_t *confusion,
-                            uint8_t *predictions) {
-  if (!model || !records || !correct || !loss_sum) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_evaluate: NULL argument");
-  int32_t checked = 0;
-  if (record_count > 0) {
-    const wt_status st = wt_records_check(records, (size_t)record_count * WT_RECORD_BYTES, &checked);
-    if (st != WT_OK) return st;
-  } else if (record_count < 0) {
-    return wt_fail(WT_ERR_INVALID_ARGUMENT, "negative record count");
+wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t first, int32_t count, int32_t *correct,
+                            double *loss_sum, int32_t *confusion, uint8_t *predictions) {
+  if (!model || !correct || !loss_sum) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_evaluate: NULL argument");
+  wt_status st = check_records(model, records);
+  if (st != WT_OK) return st;
+  if (first < 0 || count < 0 || (int64_t)first + count > records->count) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "records %d..%d are outside the %d loaded", (int)first, (int)(first + count), (int)records->count);
   }
-  for (int32_t start = 0; start < record_count; start += model->max_batch) {
-    const int32_t B = record_count - start < model->max_batch ? record_count - start : model->max_batch;
-    for (int32_t i = 0; i < B; i++) model->eval_indices[i] = (uint32_t)(start + i);
-    *loss_sum += forward_eval(model, records, model->eval_indices, B);
+  const int32_t K = model->classes;
+  for (int32_t i = 0; i < count; i++) {
+    const uint8_t label = records->data[(size_t)(first + i) * records->record_bytes + records->label_offset];
+    if (label >= K) return wt_fail(WT_ERR_BAD_DATA, "record %d has label %u; labels must be 0..%d", (int)(first + i), (unsigned)label, (int)K - 1);
+  }
+  wt_ctx ctx = {.model = model, .train = 0, .scratch = model->scratch};
+  for (int32_t start = 0; start < count; start += model->block) {
+    const int32_t B = count - start < model->block ? count - start : model->block;
+    for (int32_t i = 0; i < B; i++) model->eval_indices[i] = (uint32_t)(first + start + i);
+    ctx.B = B;
+    TIMED(model, PROF_DECODE, decode(model, records, model->eval_indices, B));
+    forward_layers(model, &ctx, NULL);
+    const float *logits = model->act[model->logits_slot];
+    TIMED(model, PROF_LOSS, *loss_sum += crossentropy_forward(logits, model->labels, B, K));
     for (int32_t b = 0; b < B; b++) {
-      const float *z = model->act.logits + (size_t)b * 10;
+      const float *z = logits + (size_t)b * K;
       int best = 0;
-      for (int k = 1; k < 10; k++)
+      for (int k = 1; k < K; k++)
         if (z[k] > z[best]) best = k;
       const int truth = model->labels[b];
       *correct += best == truth;
-      if (confusion) confusion[truth * 10 + best] += 1;
+      if (confusion) confusion[truth * K + best] += 1;
       if (predictions) predictions[start + b] = (uint8_t)best;
     }
   }
+  return WT_OK;
+}
+
+wt_status wt_model_run(wt_model *model, const float *x, int32_t n, int32_t train, float *y, float *activations) {
+  if (!model || !x || !y || n < 0) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_run: bad arguments");
+  const size_t in = model->slot_size[0], out = model->slot_size[model->logits_slot];
+  wt_ctx ctx = {.model = model, .train = train != 0, .model_seed = model->seed, .scratch = model->scratch};
+  for (int32_t start = 0; start < n; start += model->block) {
+    const int32_t B = n - start < model->block ? n - start : model->block;
+    ctx.B = B, ctx.first_image = start;
+    memcpy(model->act[0], x + (size_t)start * in, sizeof(float) * B * in);
+    forward_layers(model, &ctx, start == 0 ? activations : NULL);
+    memcpy(y + (size_t)start * out, model->act[model->logits_slot], sizeof(float) * B * out);
+  }
+  return WT_OK;
+}
+
+wt_status wt_model_run_backward(wt_model *model, const float *x, int32_t n, int32_t train, float *y, const float *dy,
+                                float *dx) {
+  if (!model || !x || !y || !dy || !dx || n < 1 || n > model->block) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_run_backward: bad arguments (n %d, block %d)", (int)n, (int)model->block);
+  }
+  const size_t in = model->slot_size[0], out = model->slot_size[model->logits_slot];
+  wt_ctx ctx = {.model = model, .B = n, .train = train != 0, .model_seed = model->seed, .grads = model->grads, .want_dx = 1, .scratch = model->scratch};
+  memcpy(model->act[0], x, sizeof(float) * n * in);
+  memset(model->grads, 0, sizeof(float) * model->grads_n);
+  forward_layers(model, &ctx, NULL);
+  memcpy(y, model->act[model->logits_slot], sizeof(float) * n * out);
+  memcpy(model->dact[model->logits_slot], dy, sizeof(float) * n * out);
+  backward_layers(model, &ctx, 1);
+  memcpy(dx, model->dact[0], sizeof(float) * n * in);
   return WT_OK;
 }

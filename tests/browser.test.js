@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -23,7 +24,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const WEIGHTS_BYTES = 248024;
-const CHECKPOINT_BYTES = 744204;
+const CHECKPOINT_BYTES = 745608; // a version 2 checkpoint of SimpleCNN
 // 5 x 200 training records at batch 8: 125 steps per epoch, so each epoch logs one loss line.
 const PER_TRAIN_FILE = 200;
 const TEST_RECORDS = 200;
@@ -230,7 +231,7 @@ test('a data server without CORS headers, and one that cannot be reached, are to
   assert.doesNotMatch(message, /CORS/);
 });
 
-test('a malformed data file is refused by the engine, naming the file', async (t) => {
+test('a malformed data file is refused, naming the file', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t, `${server.url}?data=data/cifar-10-batches-bin/bad/&autostart=1`);
   await page.waitForSelector('#errors:visible');
@@ -260,6 +261,66 @@ test('the official archive can be dropped in instead of fetching', async (t) => 
   assert.match(log, /# Data: 1,000 training and 200 test images/);
   assert.match(log, /^Test accuracy: /m);
   assert.equal(await page.locator('#errors').isHidden(), true);
+});
+
+test('an oversized file dropped or chosen is refused by its size, before it is read', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // Sparse 300 MB files: refused by File.size, they cost neither disk nor memory.
+  const dropped = path.join(temp, 'oversized');
+  mkdirSync(dropped, { recursive: true });
+  for (const name of ALL_FILES) copyFileSync(path.join(temp, 'data', name), path.join(dropped, name));
+  const big = path.join(dropped, 'data_batch_4.bin');
+  const bigWeights = path.join(temp, 'big-weights.bin');
+  for (const file of [big, bigWeights]) spawnSync('truncate', ['-s', String(300 * 1024 * 1024), file]);
+  const page = await openPage(t, `${server.url}?data=nowhere/&epochs=1&batch=8`);
+  await state(page, 'idle');
+  // Notes the size of every File or Blob the page reads.
+  await page.evaluate(() => {
+    window.readSizes = [];
+    for (const method of ['arrayBuffer', 'stream', 'text']) {
+      const read = Blob.prototype[method];
+      Blob.prototype[method] = function noted(...args) { window.readSizes.push(this.size); return read.apply(this, args); };
+    }
+  });
+  await page.setInputFiles('#data-files', ALL_FILES.map((name) => path.join(dropped, name)));
+  await page.waitForSelector('#errors:visible');
+  assert.match(await page.textContent('#error-list'), /data_batch_4\.bin: size 314572800 bytes is not a multiple of the 3073-byte CIFAR-10 record/);
+  assert.equal(await page.locator('#local-data').isHidden(), true, 'the refused files became the data source');
+  await state(page, 'idle');
+
+  await chooseWeights(page, bigWeights);
+  await page.waitForSelector('#error-list:has-text("big-weights.bin: weights file is 314572800 bytes; a SimpleCNN weights file is 248024 bytes")');
+  assert.match(await page.textContent('#weights-info'), /big-weights\.bin was refused/);
+  assert.deepEqual(await page.evaluate(() => window.readSizes), [], 'files were read before all were judged');
+  rmSync(dropped, { recursive: true, force: true });
+  rmSync(bigWeights, { force: true });
+});
+
+test('a data file whose response lies about its length is refused, naming its URL', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // A server of our own on another origin (the page's CSP allows 127.0.0.1): it announces each
+  // file's full length but sends only half of data_batch_2.bin, then closes the connection.
+  const liar = net.createServer((socket) => {
+    socket.once('data', (request) => {
+      const name = /^GET \/lie\/([\w.]+) /.exec(request.toString('latin1'))?.[1];
+      if (!ALL_FILES.includes(name)) return socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n');
+      const bytes = readFileSync(path.join(temp, 'data', name));
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${bytes.length}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n`);
+      socket.end(name === 'data_batch_2.bin' ? bytes.subarray(0, bytes.length >> 1) : bytes);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise((resolve) => liar.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => liar.close(resolve)));
+  const base = `http://127.0.0.1:${liar.address().port}/lie/`;
+  const page = await openPage(t, `${server.url}?data=${encodeURIComponent(base)}&epochs=1&batch=8&autostart=1`);
+  await page.waitForSelector('#errors:visible');
+  const errors = await page.textContent('#error-list');
+  const announced = PER_TRAIN_FILE * 3073;
+  assert.match(errors, new RegExp(`${base.replace(/[.]/g, '\\.')}data_batch_2\\.bin: .*the server announced ${announced} bytes \\(Content-Length\\)`));
+  await state(page, 'idle');
+  const cached = await page.evaluate(async () => Promise.all((await caches.keys()).map(async (name) => (await (await caches.open(name)).keys()).map((r) => r.url))));
+  assert.deepEqual(cached.flat().filter((url) => url.includes('/lie/data_batch_2')), [], 'the short file was kept in the cache');
 });
 
 test('the site works from a sub-path', async (t) => {

@@ -8,14 +8,24 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-import { createEngine, PARAM_COUNT } from '../web/engine.js';
+import { createEngine } from '../web/engine.js';
+import { encodeSpec } from '../web/model-spec.js';
+import { parseDescription } from '../web/model-description.js';
 import { TrainingRun } from '../web/trainer.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
 import { runCli, jsonEvents } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
+import { createSimpleCnn, createPresetModel, presetText } from './helpers/models.js';
 
 const wasm = readFileSync(new URL('../web/webtrain.wasm', import.meta.url));
-const CHECKPOINT_BYTES = 128 + 12 * PARAM_COUNT + 4;
+// Version 2 (src/checkpoint.c): a 256-byte header, the spec, the description text, the floats.
+const HEADER = 256;
+const checkpointBytes = (model) => model.engine.wasm.wt_checkpoint_bytes(model.ptr);
+/** Byte offset of the first parameter in a version 2 file. */
+function paramsOffset(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  return HEADER + 4 * view.getUint32(24, true) + ((view.getUint32(28, true) + 3) & ~3);
+}
 let dir, data;
 before(() => {
   dir = tempDir('webtrain-ckpt-');
@@ -47,19 +57,19 @@ test('CRC-32 is the standard one', async () => {
 test('a checkpoint resumed mid-epoch continues bit-identically', async () => {
   const options = { epochs: 3, batchSize: 16, seed: 9, logEvery: 10 };
   const a = await setup();
-  const full = new TrainingRun(a.engine, a.engine.createModel({ maxBatch: 16, seed: 9 }), { train: a.train, test: a.test, ...options });
+  const full = new TrainingRun(a.engine, createSimpleCnn(a.engine, { maxBatch: 16, seed: 9 }), { train: a.train, test: a.test, ...options });
   const fullLosses = await drain(full);
 
   const b = await setup();
-  const first = new TrainingRun(b.engine, b.engine.createModel({ maxBatch: 16, seed: 9 }), { train: b.train, test: b.test, ...options });
+  const first = new TrainingRun(b.engine, createSimpleCnn(b.engine, { maxBatch: 16, seed: 9 }), { train: b.train, test: b.test, ...options });
   const before = await drain(first, 44 + 17); // stops inside epoch 2 (44 steps per epoch), mid-window
   assert.equal(first.epoch, 1);
   assert.equal(first.step, 17);
   const bytes = first.checkpoint();
-  assert.equal(bytes.length, CHECKPOINT_BYTES);
+  assert.equal(bytes.length, checkpointBytes(first.model));
 
   const c = await setup(); // a fresh engine, as after a reload
-  const model = c.engine.createModel({ maxBatch: 16, seed: 12345 });
+  const model = createSimpleCnn(c.engine, { maxBatch: 16, seed: 12345 });
   const state = model.loadCheckpoint(bytes);
   assert.deepEqual({ epoch: state.epoch, step: state.step, seed: state.seed, batchSize: state.batchSize }, { epoch: 1, step: 17, seed: 9, batchSize: 16 });
   const resumed = new TrainingRun(c.engine, model, { train: c.train, test: c.test, ...options, resume: state });
@@ -71,11 +81,11 @@ test('a checkpoint resumed mid-epoch continues bit-identically', async () => {
 
 test('bad checkpoints are refused, naming the problem, and the model is untouched', async () => {
   const { engine, train, test } = await setup();
-  const model = engine.createModel({ maxBatch: 16, seed: 1 });
+  const model = createSimpleCnn(engine, { maxBatch: 16, seed: 1 });
   const run = new TrainingRun(engine, model, { train, test, epochs: 1, batchSize: 16 });
   await drain(run, 3);
   const good = run.checkpoint();
-  const victim = engine.createModel({ maxBatch: 16, seed: 2 });
+  const victim = createSimpleCnn(engine, { maxBatch: 16, seed: 2 });
   const untouched = victim.params();
   const crc = (bytes) => { // re-seal a deliberately edited file so only the edit is wrong
     const ptr = engine.alloc(bytes.length);
@@ -92,20 +102,26 @@ test('bad checkpoints are refused, naming the problem, and the model is untouche
   };
   const flipped = good.slice();
   flipped[5000] ^= 1;
+  const n = good.length;
+  const other = createPresetModel(engine, 'convnetjs', { maxBatch: 16 });
+  const otherRun = new TrainingRun(engine, other, { train, test, epochs: 1, batchSize: 16 });
   const cases = [
-    [good.subarray(0, 500), /truncated: 500 bytes/],
-    [good.subarray(0, CHECKPOINT_BYTES - 1), /truncated: 744203 bytes, expected 744204/],
+    [good.subarray(0, 500), new RegExp(`truncated: 500 bytes, its header says ${n}`)],
+    [good.subarray(0, n - 1), new RegExp(`truncated: ${n - 1} bytes, its header says ${n}`)],
     [flipped, /corrupted \(CRC-32/],
-    [new Uint8Array(CHECKPOINT_BYTES), /not a webtrain checkpoint/],
+    [new Uint8Array(n), /not a webtrain checkpoint/],
     [new Uint8Array(0), /not a webtrain checkpoint/],
-    [edit(8, 2), /format version 2 is not supported/],
-    [edit(12, 0x12345678), /another architecture/],
-    [edit(16, 1000), /another architecture/],
-    [edit(32, 1000), /step 1000 is not inside an epoch/],
-    [edit(40, 0), /run state out of range/],
-    [edit(128, 0x7fc00000), /invalid parameter value at index 0/],
-    [edit(28, 7, false), /corrupted/], // a header edit without a new CRC is caught by the CRC
+    [edit(8, 3), /format version 3 is not supported/],
+    [edit(12, 128), /header size 128 is wrong/],
+    [edit(32, 1000), /sections .* do not add up/],
+    [edit(52, 1000), /step 1000 is not inside an epoch/],
+    [edit(60, 0), /run state out of range/],
+    [edit(paramsOffset(good), 0x7fc00000), /invalid parameter value at index 0/],
+    [edit(200, 1), /non-zero reserved byte at offset 200/],
+    [edit(48, 7, false), /corrupted/], // a header edit without a new CRC is caught by the CRC
+    [otherRun.checkpoint(), /checkpoint is for another model/],
   ];
+  otherRun.dispose();
   for (const [bytes, pattern] of cases) {
     assert.throws(() => victim.loadCheckpoint(bytes, 'ck.bin'), (e) => pattern.test(e.message) && e.message.startsWith('ck.bin: '), `${pattern}`);
     assert.deepEqual(victim.params(), untouched, `model changed by a refused checkpoint (${pattern})`);
@@ -129,9 +145,9 @@ test('SIGKILL while checkpointing every step leaves a checkpoint that resumes ex
   await new Promise((r) => child.on('exit', r));
 
   const bytes = readFileSync(ckpt); // must be whole: a temp file was renamed over it
-  assert.equal(bytes.length, CHECKPOINT_BYTES);
   const view = new DataView(bytes.buffer, bytes.byteOffset);
-  const at = { epoch: view.getInt32(28, true), step: view.getInt32(32, true) };
+  assert.equal(bytes.length, Number(view.getBigUint64(16, true)));
+  const at = { epoch: view.getInt32(48, true), step: view.getInt32(52, true) };
   const resumedWeights = path.join(dir, 'resumed.bin');
   const resumed = runCli(['--data', data, '--resume', ckpt, '--json', '--export-weights', resumedWeights]);
   assert.equal(resumed.status, 0, resumed.stderr);
@@ -156,4 +172,67 @@ test('a loss far above chance (100 × ln 10) is divergence too: lr 50 exits with
   assert.equal(r.status, 1, r.stdout);
   assert.match(r.stderr.trim(), /^webtrain: training diverged at epoch 1, step \d+: the running loss \S+ is above 100 × ln\(10\) = 230\.3\. Try a lower learning rate \(now 50\)\.$/);
   assert.doesNotMatch(r.stdout, /^Test accuracy/m, 'no epoch reported as a result');
+});
+
+/** A version 1 file (SimpleCNN only) from a version 2 checkpoint of SimpleCNN, as the old engine wrote it. */
+function versionOne(engine, v2) {
+  const src = new DataView(v2.buffer, v2.byteOffset);
+  const P = src.getUint32(32, true);
+  const out = new Uint8Array(128 + 12 * P + 4);
+  const view = new DataView(out.buffer);
+  out.set(v2.subarray(0, 8));
+  view.setUint32(8, 1, true);
+  view.setUint32(12, 0x31434e53, true); // "SNC1"
+  view.setUint32(16, P, true);
+  view.setUint32(20, 128, true);
+  view.setUint32(24, src.getUint32(40, true), true);
+  out.set(v2.subarray(48, 84), 28); // run state ints
+  out.set(v2.subarray(88, 128), 64); // window_sum, Adam settings
+  out.set(v2.subarray(paramsOffset(v2), paramsOffset(v2) + 12 * P), 128);
+  const ptr = engine.alloc(out.length);
+  engine.heapU8.set(out, ptr);
+  view.setUint32(out.length - 4, engine.wasm.wt_crc32(ptr, out.length - 4) >>> 0, true);
+  engine.free(ptr);
+  return out;
+}
+
+test('a version 1 checkpoint (the seed\'s SimpleCNN format) still loads, and describes SimpleCNN', async () => {
+  const { engine, train, test } = await setup();
+  const model = createSimpleCnn(engine, { maxBatch: 16, seed: 1 });
+  const run = new TrainingRun(engine, model, { train, test, epochs: 1, batchSize: 16 });
+  await drain(run, 5);
+  const v1 = versionOne(engine, run.checkpoint());
+  assert.equal(v1.length, 744204);
+  const described = engine.describeCheckpoint(v1);
+  assert.equal(described.text, '');
+  const { spec } = encodeSpec(parseDescription(presetText('simplecnn')), { channels: 3, height: 32, width: 32, classes: 10, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+  assert.deepEqual(Array.from(described.spec), Array.from(spec), 'the engine\'s built-in version 1 spec is the simplecnn preset\'s');
+  const loaded = createSimpleCnn(engine, { maxBatch: 16, seed: 7 });
+  const state = loaded.loadCheckpoint(v1, 'v1.bin');
+  assert.deepEqual(loaded.params(), model.params());
+  assert.equal(state.step, 5);
+  assert.equal(loaded.adamSteps, 5);
+  const resnet = createPresetModel(engine, 'resnet', { maxBatch: 16 });
+  assert.throws(() => resnet.loadCheckpoint(v1, 'v1.bin'), /v1.bin: checkpoint is for another model/);
+});
+
+test('a batch-norm net resumed mid-epoch continues bit for bit (running statistics included)', async () => {
+  const options = { epochs: 2, batchSize: 16, seed: 3, logEvery: 5 };
+  const a = await setup();
+  const full = new TrainingRun(a.engine, createPresetModel(a.engine, 'resnet', { maxBatch: 16, seed: 3 }), { train: a.train, test: a.test, ...options });
+  const fullLosses = await drain(full, 50);
+  const b = await setup();
+  const first = new TrainingRun(b.engine, createPresetModel(b.engine, 'resnet', { maxBatch: 16, seed: 3 }), { train: b.train, test: b.test, ...options });
+  const before = await drain(first, 44 + 3);
+  const bytes = first.checkpoint();
+  const c = await setup();
+  const { spec, text } = c.engine.describeCheckpoint(bytes);
+  assert.match(text, /residual/, 'the checkpoint carries its description');
+  const model = c.engine.createModel({ spec, text, maxBatch: 16, seed: 3 });
+  const resumed = new TrainingRun(c.engine, model, { train: c.train, test: c.test, ...options, resume: model.loadCheckpoint(bytes) });
+  const after = await drain(resumed, 3);
+  assert.deepEqual([...before, ...after], fullLosses);
+  assert.deepEqual(model.params(), full.model.params());
+  assert.deepEqual(model.running(), full.model.running());
+  assert.equal(model.statSteps, full.model.statSteps);
 });

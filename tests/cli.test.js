@@ -96,7 +96,7 @@ test('bad options end with status 2 and one line naming the option', () => {
 test('bad weights files are refused with the file named', () => {
   const short = path.join(dir, 'short.bin');
   writeFileSync(short, new Uint8Array(1000));
-  assertUserError(runCli([...base(), '--epochs', '0', '--import-weights', short]), 1, new RegExp(`${short}: weights file is 1000 bytes; a SimpleCNN weights file is 248024 bytes`));
+  assertUserError(runCli([...base(), '--epochs', '0', '--import-weights', short]), 1, new RegExp(`${short}: weights file is 1000 bytes; a simplecnn weights file \\(62,006 float32 parameters\\) is 248024 bytes`));
   const nan = path.join(dir, 'nan.bin');
   const values = new Float32Array(62006);
   values[17] = NaN;

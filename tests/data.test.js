@@ -9,6 +9,7 @@ import { createEngine, EngineError } from '../web/engine.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
 import { runCli } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
+import { createSimpleCnn } from './helpers/models.js';
 
 let good;
 before(() => {
@@ -75,7 +76,7 @@ test('the engine keeps nothing of a batch of files when one is bad', async () =>
   assert.equal(data.label(5), ok[3073]);
   assert.deepEqual(data.image(7), ok.subarray(3 * 3073 + 1, 4 * 3073));
   // Labels are checked again inside C at every step, whatever JavaScript did.
-  const model = engine.createModel({ maxBatch: 4 });
+  const model = createSimpleCnn(engine, { maxBatch: 4 });
   engine.heapU8[data.ptr] = 42;
   assert.throws(() => model.trainStep(data, [0, 1]), /record 0 has label 42/);
   engine.heapU8[data.ptr] = ok[0];

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 
-import { createEngine, PARAM_COUNT } from '../web/engine.js';
+import { createEngine } from '../web/engine.js';
+import { createSimpleCnn } from './helpers/models.js';
 
 const fixture = (name) => new URL(`./fixtures/golden/${name}`, import.meta.url);
 const floats = (name) => { const b = readFileSync(fixture(name)); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); };
@@ -53,7 +54,7 @@ for (const [name, url] of builds) {
     assert.ok(existsSync(url), `${url.pathname} missing: run npm run build`);
     const engine = await createEngine(readFileSync(url));
     const data = engine.loadDataset([{ name: 'records.bin', bytes: records }]);
-    const model = engine.createModel({ maxBatch: meta.batch, seed: 0 });
+    const model = createSimpleCnn(engine, { maxBatch: meta.batch, seed: 0 });
     model.importWeights(weights);
     const first = Array.from({ length: meta.batch }, (_, i) => i);
 
@@ -70,8 +71,7 @@ for (const [name, url] of builds) {
       return best;
     }), 'evaluation predictions differ from the argmax of forward logits');
 
-    model.zeroGrads();
-    model.backward(data, first, 1 / meta.batch);
+    model.gradient(data, first);
     const gradErr = compareParams('grad', model.grads(), floats('grads.bin'));
 
     const losses = [];
@@ -93,6 +93,6 @@ for (const [name, url] of builds) {
     assert.ok(paramErr <= TOL, `parameters after ${meta.steps} steps differ by ${paramErr}`);
     assert.ok(deltaErr <= 1e-3, `Adam updates differ by ${deltaErr}`);
     assert.equal(model.adamSteps, meta.steps);
-    assert.equal(PARAM_COUNT, meta.param_count);
+    assert.equal(model.paramCount, meta.param_count);
   });
 }

@@ -1,5 +1,5 @@
-// Runs the C test programs: the double-precision gradient check (native build) and the SIMD
-// kernels against their scalar references (Wasm build, under this Node).
+// Runs the C test programs: the public API end to end and the double-precision gradient check
+// (native build), and the SIMD kernels against their scalar references (Wasm build, under this Node).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,10 +15,12 @@ function runProgram(t, command, args) {
   assert.equal(r.status, 0, `${command} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
 }
 
+test('the C API end to end: specs, training, the gradient tree, checkpoints v1 and v2, refusals', (t) => {
+  runProgram(t, built('native/test_engine'), []);
+});
+
 test('every layer backward matches double-precision finite differences', (t) => {
-  const program = built('native/test_gradcheck');
-  assert.ok(existsSync(program), `${program} missing: run npm run build`);
-  runProgram(t, program, []);
+  runProgram(t, built('native/test_gradcheck'), []);
 });
 
 test('SIMD kernels agree with their scalar references on every tail size', (t) => {

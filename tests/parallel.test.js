@@ -11,6 +11,7 @@ import { startPeerWorkers } from '../src/node/peer.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
 import { runCli, jsonEvents } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
+import { createSimpleCnn, createPresetModel } from './helpers/models.js';
 
 const wasm = readFileSync(new URL('../web/webtrain.wasm', import.meta.url));
 // wt_grad_tree_mid, as the engine defines it: lo + the largest power of two below hi - lo.
@@ -67,7 +68,24 @@ test('the speed estimates ignore a lone slow step and follow a lasting change wi
   assert.equal(m.value, 2);
 });
 
-test('any split over two or three workers gives the one-worker step, bit for bit', async () => {
+// A small net with every kind of state a split could disturb: batch norm's ghost-batch statistics
+// and running statistics, dropout masks, a residual block.
+const STATEFUL_NET = `@ghost_batch 8
+conv(8, 3, padding=1, bias=false)
+batchnorm
+relu
+dropout(0.2)
+maxpool(2)
+residual
+  conv(8, 3, padding=1, bias=false)
+  batchnorm
+end
+relu
+globalavgpool
+flatten
+linear(classes)`;
+
+async function checkSplits(makeModel) {
   const module = await WebAssembly.compile(wasm);
   const engine = await createEngine(module);
   const trainFiles = [{ name: 'train', bytes: makeRecords(300, 21) }];
@@ -75,11 +93,11 @@ test('any split over two or three workers gives the one-worker step, bit for bit
   const permPtr = engine.alloc(4 * train.count);
   engine.writePermutation(permPtr, train.count, 0, 0);
   const batches = [64, 61, 17, 8, 3, 64, 40, 43];
-  const solo = engine.createModel({ maxBatch: 64, seed: 2 });
+  const solo = makeModel(engine);
   const soloLosses = [];
   let start = 0;
-  for (const b of batches) {
-    soloLosses.push(solo.trainStepAt(train, permPtr + 4 * start, b));
+  for (const [i, b] of batches.entries()) {
+    soloLosses.push(solo.trainStepAt(train, permPtr + 4 * start, b, i));
     start += b;
   }
   for (const workers of [2, 3]) {
@@ -91,7 +109,7 @@ test('any split over two or three workers gives the one-worker step, bit for bit
       for (let k = 2; k < cuts.length; k++) cuts[k] = Math.max(cuts[k], cuts[k - 1]);
       return cuts.slice(0, -1).map((lo, k) => ({ lo, hi: cuts[k + 1] }));
     };
-    const model = engine.createModel({ maxBatch: 64, seed: 2 });
+    const model = makeModel(engine);
     const stepper = new DataParallelStepper(engine, model, train, startPeerWorkers(workers - 1), { plan });
     try {
       // The last peer takes the files by transfer, the others get copies: all must train alike.
@@ -101,16 +119,25 @@ test('any split over two or three workers gives the one-worker step, bit for bit
       const seen = new Set();
       start = 0;
       for (const [i, b] of batches.entries()) {
-        assert.equal(await stepper.trainStep(permPtr, start, b, 0), soloLosses[i], `${workers} workers, step ${i + 1}`);
+        assert.equal(await stepper.trainStep(permPtr, start, b, 0, i), soloLosses[i], `${workers} workers, step ${i + 1}`);
         seen.add(JSON.stringify(stepper.lastShares.map(({ lo, hi }) => hi - lo)));
         start += b;
       }
       assert.ok(seen.size >= 4, `only ${seen.size} different splits were tried`);
       assert.deepEqual(model.params(), solo.params(), `${workers} workers: parameters differ from one worker`);
+      assert.deepEqual(model.running(), solo.running(), `${workers} workers: running statistics differ from one worker`);
     } finally {
       stepper.close();
     }
   }
+}
+
+test('any split over two or three workers gives the one-worker step, bit for bit', async () => {
+  await checkSplits((engine) => createSimpleCnn(engine, { maxBatch: 64, seed: 2 }));
+});
+
+test('with batch norm, dropout and a residual block too: any split gives the one-worker step, bit for bit', async () => {
+  await checkSplits((engine) => createPresetModel(engine, 'stateful', { maxBatch: 64, seed: 2, text: STATEFUL_NET }));
 });
 
 let data;
@@ -137,7 +164,7 @@ test('a peer worker that stops fails the step with its name instead of hanging',
   const engine = await createEngine(module);
   const trainFiles = [{ name: 'train', bytes: makeRecords(64, 2) }];
   const train = engine.loadDataset(trainFiles);
-  const model = engine.createModel({ maxBatch: 32 });
+  const model = createSimpleCnn(engine, { maxBatch: 32 });
   const endpoints = startPeerWorkers(1);
   const stepper = new DataParallelStepper(engine, model, train, endpoints);
   await stepper.init({ module, trainFiles, seed: 0, shuffle: true, lr: 0.001 });
@@ -163,7 +190,7 @@ test('a peer that stops answering without an error event fails the step after it
     onError: () => {},
     close: () => { closed = true; },
   };
-  const stepper = new DataParallelStepper(engine, engine.createModel({ maxBatch: 32 }), train, [silent], { timeouts: { init: 5000, step: 200 } });
+  const stepper = new DataParallelStepper(engine, createSimpleCnn(engine, { maxBatch: 32 }), train, [silent], { timeouts: { init: 5000, step: 200 } });
   await stepper.init({ module, trainFiles, seed: 0, shuffle: true, lr: 0.001 });
   const permPtr = engine.alloc(4 * train.count);
   engine.writePermutation(permPtr, train.count, 0, 0);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createEngine } from '../web/engine.js';
 import { TrainingRun } from '../web/trainer.js';
 import { makeRecords } from './helpers/synthetic.js';
+import { createSimpleCnn } from './helpers/models.js';
 
 const wasm = readFileSync(new URL('../web/webtrain.wasm', import.meta.url));
 
@@ -14,7 +15,7 @@ async function train(testRecords, epochs, onEpoch = () => {}) {
   const engine = await createEngine(wasm);
   const train = engine.loadDataset([{ name: 'train', bytes: makeRecords(640, 21) }]);
   const test = engine.loadDataset([{ name: 'test', bytes: testRecords }]);
-  const model = engine.createModel({ maxBatch: 32, seed: 3 });
+  const model = createSimpleCnn(engine, { maxBatch: 32, seed: 3 });
   const run = new TrainingRun(engine, model, { train, test, epochs, batchSize: 32, logEvery: 5 });
   const losses = [];
   while (!run.done) {

@@ -25,10 +25,14 @@ test('the shipped webtrain.wasm uses SIMD128 and the scalar build does not', (t)
   assert.equal(plain, 0);
 });
 
-test('the shipped module is under 100 KB, imports only the host clock and the growth hook, and instantiates', async (t) => {
+// The seed's SimpleCNN-only engine fit in 100 KB; the general engine (every layer type, the
+// planner, checkpoint v2, general conv kernels) gets 256 KB: still a fraction of one CIFAR-10 file.
+const BUDGET = 256 * 1024;
+
+test('the shipped module is within its 256 KB budget, imports only the host clock and the growth hook, and instantiates', async (t) => {
   const size = statSync(shipped).size;
   t.diagnostic(`webtrain.wasm: ${size} bytes`);
-  assert.ok(size < 100 * 1024, `webtrain.wasm is ${size} bytes`);
+  assert.ok(size < BUDGET, `webtrain.wasm is ${size} bytes, over the ${BUDGET}-byte budget`);
   const imports = WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(shipped))).map((i) => `${i.module}.${i.name}`);
   assert.deepEqual(imports.sort(), ['env.emscripten_notify_memory_growth', 'env.wt_clock_ms']);
   assert.equal(wasmSimdSupported(), true);

@@ -18,6 +18,7 @@ import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuer
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
+import { readBlob, WEIGHTS_RULE, CHECKPOINT_RULE } from './file-limits.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -595,7 +596,7 @@ async function downloadCheckpoint() {
 
 async function loadCheckpoint(file) {
   try {
-    const buffer = await file.arrayBuffer();
+    const buffer = await readBlob(file, file.name, 'checkpoint', CHECKPOINT_RULE);
     const bytes = new Uint8Array(buffer.slice(0)); // kept for Resume; `buffer` goes to the worker
     const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer }, [buffer]);
     hasModel = true;
@@ -778,7 +779,7 @@ function saveFile(data, name) {
 async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
-    const buffer = await file.arrayBuffer();
+    const buffer = await readBlob(file, file.name, 'weights file', WEIGHTS_RULE);
     const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch }, [buffer]);
     hasModel = true;
     pendingWeights = file.name;

@@ -3,8 +3,10 @@
 // the official cifar-10-binary.tar.gz, which is gunzipped and untarred here.
 import { ALL_FILES, OFFICIAL_ARCHIVE } from './cifar.js';
 import { describeFetchFailure, notFoundAdvice } from './data-errors.js';
+import { RECORDS_RULE, ARCHIVE_RULE, FileSizeError, judgeSize, declaredLength, readResponse, readBlob } from './file-limits.js';
 
 const CACHE_NAME = 'webtrain-cifar-10';
+const WHAT = 'CIFAR-10 file';
 
 /** A failure the user can act on; the message names the URL or file. */
 export class DataError extends Error {
@@ -47,6 +49,13 @@ export async function fetchFiles(base, { onProgress = () => {}, signal, cacheWri
   };
   try {
     await Promise.all([worker(), worker()].map((p) => p.catch((error) => { abort(); throw error; })));
+  } catch (error) {
+    // A file refused for its size must not leave the rest of its set in the cache.
+    if (error instanceof FileSizeError) {
+      await Promise.all(cacheWrites);
+      await clearCache(base).catch(() => {});
+    }
+    throw error;
   } finally {
     signal?.removeEventListener('abort', abort);
   }
@@ -57,7 +66,7 @@ export async function fetchFiles(base, { onProgress = () => {}, signal, cacheWri
 async function fetchOne(url, name, cache, onProgress, signal, cacheWrites) {
   const cached = await cache?.match(url).catch(() => null);
   if (cached) {
-    const buffer = await cached.arrayBuffer();
+    const buffer = await readResponse(cached, url, WHAT, RECORDS_RULE);
     onProgress(name, buffer.byteLength, buffer.byteLength, true);
     return buffer;
   }
@@ -72,44 +81,13 @@ async function fetchOne(url, name, cache, onProgress, signal, cacheWrites) {
     throw new DataError(`${url}: HTTP ${response.status} ${response.statusText || ''}`.trim()
       + (response.status === 404 ? notFoundAdvice() : ''));
   }
-  // The cache gets its own branch of the body, so the bytes are not copied by our code. Its write
-  // (about a second for 30 MB) finishes in the background: neither the next download nor the
-  // training waits for it, and a failed write only means the next visit downloads again.
+  // The size is judged from Content-Length before anything is read or cached. The cache gets its
+  // own branch of the body, so the bytes are not copied by our code. Its write (about a second
+  // for 30 MB) finishes in the background: neither the next download nor the training waits for
+  // it, and a failed write (a refused or aborted download errors both branches) stores nothing.
+  declaredLength(response, url, WHAT, RECORDS_RULE);
   if (cache) cacheWrites.push(cache.put(url, response.clone()).catch(() => {}));
-  const total = Number(response.headers.get('content-length')) || 0;
-  return readBody(response.body, total, (loaded) => onProgress(name, loaded, total, false), url);
-}
-
-/** Reads a stream into one ArrayBuffer, preallocated when the length is known. */
-async function readBody(stream, expected, onChunk, what) {
-  const reader = stream.getReader();
-  let buffer = expected ? new Uint8Array(expected) : null;
-  const chunks = [];
-  let loaded = 0;
-  for (;;) {
-    let result;
-    try {
-      result = await reader.read();
-    } catch (error) {
-      if (error.name === 'AbortError') throw error;
-      throw new DataError(`${what}: download interrupted (${error.message})`);
-    }
-    if (result.done) break;
-    const chunk = result.value;
-    if (buffer && loaded + chunk.byteLength <= buffer.byteLength) buffer.set(chunk, loaded);
-    else {
-      if (buffer) { chunks.push(buffer.subarray(0, loaded)); buffer = null; }
-      chunks.push(chunk);
-    }
-    loaded += chunk.byteLength;
-    onChunk(loaded);
-  }
-  if (buffer && loaded === buffer.byteLength) return buffer.buffer;
-  if (buffer) chunks.push(buffer.subarray(0, loaded));
-  const out = new Uint8Array(loaded);
-  let offset = 0;
-  for (const c of chunks) { out.set(c, offset); offset += c.byteLength; }
-  return out.buffer;
+  return readResponse(response, url, WHAT, RECORDS_RULE, (loaded, total) => onProgress(name, loaded, total, false));
 }
 
 /** Removes cached files under `base` (after they failed validation) or, without base, all. */
@@ -147,10 +125,15 @@ export async function readLocalFiles(fileList, { onProgress = () => {} } = {}) {
   if (archive) {
     await untarCifar(archive, found, onProgress);
   } else {
-    for (const file of files) {
+    const wanted = files.filter((file) => ALL_FILES.includes(file.name.replace(/^.*[\\/]/, '')));
+    // Every file is judged by its size before any is read.
+    for (const file of wanted) {
+      const verdict = judgeSize(RECORDS_RULE, file.size, null, WHAT);
+      if (verdict.problem) throw new FileSizeError(`${file.name}: ${verdict.problem}`);
+    }
+    for (const file of wanted) {
       const name = file.name.replace(/^.*[\\/]/, '');
-      if (!ALL_FILES.includes(name)) continue;
-      found.set(name, await file.arrayBuffer());
+      found.set(name, await readBlob(file, file.name, WHAT, RECORDS_RULE));
       onProgress(name, file.size, file.size);
     }
   }
@@ -165,6 +148,8 @@ export async function readLocalFiles(fileList, { onProgress = () => {} } = {}) {
 
 /** Streams the archive through gunzip and a tar reader, keeping only the six CIFAR files. */
 async function untarCifar(file, found, onProgress) {
+  const verdict = judgeSize(ARCHIVE_RULE, file.size, null, 'CIFAR-10 archive');
+  if (verdict.problem) throw new FileSizeError(`${file.name}: ${verdict.problem}`);
   let stream = file.stream();
   if (!/\.tar$/i.test(file.name)) {
     if (typeof DecompressionStream !== 'function') throw new DataError(`${file.name}: this browser cannot gunzip (no DecompressionStream); extract it and drop the six .bin files`);
@@ -186,11 +171,14 @@ async function untarCifar(file, found, onProgress) {
       if (tar.ended) break;
     }
   } catch (error) {
-    if (error instanceof DataError) throw new DataError(`${file.name}: ${error.message}`);
+    if (error instanceof DataError || error instanceof FileSizeError) throw new DataError(`${file.name}: ${error.message}`);
     throw new DataError(`${file.name}: not a readable gzip archive (${error.message})`);
   }
   if (!tar.ended && tar.inMember) throw new DataError(`${file.name}: the archive is truncated`);
 }
+
+/** The longest GNU long name kept (Linux paths are at most 4096 bytes). */
+const LONG_NAME_CEILING = 65536;
 
 /**
  * A streaming reader of POSIX/GNU tar: headers are 512-byte blocks, each member's data is padded
@@ -259,6 +247,12 @@ class TarReader {
     const isFile = type === '0' || type === '7';
     const isLongName = type === 'L';
     const wanted = isFile && /(^|\/)(data_batch_[1-5]|test_batch)\.bin$/.test(name);
+    // A member is judged by the size its header gives before room is made for it.
+    if (wanted) {
+      const verdict = judgeSize(RECORDS_RULE, size, null, WHAT);
+      if (verdict.problem) throw new FileSizeError(`${name}: ${verdict.problem}`);
+    }
+    if (isLongName && size > LONG_NAME_CEILING) throw new DataError(`a long file name of ${size} bytes, more than the ${LONG_NAME_CEILING} allowed`);
     this.member = { name, size, written: 0, data: wanted || isLongName ? new Uint8Array(size) : null, isLongName };
     if (size === 0) this.#endMember();
   }

@@ -1,26 +1,20 @@
 // The bridge to the C engine: instantiates webtrain.wasm (the same file in Node and in a Worker)
 // and wraps its exports in a Model and a Dataset that own their Wasm memory.
 
-export const PARAM_COUNT = 62006;
-export const RECORD_BYTES = 3073;
-export const IMAGE_BYTES = 3072;
-export const NUM_CLASSES = 10;
-export const WEIGHTS_BYTES = PARAM_COUNT * 4;
+/**
+ * Where a data set's records keep their label and pixels, and what the pixels are: CIFAR-10's
+ * binary files are 3,073-byte records of a label byte and 3 planes of 32x32.
+ */
+export const CIFAR10_FORMAT = Object.freeze({
+  recordBytes: 3073, labelOffset: 0, pixelOffset: 1, channels: 3, height: 32, width: 32, classes: 10,
+  mean: Object.freeze([0.5, 0.5, 0.5]), std: Object.freeze([0.5, 0.5, 0.5]),
+});
 
-/** PyTorch state_dict order and shapes of the 62,006 parameters. */
-export const PARAM_TENSORS = Object.freeze([
-  ['conv1.weight', [6, 3, 5, 5]], ['conv1.bias', [6]],
-  ['conv2.weight', [16, 6, 5, 5]], ['conv2.bias', [16]],
-  ['fc1.weight', [120, 400]], ['fc1.bias', [120]],
-  ['fc2.weight', [84, 120]], ['fc2.bias', [84]],
-  ['fc3.weight', [10, 84]], ['fc3.bias', [10]],
-]);
+/** Fixed slots of wt_model_profile_slots, before each layer's forward and backward. */
+const PROFILE_FIXED = Object.freeze(['decode', 'loss', 'grad tree', 'update']);
 
-/** wt_profile_slot order. */
-export const PROFILE_SLOTS = Object.freeze([
-  'decode', 'conv1 fwd', 'pool1 fwd', 'conv2 fwd', 'pool2 fwd', 'fc fwd', 'loss', 'fc bwd',
-  'pool2 bwd', 'conv2 bwd', 'pool1 bwd', 'conv1 bwd', 'grad tree', 'adam',
-]);
+/** wt_tensor_info roles: the state_dict suffix of each. */
+export const TENSOR_ROLES = Object.freeze(['weight', 'bias', 'running_mean', 'running_var']);
 
 const STATUS_NAMES = ['ok', 'invalid argument', 'out of memory', 'bad data', 'non-finite value'];
 
@@ -114,22 +108,62 @@ export class Engine {
 
   free(ptr) { this.wasm.wt_free(ptr); }
 
-  createModel({ maxBatch = 64, seed = 0 } = {}) {
-    const out = this.alloc(4);
+  /**
+   * A model from a spec (Int32Array, web/model-spec.js) and the description text it came from
+   * (kept in checkpoints). Errors name the spec node ("node N: ..."); model-spec.js maps them to
+   * the description's lines.
+   */
+  createModel({ spec, text = '', maxBatch = 64, seed = 0 }) {
+    if (!(spec instanceof Int32Array)) throw new TypeError('createModel: spec must be an Int32Array (web/model-spec.js)');
+    const textBytes = new TextEncoder().encode(text);
+    const out = this.alloc(4), specPtr = this.alloc(4 * spec.length), textPtr = this.alloc(Math.max(textBytes.length, 1));
     try {
-      this.check(this.wasm.wt_model_create(out, maxBatch, seed >>> 0), 'creating the model');
+      this.heapI32.set(spec, specPtr >> 2);
+      this.heapU8.set(textBytes, textPtr);
+      this.check(this.wasm.wt_model_create(out, specPtr, spec.length, textPtr, textBytes.length, maxBatch, seed >>> 0), 'creating the model');
       return new Model(this, this.heapU32[out >> 2]);
     } finally {
+      this.free(out);
+      this.free(specPtr);
+      this.free(textPtr);
+    }
+  }
+
+  /** Checks a spec, shapes included, without making the model; throws the engine's error. */
+  checkSpec(spec) {
+    const ptr = this.alloc(4 * spec.length);
+    try {
+      this.heapI32.set(spec, ptr >> 2);
+      this.check(this.wasm.wt_spec_check(ptr, spec.length));
+    } finally {
+      this.free(ptr);
+    }
+  }
+
+  /** The model a checkpoint file is for: { spec: Int32Array, text } (text '' for version 1). */
+  describeCheckpoint(bytes, name = 'checkpoint') {
+    const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    const ptr = this.alloc(Math.max(data.byteLength, 1)), out = this.alloc(16);
+    try {
+      this.heapU8.set(data, ptr);
+      this.check(this.wasm.wt_checkpoint_describe(ptr, data.byteLength, out, out + 4, out + 8, out + 12), name);
+      const [specPtr, words, textPtr, textBytes] = this.heapU32.subarray(out >> 2, (out >> 2) + 4);
+      return {
+        spec: copyOut(this.heapI32.subarray(specPtr >> 2, (specPtr >> 2) + words)),
+        text: new TextDecoder().decode(this.heapU8.subarray(textPtr, textPtr + textBytes)),
+      };
+    } finally {
+      this.free(ptr);
       this.free(out);
     }
   }
 
   /**
-   * Copies CIFAR-10 files into one Wasm buffer, each validated by the C reader: a bad file is
+   * Copies record files into one Wasm buffer, each validated by the C reader: a bad file is
    * refused with its name and nothing is kept. `files` is [{ name, bytes: Uint8Array }].
-   * `limit` keeps only the first N records overall.
+   * `limit` keeps only the first N records overall. `format`: the records' layout (CIFAR10_FORMAT).
    */
-  loadDataset(files, { limit = Infinity } = {}) {
+  loadDataset(files, { limit = Infinity, format = CIFAR10_FORMAT } = {}) {
     let total = 0;
     for (const { bytes } of files) total += bytes.byteLength;
     const ptr = this.alloc(Math.max(total, 1));
@@ -139,7 +173,7 @@ export class Engine {
     try {
       for (const { name, bytes } of files) {
         this.heapU8.set(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), ptr + offset);
-        this.check(this.wasm.wt_records_check(ptr + offset, bytes.byteLength, out), name);
+        this.check(this.wasm.wt_records_check(ptr + offset, bytes.byteLength, format.recordBytes, format.labelOffset, format.classes, out), name);
         count += this.heapI32[out >> 2];
         offset += bytes.byteLength;
       }
@@ -149,11 +183,10 @@ export class Engine {
     } finally {
       this.free(out);
     }
-    return new Dataset(this, ptr, Math.min(count, limit), files.map((f) => f.name));
+    return new Dataset(this, ptr, Math.min(count, limit), files.map((f) => f.name), format);
   }
 
-  /** Blocks of a batch in the gradient tree (wt_model_gradient), and the tree's split point. */
-  gradBlocks(batch) { return Math.ceil(batch / this.wasm.wt_grad_block()); }
+  /** The gradient tree's split point (wt_grad_tree_mid). */
   gradTreeMid(lo, hi) { return this.wasm.wt_grad_tree_mid(lo, hi); }
 
   /** The shuffle of epoch `epoch` (0-based) for `seed`, written into Wasm memory at ptr. */
@@ -162,32 +195,53 @@ export class Engine {
   }
 }
 
-/** Validated CIFAR-10 records living in Wasm memory. */
+/** Validated records living in Wasm memory, with their wt_records descriptor. */
 export class Dataset {
-  constructor(engine, ptr, count, names) {
+  constructor(engine, ptr, count, names, format = CIFAR10_FORMAT) {
     this.engine = engine;
     this.ptr = ptr;
     this.count = count;
     this.names = names;
+    this.format = format;
+    this.recordBytes = format.recordBytes;
+    this.imageBytes = format.channels * format.height * format.width;
+    // wt_records: data, count, record_bytes, label_offset, pixel_offset.
+    this.descriptor = engine.alloc(20);
+    engine.heapI32.set([ptr, count, format.recordBytes, format.labelOffset, format.pixelOffset], this.descriptor >> 2);
   }
 
-  label(i) { return this.engine.heapU8[this.ptr + i * RECORD_BYTES]; }
+  /** The same records, fewer of them (the first `limit`): shares the memory, has its own descriptor. */
+  limited(limit) {
+    if (!limit || limit >= this.count) return this;
+    const view = new Dataset(this.engine, this.ptr, limit, this.names, this.format);
+    view.isView = true;
+    return view;
+  }
 
-  /** A copy of record i's 3072 pixel bytes (R, G, B planes). */
+  label(i) { return this.engine.heapU8[this.ptr + i * this.recordBytes + this.format.labelOffset]; }
+
+  /** A copy of record i's pixel bytes (planes). */
   image(i) {
-    const start = this.ptr + i * RECORD_BYTES + 1;
-    return copyOut(this.engine.heapU8.subarray(start, start + IMAGE_BYTES));
+    const start = this.ptr + i * this.recordBytes + this.format.pixelOffset;
+    return copyOut(this.engine.heapU8.subarray(start, start + this.imageBytes));
   }
 
   labels() {
     const heap = this.engine.heapU8;
     const out = new Uint8Array(this.count);
-    for (let i = 0; i < this.count; i++) out[i] = heap[this.ptr + i * RECORD_BYTES];
+    for (let i = 0; i < this.count; i++) out[i] = heap[this.ptr + i * this.recordBytes + this.format.labelOffset];
     return out;
   }
 
+  /** A copy of the records' bytes, e.g. to hand to a peer worker. */
+  bytes() {
+    return copyOut(this.engine.heapU8.subarray(this.ptr, this.ptr + this.count * this.recordBytes));
+  }
+
   free() {
-    if (this.ptr) this.engine.free(this.ptr);
+    if (this.descriptor) this.engine.free(this.descriptor);
+    this.descriptor = 0;
+    if (this.ptr && !this.isView) this.engine.free(this.ptr);
     this.ptr = 0;
   }
 }
@@ -221,11 +275,59 @@ export class Model {
     this.ptr = ptr;
     const w = engine.wasm;
     this.maxBatch = w.wt_model_max_batch(ptr);
-    // Scratch that lives as long as the model: Adam settings, step indices, result slots.
+    this.block = w.wt_model_block(ptr);
+    this.seed = w.wt_model_seed(ptr) >>> 0;
+    this.paramCount = w.wt_model_param_count(ptr);
+    this.gradCount = w.wt_model_grad_count(ptr);
+    this.runningCount = w.wt_model_running_count(ptr);
+    const f = w.wt_model_data_format(ptr) >> 2;
+    const [channels, height, width, classes] = engine.heapI32.subarray(f, f + 4);
+    this.format = { channels, height, width, classes };
+    this.classes = classes;
+    // Scratch that lives as long as the model: Adam settings, step indices, result slots, info.
     this.adamPtr = engine.alloc(32);
     this.indicesPtr = engine.alloc(4 * this.maxBatch);
-    this.slotPtr = engine.alloc(16);
+    this.slotPtr = engine.alloc(64);
     this.setAdam(ADAM_DEFAULTS);
+    this.tensors = this.#tensorTable();
+    this.layers = this.#layerTable();
+  }
+
+  /** wt_tensor_info of every tensor: { layer, role, shape, offset, count, trainable }. */
+  #tensorTable() {
+    const w = this.engine.wasm, out = [];
+    for (let i = 0; w.wt_model_tensor_info(this.ptr, i, this.slotPtr); i++) {
+      const v = this.engine.heapI32.subarray(this.slotPtr >> 2, (this.slotPtr >> 2) + 10);
+      out.push({ layer: v[0], role: TENSOR_ROLES[v[1]], shape: Array.from(v.subarray(3, 3 + v[2])), offset: v[7], count: v[8], trainable: v[9] === 1 });
+    }
+    return out;
+  }
+
+  /** wt_layer_info of every layer: { node, kind, shape: [c, h, w] or [n], params, flops }. */
+  #layerTable() {
+    const w = this.engine.wasm, out = [];
+    for (let i = 0; w.wt_model_layer_info(this.ptr, i, this.slotPtr); i++) {
+      const v = this.engine.heapI32.subarray(this.slotPtr >> 2, (this.slotPtr >> 2) + 7);
+      const flops = this.engine.heapF64[(this.slotPtr + 32) >> 3];
+      out.push({ node: v[0], kind: v[1], shape: v[5] ? [v[2]] : [v[2], v[3], v[4]], params: v[6], flops });
+    }
+    return out;
+  }
+
+  /** The spec and description text the model was made from (to make the same model elsewhere). */
+  source() {
+    const e = this.engine, out = this.slotPtr;
+    const specPtr = e.wasm.wt_model_spec(this.ptr, out);
+    const words = e.heapU32[out >> 2];
+    const spec = copyOut(e.heapI32.subarray(specPtr >> 2, (specPtr >> 2) + words));
+    const textPtr = e.wasm.wt_model_text(this.ptr, out);
+    const text = new TextDecoder().decode(e.heapU8.subarray(textPtr, textPtr + e.heapU32[out >> 2]));
+    return { spec, text };
+  }
+
+  /** Time slot names of a profile: the fixed ones, then each layer's forward and backward. */
+  profileSlots(layerNames = this.layers.map((l, i) => `layer ${i}`)) {
+    return [...PROFILE_FIXED, ...layerNames.flatMap((name) => [`${name} fwd`, `${name} bwd`])];
   }
 
   setAdam({ lr = ADAM_DEFAULTS.lr, beta1 = ADAM_DEFAULTS.beta1, beta2 = ADAM_DEFAULTS.beta2, eps = ADAM_DEFAULTS.eps } = {}) {
@@ -233,37 +335,42 @@ export class Model {
   }
 
   get adamSteps() { return this.engine.wasm.wt_model_adam_step_count(this.ptr); }
+  get statSteps() { return this.engine.wasm.wt_model_stat_steps(this.ptr); }
 
-  #floats(fn) {
+  #floats(fn, count = this.paramCount) {
     const start = fn(this.ptr) >> 2;
-    return this.engine.heapF32.subarray(start, start + PARAM_COUNT);
+    return this.engine.heapF32.subarray(start, start + count);
   }
 
   /** Live views (valid until Wasm memory grows) and copies of the flat buffers. */
   paramsView() { return this.#floats(this.engine.wasm.wt_model_params); }
-  gradsView() { return this.#floats(this.engine.wasm.wt_model_grads); }
+  gradsView() { return this.#floats(this.engine.wasm.wt_model_grads, this.gradCount); }
+  runningView() { return this.#floats(this.engine.wasm.wt_model_running, this.runningCount); }
   params() { return copyOut(this.paramsView()); }
   grads() { return copyOut(this.gradsView()); }
+  running() { return copyOut(this.runningView()); }
+  get gradsPtr() { return this.engine.wasm.wt_model_grads(this.ptr); }
 
-  /** Parameters and Adam's state, copied out: { params, adamM, adamV, adamSteps }. */
+  /** Parameters, running statistics and the optimizer's state, copied out. */
   exportState() {
     const w = this.engine.wasm;
     return {
-      params: this.params(),
-      adamM: copyOut(this.#floats(w.wt_model_adam_m)),
-      adamV: copyOut(this.#floats(w.wt_model_adam_v)),
-      adamSteps: this.adamSteps,
+      params: this.params(), running: this.running(),
+      adamM: copyOut(this.#floats(w.wt_model_adam_m)), adamV: copyOut(this.#floats(w.wt_model_adam_v)),
+      adamSteps: this.adamSteps, statSteps: this.statSteps,
     };
   }
 
-  /** Restores what exportState() returned (arrays of PARAM_COUNT floats). */
-  importState({ params, adamM, adamV, adamSteps }) {
+  /** Restores what exportState() returned. */
+  importState({ params, running = new Float32Array(0), adamM, adamV, adamSteps, statSteps = 0 }) {
     const w = this.engine.wasm;
-    for (const [name, a] of [['params', params], ['adamM', adamM], ['adamV', adamV]]) {
-      if (a?.length !== PARAM_COUNT) throw new RangeError(`model state: ${name} must hold ${PARAM_COUNT} floats`);
+    for (const [name, a, n] of [['params', params, this.paramCount], ['adamM', adamM, this.paramCount], ['adamV', adamV, this.paramCount], ['running', running, this.runningCount]]) {
+      if (a?.length !== n) throw new RangeError(`model state: ${name} must hold ${n} floats`);
     }
     this.engine.check(w.wt_model_set_adam_step_count(this.ptr, adamSteps), 'model state');
+    this.engine.check(w.wt_model_set_stat_steps(this.ptr, statSteps), 'model state');
     this.paramsView().set(params);
+    this.runningView().set(running);
     this.#floats(w.wt_model_adam_m).set(adamM);
     this.#floats(w.wt_model_adam_v).set(adamV);
   }
@@ -274,7 +381,7 @@ export class Model {
    */
   saveCheckpoint(runState) {
     const e = this.engine;
-    const bytes = e.wasm.wt_checkpoint_bytes();
+    const bytes = e.wasm.wt_checkpoint_bytes(this.ptr);
     const state = e.alloc(RUN_STATE.bytes), out = e.alloc(bytes);
     try {
       writeRunState(e, state, runState);
@@ -302,8 +409,9 @@ export class Model {
     }
   }
 
-  /** The PyTorch-compatible weights file: 62,006 little-endian float32 in state_dict order. */
+  /** The raw weights file: every parameter as little-endian float32 in state_dict order. */
   exportWeights() {
+    if (this.runningCount) throw new RangeError('this net has batch-norm running statistics, which a raw weights file does not hold: use a checkpoint (or safetensors)');
     return new Uint8Array(this.params().buffer);
   }
 
@@ -319,9 +427,10 @@ export class Model {
     }
   }
 
-  logits(batch) {
+  /** Logits of the last block run (up to `block` images). */
+  logits(count) {
     const start = this.engine.wasm.wt_model_logits(this.ptr) >> 2;
-    return copyOut(this.engine.heapF32.subarray(start, start + batch * NUM_CLASSES));
+    return copyOut(this.engine.heapF32.subarray(start, start + count * this.classes));
   }
 
   #indices(indices) {
@@ -330,74 +439,73 @@ export class Model {
     return this.indicesPtr;
   }
 
-  /** Summed cross-entropy of the records at `indices` (array or Uint32Array). */
+  /** Summed cross-entropy (training mode) of the records at `indices` (array or Uint32Array). */
   forward(dataset, indices) {
     const w = this.engine.wasm;
-    this.engine.check(w.wt_model_forward(this.ptr, dataset.ptr, dataset.count, this.#indices(indices), indices.length, this.slotPtr), 'forward');
-    return this.engine.heapF64[this.slotPtr >> 3];
-  }
-
-  zeroGrads() { this.engine.wasm.wt_model_zero_grads(this.ptr); }
-
-  /** Accumulates lossScale * gradient of the summed loss; returns the summed loss. */
-  backward(dataset, indices, lossScale) {
-    const w = this.engine.wasm;
-    this.engine.check(w.wt_model_backward(this.ptr, dataset.ptr, dataset.count, this.#indices(indices), indices.length, lossScale, this.slotPtr), 'backward');
+    this.engine.check(w.wt_model_forward(this.ptr, dataset.descriptor, this.#indices(indices), indices.length, this.slotPtr), 'forward');
     return this.engine.heapF64[this.slotPtr >> 3];
   }
 
   /**
    * Node [lo, hi) of the gradient tree (see wt_model_gradient in webtrain.h) of the `batch`
-   * indices at indicesPtr, scaled by 1/batch, written over the PARAM_COUNT floats at dstPtr
-   * (default: this model's gradients). Returns the node's summed loss.
+   * indices at indicesPtr, scaled by 1/batch, written over the gradCount floats at dstPtr
+   * (default: this model's gradients). `step` keys the dropout masks. Returns the summed loss.
    */
-  gradientAt(dataset, indicesPtr, batch, lo, hi, dstPtr = this.engine.wasm.wt_model_grads(this.ptr)) {
+  gradientAt(dataset, indicesPtr, batch, lo, hi, step = 0, dstPtr = this.gradsPtr) {
     const w = this.engine.wasm;
-    this.engine.check(w.wt_model_gradient(this.ptr, dataset.ptr, dataset.count, indicesPtr, batch, lo, hi, 1 / batch, dstPtr, this.slotPtr), 'gradient');
+    this.engine.check(w.wt_model_gradient(this.ptr, dataset.descriptor, indicesPtr, batch, lo, hi, 1 / batch, step, dstPtr, this.slotPtr), 'gradient');
     return this.engine.heapF64[this.slotPtr >> 3];
   }
 
-  adamUpdate() {
-    this.engine.check(this.engine.wasm.wt_model_adam_update(this.ptr, this.adamPtr), 'Adam update');
+  /** The whole batch's gradient (the tree's root) into this model's gradients. */
+  gradient(dataset, indices, step = 0) {
+    return this.gradientAt(dataset, this.#indices(indices), indices.length, 0, this.blocks(indices.length), step);
+  }
+
+  /** Blocks of a batch in the gradient tree. */
+  blocks(batch) { return Math.ceil(batch / this.block); }
+
+  /** The optimizer step from the gradients, and the running statistics (groups: blocks in the batch). */
+  update(groups) {
+    this.engine.check(this.engine.wasm.wt_model_update(this.ptr, this.adamPtr, groups), 'Adam update');
   }
 
   /**
    * One training step on `batch` indices read from Wasm memory at indicesPtr (e.g. a slice of an
    * epoch permutation); returns the mean loss.
    */
-  trainStepAt(dataset, indicesPtr, batch) {
+  trainStepAt(dataset, indicesPtr, batch, step = 0) {
     const w = this.engine.wasm;
-    const status = w.wt_model_train_step(this.ptr, dataset.ptr, dataset.count, indicesPtr, batch, this.adamPtr, this.slotPtr);
+    const status = w.wt_model_train_step(this.ptr, dataset.descriptor, indicesPtr, batch, step, this.adamPtr, this.slotPtr);
     this.engine.check(status, 'training step');
     return this.engine.heapF32[this.slotPtr >> 2];
   }
 
-  trainStep(dataset, indices) {
-    return this.trainStepAt(dataset, this.#indices(indices), indices.length);
+  trainStep(dataset, indices, step = 0) {
+    return this.trainStepAt(dataset, this.#indices(indices), indices.length, step);
   }
 
   /**
-   * Accuracy, mean loss, confusion matrix (confusion[true * 10 + predicted]) and every
+   * Accuracy, mean loss, confusion matrix (confusion[true * classes + predicted]) and every
    * prediction over the dataset's records [offset, offset + count) (default: all of them).
    */
   evaluate(dataset, { offset = 0, count = dataset.count - offset } = {}) {
-    const engine = this.engine;
+    const engine = this.engine, K = this.classes;
     if (!(offset >= 0 && count >= 0 && offset + count <= dataset.count)) {
       throw new RangeError(`records ${offset}..${offset + count} are outside the ${dataset.count} loaded`);
     }
-    const scratch = engine.alloc(16 + 400 + Math.max(count, 1));
-    const correctPtr = scratch, lossPtr = scratch + 8, confusionPtr = scratch + 16, predPtr = scratch + 416;
+    const scratch = engine.alloc(16 + 4 * K * K + Math.max(count, 1));
+    const correctPtr = scratch, lossPtr = scratch + 8, confusionPtr = scratch + 16, predPtr = scratch + 16 + 4 * K * K;
     try {
-      engine.heapU8.fill(0, scratch, scratch + 416);
-      const records = dataset.ptr + offset * RECORD_BYTES;
-      engine.check(engine.wasm.wt_model_evaluate(this.ptr, records, count, correctPtr, lossPtr, confusionPtr, predPtr), 'evaluation');
+      engine.heapU8.fill(0, scratch, predPtr);
+      engine.check(engine.wasm.wt_model_evaluate(this.ptr, dataset.descriptor, offset, count, correctPtr, lossPtr, confusionPtr, predPtr), 'evaluation');
       const correct = engine.heapI32[correctPtr >> 2];
       return {
         correct,
         total: count,
         accuracy: count ? correct / count : 0,
         loss: count ? engine.heapF64[lossPtr >> 3] / count : 0,
-        confusion: copyOut(engine.heapI32.subarray(confusionPtr >> 2, (confusionPtr >> 2) + 100)),
+        confusion: copyOut(engine.heapI32.subarray(confusionPtr >> 2, (confusionPtr >> 2) + K * K)),
         predictions: copyOut(engine.heapU8.subarray(predPtr, predPtr + count)),
       };
     } finally {
@@ -405,12 +513,63 @@ export class Model {
     }
   }
 
+  /**
+   * Runs the net on n normalised images (Float32Array, n*C*H*W): the logits, and with
+   * `activations` every layer's output for image 0 (an array of Float32Array, one per layer).
+   */
+  run(x, n, { train = false, activations = false } = {}) {
+    const e = this.engine, K = this.classes;
+    const actFloats = activations ? this.layers.reduce((sum, l) => sum + l.shape.reduce((a, b) => a * b, 1), 0) : 0;
+    const xPtr = e.alloc(4 * x.length), yPtr = e.alloc(4 * n * K), aPtr = actFloats ? e.alloc(4 * actFloats) : 0;
+    try {
+      e.heapF32.set(x, xPtr >> 2);
+      e.check(e.wasm.wt_model_run(this.ptr, xPtr, n, train ? 1 : 0, yPtr, aPtr), 'run');
+      const logits = copyOut(e.heapF32.subarray(yPtr >> 2, (yPtr >> 2) + n * K));
+      if (!activations) return { logits };
+      let at = aPtr >> 2;
+      const maps = this.layers.map((l) => {
+        const size = l.shape.reduce((a, b) => a * b, 1);
+        const out = copyOut(e.heapF32.subarray(at, at + size));
+        at += size;
+        return out;
+      });
+      return { logits, activations: maps };
+    } finally {
+      e.free(xPtr);
+      e.free(yPtr);
+      if (aPtr) e.free(aPtr);
+    }
+  }
+
+  /**
+   * Forward then backward of n <= block images through every layer (not the loss): the output y
+   * of the last layer, and for the upstream gradient dy the input gradient dx and the parameter
+   * gradients (gradsView(), with the batch statistics after them). For the per-layer tests.
+   */
+  runBackward(x, n, dy, { train = true } = {}) {
+    const e = this.engine;
+    const inSize = x.length / n, outSize = dy.length / n;
+    const xPtr = e.alloc(4 * x.length), yPtr = e.alloc(4 * dy.length), dyPtr = e.alloc(4 * dy.length), dxPtr = e.alloc(4 * x.length);
+    try {
+      e.heapF32.set(x, xPtr >> 2);
+      e.heapF32.set(dy, dyPtr >> 2);
+      e.check(e.wasm.wt_model_run_backward(this.ptr, xPtr, n, train ? 1 : 0, yPtr, dyPtr, dxPtr), 'run backward');
+      return {
+        y: copyOut(e.heapF32.subarray(yPtr >> 2, (yPtr >> 2) + n * outSize)),
+        dx: copyOut(e.heapF32.subarray(dxPtr >> 2, (dxPtr >> 2) + n * inSize)),
+      };
+    } finally {
+      for (const p of [xPtr, yPtr, dyPtr, dxPtr]) e.free(p);
+    }
+  }
+
   /** Starts adding per-layer times to a fresh table; returns a function that reads it (ms). */
-  startProfile() {
-    const slots = this.engine.alloc(8 * PROFILE_SLOTS.length);
-    this.engine.heapF64.fill(0, slots >> 3, (slots >> 3) + PROFILE_SLOTS.length);
+  startProfile(layerNames) {
+    const names = this.profileSlots(layerNames);
+    const slots = this.engine.alloc(8 * names.length);
+    this.engine.heapF64.fill(0, slots >> 3, (slots >> 3) + names.length);
     this.engine.wasm.wt_model_set_profile(this.ptr, slots);
-    return () => Object.fromEntries(PROFILE_SLOTS.map((name, i) => [name, this.engine.heapF64[(slots >> 3) + i]]));
+    return () => Object.fromEntries(names.map((name, i) => [name, this.engine.heapF64[(slots >> 3) + i]]));
   }
 
   stopProfile() { this.engine.wasm.wt_model_set_profile(this.ptr, 0); }

@@ -10,22 +10,22 @@
 // Buffers travel as transferred ArrayBuffers: no SharedArrayBuffer, no special headers.
 //
 // Messages, leader -> peer:
-//   { type: 'init', module, trainFiles: [{name, bytes}], testFiles, limit, testLimit, seed, shuffle,
-//     maxBatch, lr, state }   (state: the leader's parameters and Adam state, Model.exportState())
-//   { type: 'apply', grads: Float32Array, spares: [Float32Array] }   the summed gradient: apply
-//     Adam with it (no reply). It and the spares are the buffers the peer's nodes came in: they
-//     go back and forth instead of being allocated every step (248 KB each, a millisecond in
-//     Chromium).
-//   { type: 'step', epoch, offset, batch, lo, hi }  tree nodes of blocks [lo, hi) of the batch
-//                                                   perm[offset .. offset + batch)
+//   { type: 'init', module, spec, text, format, modelSeed, trainFiles: [{name, bytes}], testFiles,
+//     limit, testLimit, seed, shuffle, maxBatch, lr, state }   (spec/text/modelSeed: the model, as
+//     engine.js createModel takes it (the seed keys dropout); format: the records' layout; seed:
+//     the shuffle's; state: the leader's Model.exportState())
+//   { type: 'apply', grads: Float32Array, groups, spares: [Float32Array] }   the summed gradient
+//     vector (gradients, then batch statistics): apply the update with it (no reply). It and the
+//     spares are the buffers the peer's nodes came in: they go back and forth instead of being
+//     allocated every step (248 KB each for SimpleCNN, a millisecond in Chromium).
+//   { type: 'step', epoch, step, offset, batch, lo, hi }  tree nodes of blocks [lo, hi) of the
+//     batch perm[offset .. offset + batch); step: the run's global step (dropout masks)
 //   { type: 'eval', offset, count }                evaluate test records [offset..+count)
 // peer -> leader:
 //   { type: 'ready' } | { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
 //   { type: 'nodes', nodes: [{ lo, hi, grads: Float32Array, lossSum }], startedAt, doneAt }
 //     (the times bracket the computation, in ms of timeOrigin + now(), for the balancing)
 //   { type: 'error', message }
-
-import { PARAM_COUNT } from './engine.js';
 
 /** Splits `total` records into `parts` contiguous slices, the first ones one larger. */
 export function splitBatch(total, parts) {
@@ -163,7 +163,7 @@ export class DataParallelStepper {
     this.perBlockMs = Array.from({ length: this.workers }, () => new RunningMedian(1));
     this.startMs = Array.from({ length: this.workers }, (_, k) => new RunningMedian(k ? 0.15 : 0));
     this.returnMs = Array.from({ length: this.workers }, (_, k) => new RunningMedian(k ? 0.15 : 0));
-    this.nodeBuffers = []; // Wasm buffers of PARAM_COUNT floats for tree nodes besides the gradients
+    this.nodeBuffers = []; // Wasm buffers of gradCount floats for tree nodes besides the gradients
     this.returned = this.peers.map(() => []); // each peer's node buffers, to send back with 'apply'
     this.lastShares = null;
   }
@@ -176,13 +176,14 @@ export class DataParallelStepper {
    * copy of the 150 MB training set), the others get copies.
    */
   async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr, transferFiles = false }) {
+    const { spec, text } = this.model.source(), { format } = this.train;
     const state = this.model.exportState();
     this.peersHaveTest = testFiles.length > 0;
     const last = this.peers.length - 1;
     await Promise.all(this.peers.map((p, k) => {
       const transfer = transferFiles && k === last ? [...trainFiles, ...testFiles].map((f) => f.bytes.buffer) : [];
       return p.request({
-        type: 'init', module, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
+        type: 'init', module, spec, text, format, modelSeed: this.model.seed, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
       }, transfer);
     }));
   }
@@ -203,7 +204,7 @@ export class DataParallelStepper {
     results.forEach((r, k) => {
       correct += r.correct;
       lossSum += r.lossSum;
-      for (let i = 0; i < 100; i++) mine.confusion[i] += r.confusion[i];
+      for (let i = 0; i < mine.confusion.length; i++) mine.confusion[i] += r.confusion[i];
       predictions.set(r.predictions, slices[k + 1].offset);
     });
     const total = test.count;
@@ -211,20 +212,20 @@ export class DataParallelStepper {
   }
 
   #nodeBuffer(i) {
-    while (this.nodeBuffers.length <= i) this.nodeBuffers.push(this.engine.alloc(4 * PARAM_COUNT));
+    while (this.nodeBuffers.length <= i) this.nodeBuffers.push(this.engine.alloc(4 * this.model.gradCount));
     return this.nodeBuffers[i];
   }
 
-  /** One step on perm[start .. start+batch); returns the mean loss. */
-  async trainStep(permPtr, start, batch, epoch) {
-    const blocks = this.engine.gradBlocks(batch);
+  /** One step on perm[start .. start+batch); returns the mean loss. `step`: the global step. */
+  async trainStep(permPtr, start, batch, epoch, step = 0) {
+    const blocks = this.model.blocks(batch);
     const overheadMs = this.startMs.map((ms, k) => ms.value + this.returnMs[k].value);
     const shares = this.plan ? this.plan(blocks, this) : planShares(blocks, this.perBlockMs.map((ms) => ms.value), overheadMs);
     this.lastShares = shares;
     const postedAt = clock();
     const replies = this.peers.map((p, k) => {
       const { lo, hi } = shares[k + 1];
-      return hi > lo ? p.request({ type: 'step', epoch, offset: start, batch, lo, hi }) : null;
+      return hi > lo ? p.request({ type: 'step', epoch, step, offset: start, batch, lo, hi }) : null;
     });
     // The leader's nodes: the first (holding block 0, where the sum ends up) into the gradients.
     const model = this.model, indicesPtr = permPtr + 4 * start;
@@ -232,8 +233,8 @@ export class DataParallelStepper {
     let spare = 0;
     const t0 = clock();
     treeNodes(0, blocks, shares[0].lo, shares[0].hi, this.mid).forEach(([lo, hi], i) => {
-      const ptr = i === 0 ? this.engine.wasm.wt_model_grads(model.ptr) : this.#nodeBuffer(spare++);
-      nodes.set(`${lo},${hi}`, { ptr, lossSum: model.gradientAt(this.train, indicesPtr, batch, lo, hi, ptr) });
+      const ptr = i === 0 ? model.gradsPtr : this.#nodeBuffer(spare++);
+      nodes.set(`${lo},${hi}`, { ptr, lossSum: model.gradientAt(this.train, indicesPtr, batch, lo, hi, step, ptr) });
     });
     const leaderDone = clock();
     this.#learn(0, leaderDone - t0, shares[0]);
@@ -257,19 +258,19 @@ export class DataParallelStepper {
       if (node) return node;
       const mid = this.mid(lo, hi);
       const left = combine(lo, mid), right = combine(mid, hi);
-      this.engine.wasm.wt_grads_add(left.ptr, right.ptr);
+      this.engine.wasm.wt_model_add_grads(model.ptr, left.ptr, right.ptr);
       return { ptr: left.ptr, lossSum: left.lossSum + right.lossSum };
     };
     const loss = combine(0, blocks).lossSum / batch;
     if (!Number.isFinite(loss)) throw new Error(`the loss is ${Number.isNaN(loss) ? 'NaN' : 'infinite'} at Adam step ${model.adamSteps + 1}; parameters left unchanged`);
     const sum = model.gradsView();
     this.peers.forEach((p, k) => { // a copy each, in a buffer the peer sent, by transfer
-      const [grads = new Float32Array(PARAM_COUNT), ...spares] = this.returned[k];
+      const [grads = new Float32Array(model.gradCount), ...spares] = this.returned[k];
       this.returned[k] = [];
       grads.set(sum);
-      p.endpoint.post({ type: 'apply', grads, spares }, [grads.buffer, ...spares.map((b) => b.buffer)]);
+      p.endpoint.post({ type: 'apply', grads, groups: blocks, spares }, [grads.buffer, ...spares.map((b) => b.buffer)]);
     });
-    model.adamUpdate();
+    model.update(blocks);
     return Math.fround(loss);
   }
 
@@ -292,13 +293,13 @@ export class DataParallelStepper {
  */
 export function serveGradientPeer(endpoint, createEngine) {
   let engine, model, train, test, permPtr = 0, permEpoch = -1, options;
-  const pool = []; // Float32Array(PARAM_COUNT) buffers the leader sent back
-  const applyUpdate = (grads) => {
+  const pool = []; // Float32Array(gradCount) buffers the leader sent back
+  const applyUpdate = (grads, groups) => {
     model.gradsView().set(grads);
-    model.adamUpdate();
+    model.update(groups);
   };
   const copyOfGrads = () => {
-    const out = pool.pop() ?? new Float32Array(PARAM_COUNT);
+    const out = pool.pop() ?? new Float32Array(model.gradCount);
     out.set(model.gradsView());
     return out;
   };
@@ -306,16 +307,16 @@ export function serveGradientPeer(endpoint, createEngine) {
     if (msg.type === 'init') {
       options = msg;
       engine = await createEngine(msg.module);
-      train = engine.loadDataset(msg.trainFiles, { limit: msg.limit ?? Infinity });
-      test = msg.testFiles?.length ? engine.loadDataset(msg.testFiles, { limit: msg.testLimit ?? Infinity }) : null;
-      model = engine.createModel({ maxBatch: msg.maxBatch, seed: msg.seed });
+      train = engine.loadDataset(msg.trainFiles, { limit: msg.limit ?? Infinity, format: msg.format });
+      test = msg.testFiles?.length ? engine.loadDataset(msg.testFiles, { limit: msg.testLimit ?? Infinity, format: msg.format }) : null;
+      model = engine.createModel({ spec: msg.spec, text: msg.text, maxBatch: msg.maxBatch, seed: msg.modelSeed });
       model.importState(msg.state);
       model.setAdam({ lr: msg.lr });
       permPtr = engine.alloc(4 * train.count);
       return { type: 'ready' };
     }
     if (msg.type === 'apply') {
-      applyUpdate(msg.grads);
+      applyUpdate(msg.grads, msg.groups);
       pool.push(msg.grads, ...(msg.spares ?? []));
       return null;
     }
@@ -327,8 +328,8 @@ export function serveGradientPeer(endpoint, createEngine) {
       }
       const startedAt = clock();
       const mid = (lo, hi) => engine.gradTreeMid(lo, hi);
-      const nodes = treeNodes(0, engine.gradBlocks(msg.batch), msg.lo, msg.hi, mid).map(([lo, hi]) => {
-        const lossSum = model.gradientAt(train, permPtr + 4 * msg.offset, msg.batch, lo, hi);
+      const nodes = treeNodes(0, model.blocks(msg.batch), msg.lo, msg.hi, mid).map(([lo, hi]) => {
+        const lossSum = model.gradientAt(train, permPtr + 4 * msg.offset, msg.batch, lo, hi, msg.step);
         return { lo, hi, lossSum, grads: copyOfGrads() };
       });
       const reply = { type: 'nodes', nodes, startedAt, doneAt: clock() };

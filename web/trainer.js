@@ -14,7 +14,7 @@ export class DivergenceError extends Error {
 }
 
 export const TRAINING_DEFAULTS = Object.freeze({
-  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1, classes: 10,
+  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1,
 });
 
 /**
@@ -35,7 +35,8 @@ export class TrainingRun {
    * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
    */
   constructor(engine, model, { train, test, stepper = null, resume = null, ...options }) {
-    const o = { ...TRAINING_DEFAULTS, ...options };
+    // classes: for the divergence limit; the model's own count unless given.
+    const o = { ...TRAINING_DEFAULTS, classes: model.classes ?? 10, ...options };
     for (const [key, ok] of [
       ['epochs', Number.isInteger(o.epochs) && o.epochs >= 0],
       ['batchSize', Number.isInteger(o.batchSize) && o.batchSize >= 1 && o.batchSize <= model.maxBatch],
@@ -115,8 +116,8 @@ export class TrainingRun {
     let loss;
     try {
       loss = this.stepper
-        ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch)
-        : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch);
+        ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch, this.globalStep)
+        : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch, this.globalStep);
     } catch (error) {
       if (error.code !== 4 && !/^the loss is/.test(error.message)) throw error;
       throw this.#diverged(error.message.replace(/^training step: /, ''));

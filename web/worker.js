@@ -1,12 +1,13 @@
 // The training worker: owns the Wasm engine, the data sets, the model and the training run (with
 // its data-parallel peer workers), and talks to the page only through the messages documented in
 // protocol.js.
-import { createEngine, copyOut, Dataset, EngineError, RECORD_BYTES } from './engine.js';
+import { createEngine, EngineError, CIFAR10_FORMAT } from './engine.js';
+import { loadPreset, DescriptionError } from './model-description.js';
+import { createModelFromDescription } from './model-spec.js';
 import { TrainingRun, DivergenceError } from './trainer.js';
 import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
 
-const CONV1_FLOATS = 6 * 3 * 5 * 5;
 // Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
 const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
 // With debug=1, stepMs=N waits N ms after each step (untimed): tests use it to act in mid-run
@@ -57,19 +58,40 @@ function reply(id, type, payload = {}, transfer = []) {
   self.postMessage({ type, replyTo: id, ...payload }, transfer);
 }
 
-/** A limited view of a loaded data set: same records in Wasm memory, fewer of them; never freed. */
+/** A limited view of a loaded data set: same records in Wasm memory, fewer of them. */
 function limited(dataset, limit) {
-  if (!limit || limit >= dataset.count) return dataset;
-  return new Dataset(dataset.engine, dataset.ptr, limit, dataset.names);
+  return dataset.limited(limit);
 }
 
 /** A copy of a data set's records, to transfer to a peer worker. */
 function recordsOf(engine, dataset, name) {
-  return { name, bytes: copyOut(engine.heapU8.subarray(dataset.ptr, dataset.ptr + dataset.count * RECORD_BYTES)) };
+  return { name, bytes: dataset.bytes() };
 }
 
+/** The first convolution's filters when they see the image itself (3 input channels), for the
+ * page to draw: { data, shape }; null for a net without one. */
 function conv1Of(m) {
-  return copyOut(m.paramsView().subarray(0, CONV1_FLOATS));
+  const t = m.tensors.find((x) => x.role === 'weight' && x.shape.length === 4);
+  if (!t || t.shape[1] !== 3) return null;
+  return m.paramsView().slice(t.offset, t.offset + t.count);
+}
+
+let presetText = null; // the default model's description, fetched once
+/** The description text of a run: the page's, or the default preset's. */
+async function descriptionOf(text) {
+  if (text) return text;
+  presetText ??= await loadPreset('simplecnn');
+  return presetText;
+}
+
+/** A model from a description; a bad description is refused with its line. */
+function modelFrom(engine, text, { maxBatch, seed }) {
+  try {
+    return createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch, seed });
+  } catch (error) {
+    if (error instanceof DescriptionError) throw new RangeError(`the model description: ${error.message}`);
+    throw error;
+  }
 }
 
 function samplePredictions(predictions) {
@@ -154,7 +176,8 @@ async function startPeers(engine, module, workers, runTrain, runTest, options) {
 
 /** Reads a checkpoint's run state without touching the model (a small throwaway one parses it). */
 function readCheckpoint(engine, bytes, name) {
-  const probe = engine.createModel({ maxBatch: 1 });
+  const { spec, text } = engine.describeCheckpoint(bytes, name);
+  const probe = engine.createModel({ spec, text, maxBatch: 1 });
   try {
     return probe.loadCheckpoint(bytes, name);
   } finally {
@@ -165,7 +188,8 @@ function readCheckpoint(engine, bytes, name) {
 /** A model holding the checkpoint, sized for its batch size; the current model is left alone. */
 function modelFromCheckpoint(engine, bytes, name) {
   const runState = readCheckpoint(engine, bytes, name);
-  const candidate = engine.createModel({ maxBatch: runState.batchSize, seed: runState.seed });
+  const { spec, text } = engine.describeCheckpoint(bytes, name);
+  const candidate = engine.createModel({ spec, text, maxBatch: runState.batchSize, seed: runState.seed });
   try {
     candidate.loadCheckpoint(bytes, name);
   } catch (error) {
@@ -202,7 +226,7 @@ async function start(id, options) {
       epochs: options.epochs ?? runState.epochs, lr: options.lr ?? runState.adam.lr,
     };
   } else {
-    next = engine.createModel({ maxBatch: settings.batchSize, seed: settings.seed });
+    next = modelFrom(engine, await descriptionOf(options.model), { maxBatch: settings.batchSize, seed: settings.seed });
     fromWeights = pendingWeights?.name ?? null;
     if (pendingWeights) next.importWeights(pendingWeights.bytes, pendingWeights.name);
   }
@@ -351,7 +375,7 @@ function emit(event) {
   const confusion = detail.confusion;
   const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
-  post(P.EPOCH, { ...summary, confusion, predictions, conv1 }, [confusion.buffer, predictions.buffer, conv1.buffer]);
+  post(P.EPOCH, { ...summary, confusion, predictions, conv1 }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
 }
 
 function postProgress() {
@@ -389,12 +413,13 @@ function evaluationOf(m) {
   };
 }
 
-async function loadWeights(id, { name, buffer, batchSize }) {
+async function loadWeights(id, data) {
+  const { name, buffer, batchSize } = data;
   const { engine } = await getEngine();
   if (run) throw new RangeError('stop the training run before loading weights');
   const bytes = new Uint8Array(buffer);
   // Imported into a fresh model first, so a refused file leaves the current model untouched.
-  const candidate = engine.createModel({ maxBatch: batchSize, seed: 0 });
+  const candidate = modelFrom(engine, await descriptionOf(data.model), { maxBatch: batchSize, seed: 0 });
   try {
     candidate.importWeights(bytes, name);
   } catch (error) {

@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // webtrain's headless trainer: `npm run --silent train -- --data DIR [options]`. Same engine,
 // same training loop as the page's worker; prints the PyTorch reference's lines.
-import { readFile, open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
-import { createEngine, EngineError } from '../../web/engine.js';
+import { createEngine, EngineError, CIFAR10_FORMAT } from '../../web/engine.js';
+import { parseDescription, describeDifference, DescriptionError, PRESETS, loadPreset } from '../../web/model-description.js';
+import { createModelFromDescription, summarize, formatSummary } from '../../web/model-spec.js';
 import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
 import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { DataParallelStepper } from '../../web/parallel.js';
 import { startPeerWorkers } from './peer.js';
+import { readCheckedFile, checkedSize, FileRefusedError, atMost, RECORDS_RULE, CHECKPOINT_RULE } from './files.js';
+import { weightsRule, DESCRIPTION_RULE } from '../../web/file-limits.js';
 
 /** All cores but one, at least one: the default number of training workers. */
 export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
@@ -18,6 +22,9 @@ export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
 const USAGE = `usage: npm run --silent train -- --data DIR [options]
 
   --data DIR              folder with data_batch_1.bin ... data_batch_5.bin and test_batch.bin
+  --model NAME|FILE       the network: a preset (${PRESETS.map((p) => p.name).join(', ')}; default simplecnn)
+                          or a description file (see the README's "Describing a network")
+  --print-model           print the model's summary table (layers, shapes, parameters, MFLOP) and exit
   --epochs N              epochs to train (default 5; 0 = only evaluate)
   --batch-size N          images per step (default 64)
   --lr X                  Adam learning rate (default 0.001)
@@ -26,7 +33,7 @@ const USAGE = `usage: npm run --silent train -- --data DIR [options]
   --limit-test N          use only the first N test records
   --no-shuffle            keep the training records in file order
   --workers N             data-parallel training workers (default: all cores but one = ${DEFAULT_WORKERS})
-  --import-weights FILE   start from a PyTorch-order float32 weights file (248,024 bytes)
+  --import-weights FILE   start from a raw float32 weights file in state_dict order (SimpleCNN: 248,024 bytes)
   --export-weights FILE   write the trained weights in that format
   --checkpoint FILE       save the whole training state to FILE after every epoch (atomically)
   --checkpoint-every N    ... and also every N steps
@@ -50,7 +57,7 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   return Number(text);
 }
 
-const STRING_OPTIONS = ['data', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
+const STRING_OPTIONS = ['data', 'model', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
 
 function parseOptions(argv) {
   // `--lr -1` is a (bad) value, not an option: join it so the option's own check reports it.
@@ -64,7 +71,7 @@ function parseOptions(argv) {
     parsed = parseArgs({
       args,
       options: {
-        data: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+        data: { type: 'string' }, model: { type: 'string' }, 'print-model': { type: 'boolean' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
         lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
         'limit-test': { type: 'string' }, 'no-shuffle': { type: 'boolean' },
         'import-weights': { type: 'string' }, 'export-weights': { type: 'string' },
@@ -79,6 +86,7 @@ function parseOptions(argv) {
   }
   const v = parsed.values;
   if (v.help) return { help: true };
+  if (v['print-model']) return { printModel: true, model: v.model ?? 'simplecnn' };
   if (!v.data) throw new UserError('--data DIR is required: the folder holding the CIFAR-10 .bin files', 2);
   const lr = v.lr === undefined ? TRAINING_DEFAULTS.lr : Number(v.lr);
   if (v.lr !== undefined && (v.lr.trim() === '' || !Number.isFinite(lr) || lr <= 0)) {
@@ -87,6 +95,7 @@ function parseOptions(argv) {
   if (v['checkpoint-every'] !== undefined && !v.checkpoint) throw new UserError('--checkpoint-every needs --checkpoint FILE', 2);
   return {
     data: v.data,
+    model: v.model ?? 'simplecnn',
     epochs: v.epochs === undefined ? TRAINING_DEFAULTS.epochs : parseInteger('epochs', v.epochs, 0, 100000),
     batchSize: v['batch-size'] === undefined ? TRAINING_DEFAULTS.batchSize : parseInteger('batch-size', v['batch-size'], 1, 4096),
     lr,
@@ -120,24 +129,59 @@ function applyCheckpointSettings(options, state, file) {
   if (options.importWeights) throw new UserError('--import-weights and --resume cannot be combined: the checkpoint holds the weights', 2);
 }
 
-async function readInput(file, what) {
+/** Reads a file the user named, refused (status 1) unless it is a regular file `rule` accepts. */
+async function readInput(file, what, rule) {
   try {
-    return new Uint8Array(await readFile(file));
+    return await readCheckedFile(file, what, rule);
   } catch (error) {
-    if (error.code === 'ENOENT') throw new UserError(`${file}: ${what} not found`);
-    if (error.code === 'EISDIR') throw new UserError(`${file}: is a directory, expected ${what}`);
-    throw new UserError(`${file}: cannot read ${what} (${error.code ?? error.message})`);
+    throw error instanceof FileRefusedError ? new UserError(error.message) : error;
   }
 }
+
+/** The text of --model: a preset's, or a description file's (read within its ceiling). */
+async function modelText(model) {
+  if (PRESETS.some((p) => p.name === model)) return { text: await loadPreset(model), name: model };
+  if (!/[./\\]/.test(model)) {
+    const known = PRESETS.map((p) => p.name).join(', ');
+    const exists = await checkedSize(model, 'model description', DESCRIPTION_RULE).then(() => true, () => false);
+    if (!exists) throw new UserError(`--model ${model}: not a preset (${known}) and no such file`, 2);
+  }
+  return { text: new TextDecoder().decode(await readInput(model, 'model description', DESCRIPTION_RULE)), name: model };
+}
+
+/** A model of the engine from a description; a bad description is a usage error naming the line. */
+function buildModel(engine, { text, name }, options) {
+  try {
+    return createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: options.batchSize ?? 64, seed: options.seed ?? 0 });
+  } catch (error) {
+    if (error instanceof DescriptionError) throw new UserError(`${name}: ${error.message}`, 2);
+    throw error;
+  }
+}
+
+/** The model a checkpoint holds, made from its own spec; --model, if given, must describe the same net. */
+function modelFromCheckpoint(engine, bytes, file, requested, options) {
+  const { spec, text } = engine.describeCheckpoint(bytes, file);
+  if (requested) {
+    const saved = text ? parseDescription(text) : null;
+    const wanted = parseDescription(requested.text);
+    const difference = saved ? describeDifference(wanted, saved) : null;
+    if (difference) throw new UserError(`--model ${requested.name} differs from the model saved in ${file}: ${difference}`, 2);
+  }
+  return engine.createModel({ spec, text, maxBatch: options.batchSize, seed: options.seed });
+}
+
+/** The most the six CIFAR-10 files may hold together: twice CIFAR-10, well inside Wasm's 1 GB. */
+const DATA_SET_CEILING = 2 * 60000 * 3073;
 
 /** The compiled module, shared by this thread and the peer workers. */
 async function compileModule() {
   const wasmPath = new URL('../../web/webtrain.wasm', import.meta.url);
   let bytes;
   try {
-    bytes = await readFile(wasmPath);
-  } catch {
-    throw new UserError(`${wasmPath.pathname} not found: build it first with 'npm run build'`);
+    bytes = await readCheckedFile(wasmPath.pathname, 'Wasm module', atMost(16 << 20, 'webtrain.wasm'));
+  } catch (error) {
+    throw new UserError(`${error.message}: build it first with 'npm run build'`);
   }
   return WebAssembly.compile(bytes);
 }
@@ -159,10 +203,20 @@ async function startPeers(count, model, train, trainFiles, testFiles, module, op
 }
 
 async function loadData(engine, dir, { limitTrain, limitTest }) {
+  const what = `CIFAR-10 file (the folder must hold ${ALL_FILES.join(', ')} from ${OFFICIAL_ARCHIVE})`;
+  // Every file is judged before any is read, so a bad last file costs no reading of the others.
+  let total = 0;
+  for (const name of ALL_FILES) {
+    try {
+      total += await checkedSize(path.join(dir, name), what, RECORDS_RULE);
+    } catch (error) {
+      throw error instanceof FileRefusedError ? new UserError(error.message) : error;
+    }
+  }
+  if (total > DATA_SET_CEILING) throw new UserError(`${dir}: the six CIFAR-10 files hold ${total} bytes, more than the ${DATA_SET_CEILING}-byte ceiling (120000 records)`);
   const read = async (name) => {
     const file = path.join(dir, name);
-    const bytes = await readInput(file, `CIFAR-10 file (the folder must hold ${ALL_FILES.join(', ')} from ${OFFICIAL_ARCHIVE})`);
-    return { name: file, bytes };
+    return { name: file, bytes: await readInput(file, what, RECORDS_RULE) };
   };
   const trainFiles = [];
   for (const name of TRAIN_FILES) trainFiles.push(await read(name));
@@ -200,6 +254,11 @@ export async function main(argv, out = process.stdout) {
   }
   const module = await compileModule();
   const engine = await createEngine(module);
+  if (options.printModel) {
+    const model = buildModel(engine, await modelText(options.model), {});
+    out.write(`${options.model} for CIFAR-10 (3x32x32, 10 classes):\n${formatSummary(summarize(model))}\n`);
+    return;
+  }
   const print = options.json
     ? (event) => out.write(`${JSON.stringify(event)}\n`)
     : (event) => {
@@ -211,24 +270,27 @@ export async function main(argv, out = process.stdout) {
       }
     };
 
-  const weights = options.importWeights ? await readInput(options.importWeights, 'weights file') : null;
   let resume = null, model;
+  const description = options.resume && !options.given.has('model') ? null : await modelText(options.model);
   if (options.resume) {
-    const bytes = await readInput(options.resume, 'checkpoint');
-    // Parsed once into a throwaway model to learn the batch size the real one needs.
-    const probe = engine.createModel({ maxBatch: 1 });
+    const bytes = await readInput(options.resume, 'checkpoint', CHECKPOINT_RULE);
+    // Read once into a throwaway model to learn the run's batch size and seed.
+    const probe = modelFromCheckpoint(engine, bytes, options.resume, description, { batchSize: 1, seed: 0 });
     try {
       resume = probe.loadCheckpoint(bytes, options.resume);
     } finally {
       probe.destroy();
     }
     applyCheckpointSettings(options, resume, options.resume);
-    model = engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
+    model = modelFromCheckpoint(engine, bytes, options.resume, null, options);
     model.loadCheckpoint(bytes, options.resume);
   }
+  model ??= buildModel(engine, description, options);
+  if (options.importWeights) {
+    const rule = weightsRule(model.paramCount, `a ${options.model} weights file (${model.paramCount.toLocaleString('en')} float32 parameters)`);
+    model.importWeights(await readInput(options.importWeights, 'weights file', rule), options.importWeights);
+  }
   const { train, test, trainFiles, testFiles } = await loadData(engine, options.data, options);
-  model ??= engine.createModel({ maxBatch: options.batchSize, seed: options.seed });
-  if (weights) model.importWeights(weights, options.importWeights);
 
   const workers = options.epochs > 0 ? options.workers : 1;
   let run;
@@ -272,7 +334,15 @@ export async function main(argv, out = process.stdout) {
       stepper?.close();
     }
   }
-  if (options.exportWeights) await writeFileAtomic(options.exportWeights, model.exportWeights(), 'weights');
+  if (options.exportWeights) {
+    let bytes;
+    try {
+      bytes = model.exportWeights();
+    } catch (error) {
+      throw new UserError(`--export-weights: ${error.message}`);
+    }
+    await writeFileAtomic(options.exportWeights, bytes, 'weights');
+  }
 }
 
 /** JSON lines carry the fields documented in the README, not the text formatter's extras. */
@@ -284,7 +354,8 @@ function withoutDisplayFields(event) {
 const isMain = import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {
   main(process.argv.slice(2)).catch((error) => {
-    const known = error instanceof UserError || error instanceof EngineError;
+    const known = error instanceof UserError || error instanceof EngineError || error instanceof DescriptionError;
+    if (error instanceof DescriptionError) error.exitCode = 2;
     process.stderr.write(`webtrain: ${known ? error.message : error.stack}\n`);
     process.exitCode = error.exitCode ?? 1;
   });

@@ -3,7 +3,7 @@
 // data/cifar-10-batches-bin/ beside the page, fetching the official archive when they are missing.
 // Zero dependencies; any static host serves the same files the same way.
 import { createServer } from 'node:http';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { stat, rename, rm, mkdir } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 import { ALL_FILES, OFFICIAL_ARCHIVE, OFFICIAL_URL } from '../../web/cifar.js';
+import { openRegularFile, statRegularFile } from './files.js';
+import { ARCHIVE_RULE } from '../../web/file-limits.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 export const WEB_ROOT = path.join(root, 'web');
@@ -87,14 +89,31 @@ export function startServer({ port = 8080, host = 'localhost', webRoot = WEB_ROO
       log(`404 ${pathname}`);
       return send(res, 404, `not found: ${pathname}`);
     }
-    if (!info.isFile()) return send(res, 404, `not found: ${pathname}`);
+    // A device, pipe or socket is never opened (a pipe would hang the request); the file that was
+    // opened gives the Content-Length, and exactly that many bytes are sent.
+    let opened;
+    try {
+      opened = await openRegularFile(file, 'file');
+    } catch (error) {
+      log(`404 ${pathname}: ${error.message}`);
+      return send(res, 404, `not found: ${pathname}`);
+    }
+    const { handle, size } = opened;
     res.writeHead(200, {
       'Content-Type': MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
-      'Content-Length': info.size,
+      'Content-Length': size,
       'Cache-Control': 'no-cache',
     });
-    if (req.method === 'HEAD') return res.end();
-    createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    if (req.method === 'HEAD' || size === 0) {
+      await handle.close();
+      return res.end();
+    }
+    const source = handle.createReadStream({ start: 0, end: size - 1 });
+    res.on('close', () => source.destroy()); // a client that goes away releases the file
+    source.on('error', () => res.destroy())
+      // A file that shrank while being sent must not leave the client waiting for the rest.
+      .on('end', () => { if (source.bytesRead < size) res.destroy(); })
+      .pipe(res);
     return undefined;
   };
 
@@ -157,18 +176,23 @@ async function fetchOfficialData(print) {
     }
     if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
     const total = Number(response.headers.get('content-length')) || 0;
+    // Judged before the body is read, and held to: never more than announced, or than the ceiling.
+    const limit = total || ARCHIVE_RULE.ceiling;
+    if (total > ARCHIVE_RULE.ceiling) throw new Error(`${OFFICIAL_URL} announces ${total} bytes, more than the ${ARCHIVE_RULE.ceiling}-byte ceiling for the archive`);
     const out = createWriteStream(partial);
     let loaded = 0;
     let reported = 0;
     try {
       for await (const chunk of response.body) {
         loaded += chunk.byteLength;
+        if (loaded > limit) throw new Error(`${OFFICIAL_URL} sent more than ${total ? `the ${total} bytes it announced` : `the ${limit}-byte ceiling for the archive`}`);
         if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
         if (total && loaded / total >= reported + 0.1) {
           reported = Math.floor((10 * loaded) / total) / 10;
           print(`webtrain:   ${Math.round(100 * reported)}% of ${(total / 1e6).toFixed(0)} MB`);
         }
       }
+      if (total && loaded !== total) throw new Error(`${OFFICIAL_URL} announced ${total} bytes but sent ${loaded}`);
       await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())));
     } catch (error) {
       out.destroy();
@@ -177,6 +201,7 @@ async function fetchOfficialData(print) {
     }
     await rename(partial, archive);
   }
+  await statRegularFile(archive, 'CIFAR-10 archive'); // tar would wait forever on a pipe
   print(`webtrain: extracting ${archive} …`);
   const result = spawnSync('tar', ['-xzf', archive, '-C', dataRoot], { stdio: 'inherit' });
   if (result.error) throw new Error(`tar: ${result.error.message}`);
