@@ -734,6 +734,19 @@ test('a reload in the middle of a run loses seconds, not the epoch, and the offe
   assert.match(await page.textContent('#resume-detail'), /(saved [\d\w ]+ before the page closed: the last \d+ steps? will be trained again|Nothing was lost)/);
 });
 
+test('hiding the page (another tab, a minimised window) saves the run at once', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // autosaveSeconds=600: no timed save during the test, so only the hiding can save it.
+  const page = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=2&batch=8&debug=1&debugStepMs=15&autosaveSeconds=600&autostart=1`);
+  await state(page, 'running');
+  await page.waitForFunction(() => Number(document.getElementById('epoch-progress').dataset.globalStep) > 30);
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await page.waitForSelector('#autosave-info:text-matches("epoch 1/2, step ([3-9][0-9]|[0-9]{3})/250")', { timeout: 5000 });
+});
+
 test('Start after loading a finished checkpoint says it would start a new model and offers to continue the checkpoint, which then trains on', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t, `${server.url}?epochs=1&batch=8&autostart=1`);
