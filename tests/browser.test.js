@@ -666,13 +666,19 @@ test('keyboard only: start, pause, continue and stop a run, download its weights
   await state(page, 'stopped');
   assert.equal((await focused()).id, 'start', 'focus goes back to Start after Stop');
 
+  let chooserSeen;
+  const chooserOpened = new Promise((resolve) => { chooserSeen = resolve; });
+  page.on('filechooser', (chooser) => chooserSeen(chooser));
   await tabTo('download-weights');
   const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
   const weightsFile = path.join(temp, 'keyboard-weights.bin');
   writeFileSync(weightsFile, readFileSync(await download.path()));
   await page.keyboard.press('Tab');
   assert.equal((await focused()).id, 'load-weights-button');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+  await page.keyboard.press('Enter');
+  // Playwright intercepts file choosers once a listener exists; it is added long before the key
+  // press, which would otherwise race the interception being switched on.
+  const chooser = await chooserOpened;
   await chooser.setFiles(weightsFile);
   await page.waitForSelector('#weights-info:has-text("Loaded keyboard-weights.bin")');
   assert.match(await page.textContent('#start-info'), /starting from the weights in keyboard-weights\.bin/);
