@@ -263,6 +263,13 @@ WT_API int32_t wt_model_profile_slots(const wt_model *model);
  * clock is the host's (an import in Wasm). */
 WT_API void wt_model_set_profile(wt_model *model, double *slots_ms);
 
+/* ---- benchmark ---- */
+
+/* Runs `iterations` rounds of 12 independent multiply-then-add chains on SIMD128 vectors (scalar
+ * floats in the scalar build) and returns the floating-point operations done: the throughput
+ * ceiling a kernel is judged against (GFLOP/s = returned / seconds / 1e9). */
+WT_API double wt_bench_peak(int32_t iterations);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,91 +1,489 @@
-/* General convolution kernels: any channels, square kernel, stride and zero padding. The scalar
- * references; the SIMD kernels come with their tests (placeholder: the references serve). */
+/* General convolution kernels (conv_kernels.h): the scalar references, and SIMD128 paths built
+ * from two register-blocked micro-kernels over a zero-padded copy of one image in scratch.
+ *
+ * The copy splits every row into `stride` phases (column j goes to phase j % stride, index
+ * j / stride), so the input columns one tap sees for consecutive output columns are consecutive
+ * floats for any stride, and each tap (c, ki, kj) is one offset from the output pixel's base:
+ * an implicit GEMM with no im2col copy (XNNPACK's IGEMM idea, with one offset per tap instead of
+ * one pointer per pixel and tap, since a tile's pixels are contiguous).
+ *   forward:          out (OC, P)  = weight (OC, CKK) x taps (CKK, P)      conv_igemm_mrxnr
+ *   backward input:   per phase of the stride (input pixels (ph, pw) mod stride), a stride-1
+ *                     correlation of padded dout with the weight taps that reach those pixels,
+ *                     transposed and flipped                                conv_igemm_mrxnr
+ *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_ntx8
+ * where CKK = C*K*K and P = OH*OW. */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
 
-void wt_conv_forward_ref(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp, const wt_real *weight,
-                         const wt_real *bias) {
-  const int C = s->C, H = s->H, W = s->W, K = s->K, OH = s->OH, OW = s->OW;
+#if WT_SIMD
+#include <wasm_simd128.h>
+#endif
+
+int wt_conv_shape_init(wt_conv_shape *s) {
+  if (s->C < 1 || s->H < 1 || s->W < 1 || s->OC < 1 || s->K < 1 || s->stride < 1 || s->pad < 0) return 0;
+  if (s->H + 2 * s->pad < s->K || s->W + 2 * s->pad < s->K) return 0;
+  s->OH = (s->H + 2 * s->pad - s->K) / s->stride + 1;
+  s->OW = (s->W + 2 * s->pad - s->K) / s->stride + 1;
+  return 1;
+}
+
+/* ---- scalar references: the definitions, one term at a time ---- */
+
+/* Index in inp (B, C, H, W) of what tap (ki, kj) of output pixel (oh, ow) sees in channel c of
+ * image b, or -1 where it sees padding. */
+static inline ptrdiff_t tap_input(const wt_conv_shape *s, int b, int c, int oh, int ow, int ki, int kj) {
+  const int ih = oh * s->stride + ki - s->pad, iw = ow * s->stride + kj - s->pad;
+  if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W) return -1;
+  return (((ptrdiff_t)b * s->C + c) * s->H + ih) * s->W + iw;
+}
+
+void wt_conv_forward_ref(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
+                         const wt_real *weight, const wt_real *bias) {
+  const int C = s->C, OC = s->OC, K = s->K, OH = s->OH, OW = s->OW;
   for (int b = 0; b < B; b++)
-    for (int o = 0; o < s->OC; o++)
+    for (int o = 0; o < OC; o++)
       for (int oh = 0; oh < OH; oh++)
         for (int ow = 0; ow < OW; ow++) {
           wt_real sum = bias ? bias[o] : 0;
           for (int c = 0; c < C; c++)
-            for (int ki = 0; ki < K; ki++) {
-              const int ih = oh * s->stride - s->pad + ki;
-              if (ih < 0 || ih >= H) continue;
+            for (int ki = 0; ki < K; ki++)
               for (int kj = 0; kj < K; kj++) {
-                const int iw = ow * s->stride - s->pad + kj;
-                if (iw < 0 || iw >= W) continue;
-                sum += weight[((size_t)(o * C + c) * K + ki) * K + kj] * inp[(((size_t)b * C + c) * H + ih) * W + iw];
+                const ptrdiff_t i = tap_input(s, b, c, oh, ow, ki, kj);
+                if (i >= 0) sum += weight[(((size_t)o * C + c) * K + ki) * K + kj] * inp[i];
               }
-            }
-          out[(((size_t)b * s->OC + o) * OH + oh) * OW + ow] = sum;
+          out[(((size_t)b * OC + o) * OH + oh) * OW + ow] = sum;
         }
 }
 
-void wt_conv_backward_params_ref(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias, const wt_real *dout,
-                                 const wt_real *inp) {
-  const int C = s->C, H = s->H, W = s->W, K = s->K, OH = s->OH, OW = s->OW;
+void wt_conv_backward_params_ref(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
+                                 const wt_real *dout, const wt_real *inp) {
+  const int C = s->C, OC = s->OC, K = s->K, OH = s->OH, OW = s->OW;
+  for (int o = 0; o < OC; o++) {
+    if (dbias) {
+      wt_real sum = 0;
+      for (int b = 0; b < B; b++)
+        for (int p = 0; p < OH * OW; p++) sum += dout[((size_t)b * OC + o) * OH * OW + p];
+      dbias[o] += sum;
+    }
+    for (int c = 0; c < C; c++)
+      for (int ki = 0; ki < K; ki++)
+        for (int kj = 0; kj < K; kj++) {
+          wt_real sum = 0;
+          for (int b = 0; b < B; b++)
+            for (int oh = 0; oh < OH; oh++)
+              for (int ow = 0; ow < OW; ow++) {
+                const ptrdiff_t i = tap_input(s, b, c, oh, ow, ki, kj);
+                if (i >= 0) sum += dout[(((size_t)b * OC + o) * OH + oh) * OW + ow] * inp[i];
+              }
+          dweight[(((size_t)o * C + c) * K + ki) * K + kj] += sum;
+        }
+  }
+}
+
+void wt_conv_backward_input_ref(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
+                                const wt_real *weight) {
+  const int C = s->C, OC = s->OC, K = s->K, OH = s->OH, OW = s->OW;
   for (int b = 0; b < B; b++)
-    for (int o = 0; o < s->OC; o++)
+    for (int o = 0; o < OC; o++)
       for (int oh = 0; oh < OH; oh++)
         for (int ow = 0; ow < OW; ow++) {
-          const wt_real d = dout[(((size_t)b * s->OC + o) * OH + oh) * OW + ow];
-          if (dbias) dbias[o] += d;
+          const wt_real d = dout[(((size_t)b * OC + o) * OH + oh) * OW + ow];
           for (int c = 0; c < C; c++)
-            for (int ki = 0; ki < K; ki++) {
-              const int ih = oh * s->stride - s->pad + ki;
-              if (ih < 0 || ih >= H) continue;
+            for (int ki = 0; ki < K; ki++)
               for (int kj = 0; kj < K; kj++) {
-                const int iw = ow * s->stride - s->pad + kj;
-                if (iw < 0 || iw >= W) continue;
-                dweight[((size_t)(o * C + c) * K + ki) * K + kj] += d * inp[(((size_t)b * C + c) * H + ih) * W + iw];
+                const ptrdiff_t i = tap_input(s, b, c, oh, ow, ki, kj);
+                if (i >= 0) dinp[i] += weight[(((size_t)o * C + c) * K + ki) * K + kj] * d;
               }
-            }
         }
 }
 
-void wt_conv_backward_input_ref(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout, const wt_real *weight) {
-  const int C = s->C, H = s->H, W = s->W, K = s->K, OH = s->OH, OW = s->OW;
-  for (int b = 0; b < B; b++)
-    for (int o = 0; o < s->OC; o++)
-      for (int oh = 0; oh < OH; oh++)
-        for (int ow = 0; ow < OW; ow++) {
-          const wt_real d = dout[(((size_t)b * s->OC + o) * OH + oh) * OW + ow];
-          for (int c = 0; c < C; c++)
-            for (int ki = 0; ki < K; ki++) {
-              const int ih = oh * s->stride - s->pad + ki;
-              if (ih < 0 || ih >= H) continue;
-              for (int kj = 0; kj < K; kj++) {
-                const int iw = ow * s->stride - s->pad + kj;
-                if (iw < 0 || iw >= W) continue;
-                dinp[(((size_t)b * C + c) * H + ih) * W + iw] += d * weight[((size_t)(o * C + c) * K + ki) * K + kj];
-              }
-            }
-        }
+/* ---- the fast path's layout in scratch ---- */
+
+#define CONV_MR 4 /* output channels per forward tile (splatted weights) */
+#define CONV_NR 8 /* output columns per forward tile: two vectors */
+#define DW_NT 4   /* taps per backward-params tile (splatted inputs) */
+#define DW_OCV 8  /* output channels per backward-params tile: two vectors */
+
+static int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+/* A zero-padded image in scratch: `rows` rows of `phases` phase rows of Wq floats per channel. */
+typedef struct conv_image {
+  int rows, phases, Wq;
+  size_t row, plane; /* floats per row (phases * Wq), per channel */
+} conv_image;
+
+static conv_image make_image(int rows, int phases, int Wq) {
+  /* Channels an odd number of 64-byte lines apart: a tile reads one row from each of many
+   * channels, and a power-of-2 plane (a 16x16 1x1 convolution's) would put them all in a few
+   * cache sets. */
+  size_t plane = (size_t)rows * phases * Wq;
+  plane = (plane + 15) / 16 * 16;
+  if (plane / 16 % 2 == 0) plane += 16;
+  conv_image g = {rows, phases, Wq, (size_t)phases * Wq, plane};
+  return g;
+}
+/* What the forward and backward-params tiles read: the input padded by `pad`, split by the
+ * stride; wide enough for whole CONV_NR-column tiles past the last output column. */
+static conv_image input_image(const wt_conv_shape *s) {
+  return make_image((s->OH - 1) * s->stride + s->K, s->stride, round_up(s->OW, CONV_NR) + (s->K - 1) / s->stride);
+}
+/* Backward input, one output phase of the stride along one dimension: the input rows
+ * h = (first + u) * stride + ph - pad, u < count, are what kernel rows ki = ph + stride * a,
+ * a < taps, write to (from output row first + u - a). A stride-1 correlation per phase, with no
+ * multiplications by the zeros a dilated dout would hold. */
+typedef struct conv_phase {
+  int taps, first, count;
+} conv_phase;
+
+static conv_phase phase_of(int ph, int K, int stride, int pad, int H) {
+  conv_phase p = {0, 0, 0};
+  if (ph >= K || H - 1 + pad - ph < 0) return p;
+  p.taps = (K - ph + stride - 1) / stride;
+  p.first = pad >= ph ? (pad - ph + stride - 1) / stride : 0;
+  p.count = (H - 1 + pad - ph) / stride - p.first + 1;
+  if (p.count < 0) p.count = 0;
+  return p;
 }
 
-#ifndef WT_REAL_IS_DOUBLE
+/* What backward input reads: dout padded by ceil(K / stride) - 1 zeros (the most taps a phase
+ * has, less one), and far enough for every phase's whole CONV_NR-column tiles. Also the largest
+ * phase's rows and columns. */
+static conv_image dout_image(const wt_conv_shape *s, int *max_rows, int *max_cols) {
+  const int pd = (s->K + s->stride - 1) / s->stride - 1;
+  int rows = 1, cols = 1;
+  *max_rows = *max_cols = 0;
+  for (int ph = 0; ph < s->stride; ph++) {
+    const conv_phase r = phase_of(ph, s->K, s->stride, s->pad, s->H), c = phase_of(ph, s->K, s->stride, s->pad, s->W);
+    if (r.count + r.first > rows) rows = r.count + r.first;
+    if (round_up(c.count, CONV_NR) + c.first > cols) cols = round_up(c.count, CONV_NR) + c.first;
+    if (r.count > *max_rows) *max_rows = r.count;
+    if (c.count > *max_cols) *max_cols = c.count;
+  }
+  return make_image(rows + pd, 1, cols + pd);
+}
+
 size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
-  (void)s, (void)B;
-  return 0;
+  (void)B; /* images are processed one at a time */
+  const size_t CKK = (size_t)s->C * s->K * s->K, OCKK = (size_t)s->OC * s->K * s->K;
+  const size_t OCr = (size_t)round_up(s->OC, DW_OCV);
+  int phase_rows, phase_cols;
+  const size_t dout_img = (size_t)s->OC * dout_image(s, &phase_rows, &phase_cols).plane;
+  const size_t in_img = (size_t)s->C * input_image(s).plane;
+  /* Offsets and pixel tables are int32, one float slot each. */
+  const size_t forward = (size_t)round_up(s->OC, CONV_MR) * CKK + CKK + in_img;
+  /* Each phase's packed weights and offsets (K*K taps in all), and with a stride one phase's
+   * output, added into dinp afterwards. */
+  const size_t phase_out = s->stride > 1 ? (size_t)s->C * phase_rows * phase_cols : 0;
+  const size_t input = (size_t)round_up(s->C, CONV_MR) * OCKK + OCKK + dout_img + phase_out;
+  const size_t P = (size_t)s->OH * s->OW;
+  const size_t params = in_img + P * OCr + CKK * OCr + CKK + P;
+  size_t most = forward > input ? forward : input;
+  return most > params ? most : params;
 }
-void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp, const float *weight, const float *bias,
-                     float *scratch) {
+
+#if !WT_SIMD
+
+void wt_conv_forward(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
+                     const wt_real *weight, const wt_real *bias, wt_real *scratch) {
   (void)scratch;
   wt_conv_forward_ref(s, B, out, inp, weight, bias);
 }
-void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, float *dbias, const float *dout,
-                             const float *inp, float *scratch) {
+void wt_conv_backward_params(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
+                             const wt_real *dout, const wt_real *inp, wt_real *scratch) {
   (void)scratch;
   wt_conv_backward_params_ref(s, B, dweight, dbias, dout, inp);
 }
-void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const float *dout, const float *weight,
-                            float *scratch) {
+void wt_conv_backward_input(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
+                            const wt_real *weight, wt_real *scratch) {
   (void)scratch;
   wt_conv_backward_input_ref(s, B, dinp, dout, weight);
 }
-#endif
+
+#else /* WT_SIMD */
+
+#define WT_INLINE static inline __attribute__((always_inline))
+
+/* Logical pixel (i, j) of channel c, j < phases * Wq, is stored at
+ * c * plane + i * row + (j % phases) * Wq + j / phases and holds src[i - off][j - off] (of that
+ * channel), or 0 outside src. Rows are `phases` apart for a tap too (the stride), so with K < stride
+ * taps, rows and phases at K and past, mod stride, are never read and not written. */
+static void pack_image(float *dst, const conv_image *g, const float *src, int C, int H, int W, int off, int K) {
+  const int st = g->phases, used = K < st ? K : st, Wq = g->Wq;
+  for (int c = 0; c < C; c++)
+    for (int i = 0; i < g->rows; i++) {
+      if (i % st >= used) continue;
+      float *d = dst + (size_t)c * g->plane + (size_t)i * g->row;
+      const int y = i - off;
+      if (y < 0 || y >= H) {
+        memset(d, 0, sizeof(float) * used * Wq);
+        continue;
+      }
+      const float *srow = src + ((size_t)c * H + y) * W;
+      for (int r = 0; r < used; r++) {
+        /* Phase r, index q holds column x = q * st + r - off: inside src for q in [lo, hi). */
+        float *dr = d + (size_t)r * Wq;
+        int lo = off - r <= 0 ? 0 : (off - r + st - 1) / st;
+        int hi = W - 1 + off - r < 0 ? 0 : (W - 1 + off - r) / st + 1;
+        if (lo > Wq) lo = Wq;
+        if (hi > Wq) hi = Wq;
+        if (hi < lo) hi = lo;
+        memset(dr, 0, sizeof(float) * lo);
+        if (st == 1) {
+          memcpy(dr + lo, srow + lo - off, sizeof(float) * (hi - lo));
+        } else {
+          for (int q = lo; q < hi; q++) dr[q] = srow[q * st + r - off];
+        }
+        memset(dr + hi, 0, sizeof(float) * (Wq - hi));
+      }
+    }
+}
+
+/* Offset of tap (c, ki, kj) from the tile's base, taps in (c, ki, kj) order. */
+static void tap_offsets(int32_t *off, const conv_image *g, int C, int K) {
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++)
+      for (int kj = 0; kj < K; kj++) {
+        off[(c * K + ki) * K + kj] = (int32_t)(c * g->plane + ki * g->row + (size_t)(kj % g->phases) * g->Wq + kj / g->phases);
+      }
+}
+
+/* mr (1..CONV_MR) rows x 4*nv (4 or 8) columns of out (rows `plane` floats apart; nc <= 4*nv
+ * columns valid): row r gets init (bias[r], or 0 when bias is NULL) + sum over k < nk of
+ * w[k][r] * x[off[k] + column], and is stored, or added to out when accumulate. w is packed
+ * (nk, CONV_MR). Reads x[off[k] + 0..4*nv-1] whole (the image is padded for it); writes only the
+ * nc valid columns. At most 8 accumulators, 2 inputs and 4 weight splats (when LLVM hoists an
+ * iteration's loads): within V8's 15 allocatable xmm registers on x64. */
+WT_INLINE void conv_igemm_mrxnr(int mr, int nv, int nk, const float *x, const int32_t *off, const float *w,
+                                const float *bias, float *out, size_t plane, int nc, int accumulate) {
+  v128_t vacc[CONV_MR][2];
+  for (int r = 0; r < mr; r++)
+    for (int v = 0; v < nv; v++) vacc[r][v] = wasm_f32x4_splat(bias ? bias[r] : 0.0f);
+  for (int k = 0; k < nk; k++) {
+    const float *xk = x + off[k];
+    v128_t vx[2];
+    for (int v = 0; v < nv; v++) vx[v] = wasm_v128_load(xk + 4 * v);
+    const float *wk = w + (size_t)k * CONV_MR;
+    for (int r = 0; r < mr; r++) {
+      const v128_t vw = wasm_v128_load32_splat(wk + r);
+      for (int v = 0; v < nv; v++) vacc[r][v] = wasm_f32x4_add(vacc[r][v], wasm_f32x4_mul(vw, vx[v]));
+    }
+  }
+  for (int r = 0; r < mr; r++) {
+    float *o = out + (size_t)r * plane;
+    if (nc == 4 * nv) {
+      for (int v = 0; v < nv; v++) {
+        if (accumulate) vacc[r][v] = wasm_f32x4_add(wasm_v128_load(o + 4 * v), vacc[r][v]);
+        wasm_v128_store(o + 4 * v, vacc[r][v]);
+      }
+    } else {
+      float tile[8];
+      for (int v = 0; v < nv; v++) wasm_v128_store(tile + 4 * v, vacc[r][v]);
+      for (int j = 0; j < nc; j++) o[j] = accumulate ? o[j] + tile[j] : tile[j];
+    }
+  }
+}
+
+/* out (M, OH, OW) (=|+=) packed weights (ceil(M / CONV_MR), nk, CONV_MR) applied to the taps of
+ * img: output pixel (oh, ow)'s tap k is img[oh * row_step + ow + off[k]]. Tiles of 8 columns, and
+ * of 4 for a row's last 1..4. */
+static void conv_igemm(int M, int nk, const float *wpack, const int32_t *off, const float *img,
+                       size_t row_step, int OH, int OW, const float *bias, float *out, int accumulate) {
+  const size_t plane = (size_t)OH * OW;
+  for (int oh = 0; oh < OH; oh++)
+    for (int ow = 0; ow < OW; ow += CONV_NR) {
+      const int nc = OW - ow < CONV_NR ? OW - ow : CONV_NR;
+      const float *x = img + oh * row_step + ow;
+      for (int m = 0; m < M; m += CONV_MR) {
+        const float *w = wpack + (size_t)m * nk, *b = bias ? bias + m : NULL;
+        float *o = out + (size_t)m * plane + (size_t)oh * OW + ow;
+        const int mr = M - m < CONV_MR ? M - m : CONV_MR;
+#define IGEMM(mr_, nv) conv_igemm_mrxnr(mr_, nv, nk, x, off, w, b, o, plane, nc, accumulate)
+        if (nc > 4) {
+          switch (mr) { case 1: IGEMM(1, 2); break; case 2: IGEMM(2, 2); break; case 3: IGEMM(3, 2); break; default: IGEMM(4, 2); break; }
+        } else {
+          switch (mr) { case 1: IGEMM(1, 1); break; case 2: IGEMM(2, 1); break; case 3: IGEMM(3, 1); break; default: IGEMM(4, 1); break; }
+        }
+#undef IGEMM
+      }
+    }
+}
+
+void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp, const float *weight,
+                     const float *bias, float *scratch) {
+  const int C = s->C, OC = s->OC, CKK = C * s->K * s->K;
+  const conv_image g = input_image(s);
+  float *wpack = scratch;
+  int32_t *off = (int32_t *)(wpack + (size_t)round_up(OC, CONV_MR) * CKK);
+  float *img = (float *)(off + CKK);
+  for (int m = 0; m < OC; m += CONV_MR)
+    for (int k = 0; k < CKK; k++)
+      for (int r = 0; r < CONV_MR; r++) {
+        wpack[((size_t)m * CKK) + (size_t)k * CONV_MR + r] = m + r < OC ? weight[(size_t)(m + r) * CKK + k] : 0.0f;
+      }
+  tap_offsets(off, &g, C, s->K);
+  for (int b = 0; b < B; b++) {
+    pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, s->pad, s->K);
+    conv_igemm(OC, CKK, wpack, off, img, s->stride * g.row, s->OH, s->OW, bias,
+               out + (size_t)b * OC * s->OH * s->OW, 0);
+  }
+}
+
+void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const float *dout, const float *weight,
+                            float *scratch) {
+  const int C = s->C, H = s->H, W = s->W, OC = s->OC, K = s->K, st = s->stride;
+  const int pd = (K + st - 1) / st - 1, Cr = round_up(C, CONV_MR);
+  int phase_rows, phase_cols;
+  const conv_image g = dout_image(s, &phase_rows, &phase_cols);
+  float *wpack = scratch; /* per phase (Cr / CONV_MR, OC * taps, CONV_MR) */
+  int32_t *off = (int32_t *)(wpack + (size_t)Cr * OC * K * K);
+  float *img = (float *)(off + OC * K * K);
+  float *phase_out = img + (size_t)OC * g.plane;
+  /* Phase (ph, pw), tap (o, a, b) in flipped order: weight[o][c][ph + st*(A-1-a)][pw + st*(B-1-b)],
+   * at dout pixel (u + first_h - (A-1-a), v + first_w - (B-1-b)) of output (u, v). */
+  size_t k0 = 0;
+  for (int ph = 0; ph < st; ph++)
+    for (int pw = 0; pw < st; pw++) {
+      const conv_phase r = phase_of(ph, K, st, s->pad, H), c = phase_of(pw, K, st, s->pad, W);
+      const int nk = OC * r.taps * c.taps;
+      for (int o = 0; o < OC; o++)
+        for (int a = 0; a < r.taps; a++)
+          for (int b = 0; b < c.taps; b++) {
+            const size_t k = ((size_t)o * r.taps + a) * c.taps + b;
+            const int ki = ph + st * (r.taps - 1 - a), kj = pw + st * (c.taps - 1 - b);
+            off[k0 + k] = (int32_t)(o * g.plane + (size_t)(a + r.first - r.taps + 1 + pd) * g.row + b + c.first - c.taps + 1 + pd);
+            for (int m = 0; m < Cr; m++) {
+              wpack[(size_t)Cr * k0 + (size_t)(m / CONV_MR) * CONV_MR * nk + k * CONV_MR + m % CONV_MR] =
+                  m < C ? weight[(((size_t)o * C + m) * K + ki) * K + kj] : 0.0f;
+            }
+          }
+      k0 += nk;
+    }
+  for (int b = 0; b < B; b++) {
+    float *dinp_b = dinp + (size_t)b * C * H * W;
+    pack_image(img, &g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, pd, 1);
+    k0 = 0;
+    for (int ph = 0; ph < st; ph++)
+      for (int pw = 0; pw < st; pw++) {
+        const conv_phase r = phase_of(ph, K, st, s->pad, H), c = phase_of(pw, K, st, s->pad, W);
+        const int nk = OC * r.taps * c.taps;
+        if (nk > 0 && r.count > 0 && c.count > 0) {
+          if (st == 1) { /* one phase, the whole of dinp: accumulate in place */
+            conv_igemm(C, nk, wpack, off, img, g.row, H, W, NULL, dinp_b, 1);
+          } else {
+            conv_igemm(C, nk, wpack + (size_t)Cr * k0, off + k0, img, g.row, r.count, c.count, NULL, phase_out, 0);
+            for (int ch = 0; ch < C; ch++)
+              for (int u = 0; u < r.count; u++) {
+                float *d = dinp_b + ((size_t)ch * H + (size_t)(r.first + u) * st + ph - s->pad) * W + (size_t)c.first * st + pw - s->pad;
+                const float *src = phase_out + ((size_t)ch * r.count + u) * c.count;
+                for (int v = 0; v < c.count; v++) d[(size_t)v * st] += src[v];
+              }
+          }
+        }
+        k0 += nk;
+      }
+  }
+}
+
+/* nt (1..DW_NT) taps x 8 output channels of dweight^T: acc[t][0..7] += sum over p < P of
+ * x[t][pix[p]] * dpack[p][0..7], x[t] being the tap's base in the image. 8 accumulators, 2 dout
+ * vectors and 4 input splats: even with every load of an iteration hoisted (LLVM schedules wasm
+ * without register pressure in mind), 15 xmm registers hold them, V8's count on x64. The loop
+ * stays rolled for the same reason. */
+WT_INLINE void conv_dwgemm_ntx8(int nt, const float *img, const int32_t *toff, const int32_t *pix, int P,
+                                const float *dpack, float *acc, size_t lda) {
+  v128_t vacc0123[DW_NT], vacc4567[DW_NT];
+  const float *x[DW_NT];
+  for (int t = 0; t < nt; t++) {
+    vacc0123[t] = vacc4567[t] = wasm_f32x4_splat(0.0f);
+    x[t] = img + toff[t];
+  }
+#pragma clang loop unroll(disable)
+  for (int p = 0; p < P; p++) {
+    const float *d = dpack + (size_t)p * DW_OCV;
+    const v128_t vd0123 = wasm_v128_load(d), vd4567 = wasm_v128_load(d + 4);
+    const int32_t q = pix[p];
+    for (int t = 0; t < nt; t++) {
+      const v128_t vx = wasm_v128_load32_splat(x[t] + q);
+      vacc0123[t] = wasm_f32x4_add(vacc0123[t], wasm_f32x4_mul(vx, vd0123));
+      vacc4567[t] = wasm_f32x4_add(vacc4567[t], wasm_f32x4_mul(vx, vd4567));
+    }
+  }
+  for (int t = 0; t < nt; t++) {
+    float *a = acc + (size_t)t * lda;
+    wasm_v128_store(a, wasm_f32x4_add(wasm_v128_load(a), vacc0123[t]));
+    wasm_v128_store(a + 4, wasm_f32x4_add(wasm_v128_load(a + 4), vacc4567[t]));
+  }
+}
+
+/* dpack (ceil(OC / 8), P, 8) = dout (OC, P) transposed in blocks of 8 channels, zero past OC:
+ * 4x4 blocks through registers (a 1x1 convolution does only 2*C multiply-adds per element). */
+static void pack_dout(float *dpack, const float *dout, int OC, int P) {
+  const v128_t vzero = wasm_f32x4_splat(0.0f);
+  const int P4 = P & ~3;
+  for (int o = 0; o < OC; o += 4) {
+    float *d = dpack + (size_t)(o / DW_OCV) * P * DW_OCV + o % DW_OCV;
+    const float *src[4];
+    for (int i = 0; i < 4; i++) src[i] = o + i < OC ? dout + (size_t)(o + i) * P : NULL;
+    for (int p = 0; p < P4; p += 4) {
+      v128_t v[4];
+      for (int i = 0; i < 4; i++) v[i] = src[i] ? wasm_v128_load(src[i] + p) : vzero;
+      const v128_t t01lo = wasm_i32x4_shuffle(v[0], v[1], 0, 4, 1, 5), t01hi = wasm_i32x4_shuffle(v[0], v[1], 2, 6, 3, 7);
+      const v128_t t23lo = wasm_i32x4_shuffle(v[2], v[3], 0, 4, 1, 5), t23hi = wasm_i32x4_shuffle(v[2], v[3], 2, 6, 3, 7);
+      wasm_v128_store(d + (size_t)(p + 0) * DW_OCV, wasm_i32x4_shuffle(t01lo, t23lo, 0, 1, 4, 5));
+      wasm_v128_store(d + (size_t)(p + 1) * DW_OCV, wasm_i32x4_shuffle(t01lo, t23lo, 2, 3, 6, 7));
+      wasm_v128_store(d + (size_t)(p + 2) * DW_OCV, wasm_i32x4_shuffle(t01hi, t23hi, 0, 1, 4, 5));
+      wasm_v128_store(d + (size_t)(p + 3) * DW_OCV, wasm_i32x4_shuffle(t01hi, t23hi, 2, 3, 6, 7));
+    }
+    for (int p = P4; p < P; p++)
+      for (int i = 0; i < 4; i++) d[(size_t)p * DW_OCV + i] = src[i] ? src[i][p] : 0.0f;
+  }
+  if (OC % DW_OCV != 0 && OC % DW_OCV <= 4) { /* the last block's upper half */
+    float *d = dpack + (size_t)(OC / DW_OCV) * P * DW_OCV + 4;
+    for (int p = 0; p < P; p++) wasm_v128_store(d + (size_t)p * DW_OCV, vzero);
+  }
+}
+
+void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, float *dbias, const float *dout,
+                             const float *inp, float *scratch) {
+  const int C = s->C, OC = s->OC, CKK = C * s->K * s->K, OW = s->OW, P = s->OH * s->OW;
+  const int OCr = round_up(OC, DW_OCV);
+  const conv_image g = input_image(s);
+  float *img = scratch;
+  float *dpack = img + (size_t)C * g.plane; /* (OCr / 8, P, 8), zero past OC */
+  float *acc = dpack + (size_t)P * OCr;      /* dweight^T (CKK, OCr) */
+  int32_t *off = (int32_t *)(acc + (size_t)CKK * OCr);
+  int32_t *pix = off + CKK; /* image offset of each output pixel */
+  tap_offsets(off, &g, C, s->K);
+  for (int p = 0; p < P; p++) pix[p] = (int32_t)((p / OW) * s->stride * g.row + p % OW);
+  memset(acc, 0, sizeof(float) * CKK * OCr);
+  for (int b = 0; b < B; b++) {
+    const float *dout_b = dout + (size_t)b * OC * P;
+    pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, s->pad, s->K);
+    pack_dout(dpack, dout_b, OC, P);
+    for (int o = 0; o < OCr; o += DW_OCV)
+      for (int t = 0; t < CKK; t += DW_NT) {
+        const float *d = dpack + (size_t)o * P;
+        float *a = acc + (size_t)t * OCr + o;
+        switch (CKK - t) {
+#define DWGEMM(nt) conv_dwgemm_ntx8(nt, img, off + t, pix, P, d, a, OCr)
+          case 1: DWGEMM(1); break;
+          case 2: DWGEMM(2); break;
+          case 3: DWGEMM(3); break;
+          default: DWGEMM(4); break;
+#undef DWGEMM
+        }
+      }
+    if (dbias)
+      for (int o = 0; o < OC; o++) {
+        float sum = 0.0f;
+        for (int p = 0; p < P; p++) sum += dout_b[(size_t)o * P + p];
+        dbias[o] += sum;
+      }
+  }
+  for (int o = 0; o < OC; o++)
+    for (int t = 0; t < CKK; t++) dweight[(size_t)o * CKK + t] += acc[(size_t)t * OCr + o];
+}
+
+#endif /* WT_SIMD */

@@ -146,31 +146,8 @@ void adam_update_ref(float *params, const float *grads, float *m, float *v, size
                      const wt_adam_config *config, int32_t t);
 
 
-/* ---- general convolution kernels (conv_kernels.c): any C, OC, square K, stride, zero padding ---- */
-
-typedef struct wt_conv_shape {
-  int32_t C, H, W;            /* input of one image */
-  int32_t OC, K, stride, pad; /* pad zeros on every side */
-  int32_t OH, OW;             /* (H + 2*pad - K) / stride + 1, likewise W */
-} wt_conv_shape;
-/* Floats of scratch one call on B images needs (allocated once, at plan time). */
-size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B);
-/* out (B, OC, OH, OW) = inp (B, C, H, W) convolved with weight (OC, C, K, K), plus bias (OC) unless
- * NULL. Overwrites out. */
-void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp, const float *weight,
-                     const float *bias, float *scratch);
-/* dweight (OC, C, K, K) += d/dweight; dbias (OC) += the sum over images and pixels, unless NULL. */
-void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, float *dbias, const float *dout,
-                             const float *inp, float *scratch);
-/* dinp (B, C, H, W) += d/dinp. */
-void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const float *dout, const float *weight,
-                            float *scratch);
-void wt_conv_forward_ref(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp, const wt_real *weight,
-                         const wt_real *bias);
-void wt_conv_backward_params_ref(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
-                                 const wt_real *dout, const wt_real *inp);
-void wt_conv_backward_input_ref(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
-                                const wt_real *weight);
+/* ---- general convolution kernels: any C, OC, square K, stride and zero padding ---- */
+#include "conv_kernels.h"
 
 /* ---- the plan: layers wired from a description (model.c), each op in its own file ---- */
 

@@ -24,7 +24,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const WEIGHTS_BYTES = 248024;
-const CHECKPOINT_BYTES = 745608; // a version 2 checkpoint of SimpleCNN
+const CHECKPOINT_BYTES = 745608; // a version 2 checkpoint of SimpleCNN (header, spec, description, 3 x 62,006 floats, CRC)
 // 5 x 200 training records at batch 8: 125 steps per epoch, so each epoch logs one loss line.
 const PER_TRAIN_FILE = 200;
 const TEST_RECORDS = 200;
@@ -823,6 +823,56 @@ function rawGet(port, rawPath) {
     }).on('error', reject);
   });
 }
+
+test('the Model panel: a preset from the URL, a bad description names its line and blocks Start, a custom net trains, its link reproduces it, its layers show, and its checkpoint switches the model back', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=1&batch=16&limitTrain=160&limitTest=100&model=resnet`);
+  await page.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await page.inputValue('#model-preset'), 'resnet');
+  assert.ok((await page.$$eval('#model-summary tbody tr', (rows) => rows.length)) > 25, 'a row per layer');
+  assert.match(await page.textContent('#model-summary tfoot'), /78,042/);
+  await page.waitForSelector('#model-estimate:has-text("per epoch")');
+
+  await page.click('.model-details summary');
+  await page.fill('#model-text', 'conv(6, 5)\nrelu\nlinear(10)\n');
+  await page.waitForSelector('#model-error:has-text("line 3")');
+  assert.match(await page.textContent('#model-error'), /line 3: linear fc1: linear needs a flat input: add flatten before it/);
+  assert.equal(await page.getAttribute('#model-text', 'aria-invalid'), 'true');
+  assert.equal(await page.isDisabled('#start'), true, 'Start waits for a valid description');
+
+  const custom = 'conv(4, 3, padding=1)\nbatchnorm\nrelu\nmaxpool(2)\nflatten\ndropout(0.1)\nlinear(classes)\n';
+  await page.fill('#model-text', custom);
+  await page.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await page.inputValue('#model-preset'), 'custom');
+  await page.waitForFunction(() => !document.getElementById('start').disabled);
+  const link = page.url();
+  assert.match(link, /[?&]model=[A-Za-z0-9_-]{10,}/, 'a custom net is encoded in the URL');
+  await page.click('#start');
+  await state(page, 'done');
+  assert.match(await page.textContent('#log'), /Test accuracy: \d/);
+
+  await page.click('#show-activations');
+  await page.waitForSelector('#activations .activation-layer');
+  const layers = await page.$$eval('#activations .activation-layer h3', (h) => h.map((x) => x.textContent));
+  assert.equal(layers[0], 'conv1 · conv · 4×32×32');
+  assert.equal(layers.length, 7);
+  assert.ok((await page.$$('#activations canvas[aria-label]')).length >= 4, 'feature maps are drawn and named');
+
+  const checkpointFile = path.join(temp, 'custom.ckpt');
+  writeFileSync(checkpointFile, await downloadCheckpoint(page));
+  await page.selectOption('#model-preset', 'simplecnn');
+  await page.waitForFunction(() => document.getElementById('model-text').value.startsWith('# SimpleCNN'));
+  await chooseCheckpoint(page, checkpointFile);
+  await page.waitForSelector('#confirm[open]');
+  assert.match(await page.textContent('#confirm'), /holds another model than the one in the editor: layer 1 \(conv1\)/);
+  await page.click('#confirm button:text-is("Switch to its model and load")');
+  await page.waitForSelector('#checkpoint-info:has-text("Loaded custom.ckpt")');
+  assert.equal(await page.inputValue('#model-text'), custom, 'the panel shows the checkpoint\'s model');
+
+  const again = await openPage(t, link);
+  await again.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await again.inputValue('#model-text'), custom, 'the link reproduces the description');
+});
 
 test('the server sends the right MIME types, serves the data folder and refuses paths outside its roots', async () => {
   const data = mkdtempSync(path.join(tmpdir(), 'webtrain-serve-'));

@@ -166,14 +166,6 @@ test('divergence stops training, names the step and offers the last good checkpo
   assert.equal(resumed.status, 0, resumed.stderr);
 });
 
-// lr 50 keeps every loss finite (1e10 and more): the guard must still stop it, as the page's does.
-test('a loss far above chance (100 × ln 10) is divergence too: lr 50 exits with status 1, naming the step', () => {
-  const r = runCli(['--data', data, '--epochs', '1', '--lr', '50']);
-  assert.equal(r.status, 1, r.stdout);
-  assert.match(r.stderr.trim(), /^webtrain: training diverged at epoch 1, step \d+: the running loss \S+ is above 100 × ln\(10\) = 230\.3\. Try a lower learning rate \(now 50\)\.$/);
-  assert.doesNotMatch(r.stdout, /^Test accuracy/m, 'no epoch reported as a result');
-});
-
 /** A version 1 file (SimpleCNN only) from a version 2 checkpoint of SimpleCNN, as the old engine wrote it. */
 function versionOne(engine, v2) {
   const src = new DataView(v2.buffer, v2.byteOffset);
@@ -235,4 +227,10 @@ test('a batch-norm net resumed mid-epoch continues bit for bit (running statisti
   assert.deepEqual(model.params(), full.model.params());
   assert.deepEqual(model.running(), full.model.running());
   assert.equal(model.statSteps, full.model.statSteps);
+// lr 50 keeps every loss finite (1e10 and more): the guard must still stop it, as the page's does.
+test('a loss far above chance (100 × ln 10) is divergence too: lr 50 exits with status 1, naming the step', () => {
+  const r = runCli(['--data', data, '--epochs', '1', '--lr', '50']);
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr.trim(), /^webtrain: training diverged at epoch 1, step \d+: the running loss \S+ is above 100 × ln\(10\) = 230\.3\. Try a lower learning rate \(now 50\)\.$/);
+  assert.doesNotMatch(r.stdout, /^Test accuracy/m, 'no epoch reported as a result');
 });

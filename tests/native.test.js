@@ -1,5 +1,6 @@
 // Runs the C test programs: the public API end to end and the double-precision gradient check
-// (native build), and the SIMD kernels against their scalar references (Wasm build, under this Node).
+// (native build), the SIMD kernels against their scalar references (Wasm build, under this Node),
+// and the general convolution kernels both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -25,4 +26,12 @@ test('every layer backward matches double-precision finite differences', (t) => 
 
 test('SIMD kernels agree with their scalar references on every tail size', (t) => {
   runProgram(t, process.execPath, [built('wasm/test_kernels.cjs')]);
+});
+
+test('general convolution kernels agree with their references on every tail size', (t) => {
+  runProgram(t, process.execPath, [built('wasm/test_conv_kernels.cjs')]);
+});
+
+test('general convolution references are each other\'s adjoints (double precision)', (t) => {
+  runProgram(t, built('native/test_conv_kernels'), []);
 });

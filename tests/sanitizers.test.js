@@ -1,6 +1,7 @@
 // The native unit tests under ASan/UBSan and a short libFuzzer run of the record reader, the
-// weights loader and the checkpoint loader, through tests/fuzz/run.sh. FUZZ_SECONDS (default 60)
-// sets the fuzzing time per target. Skipped when clang or its fuzzer runtime is not installed.
+// weights loader, the checkpoint loader (versions 1 and 2, and the models they describe) and the
+// model spec, through tests/fuzz/run.sh. The fuzzers share 3 x FUZZ_SECONDS (default 60) equally.
+// Skipped when clang or its fuzzer runtime is not installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -35,7 +36,7 @@ function missingTools() {
 }
 
 const missing = missingTools();
-// Three fuzzers of `seconds` each, plus the build and the unit tests.
+// 3 x `seconds` of fuzzing in all, plus the build and the unit tests.
 const timeout = Math.max(15 * 60 * 1000, (3 * seconds + 600) * 1000);
 
 test('native unit tests pass under ASan/UBSan and the fuzzers find nothing', { skip: missing ?? false, timeout }, async (t) => {

@@ -9,16 +9,17 @@ import { CLASS_NAMES } from './cifar.js';
 import { formatLoss, formatAccuracy, TRAINING_DEFAULTS } from './trainer.js';
 import * as P from './protocol.js';
 import { renderPerClass, renderConfusion, renderImageGrid, renderFilters } from './visuals.js';
+import { createModelPanel, renderActivations } from './model-panel.js';
 import {
   setupDataPanel, ensureData, loadLocalFiles, currentSource, describeDataFor, dataFailed, dataSample,
   forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData,
 } from './data-panel.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
+import { readBlob, WEIGHTS_RULE, CHECKPOINT_RULE } from './file-limits.js';
 import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
-import { readBlob, WEIGHTS_RULE, CHECKPOINT_RULE } from './file-limits.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,7 +31,7 @@ const DEBUG = PAGE_QUERY.get('debug') === '1';
 const DEBUG_STEP_MS = DEBUG ? Number(PAGE_QUERY.get('debugStepMs')) || 0 : 0;
 /**
  * autosaveSeconds=N: seconds between two checkpoints kept in IndexedDB while a run trains. A
- * checkpoint is 728 KB and takes milliseconds, so the default is short: a reload loses seconds.
+ * checkpoint is 728 KB for SimpleCNN and takes milliseconds, so the default is short: a reload loses seconds.
  */
 const AUTOSAVE_SECONDS = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
@@ -58,6 +59,7 @@ let lastEpoch = null;      // the newest EPOCH message (confusion matrix, predic
 // 'stopped' | 'diverged' | 'failed' | 'crashed' | 'loaded'.
 let savedRun = null;
 let pendingWeights = null; // the name of weights loaded since the last run: the next Start trains on from them
+let modelPanel = null;     // the Model panel (model-panel.js): the description every run trains
 
 const STATUS_LABELS = {
   idle: 'Ready', loading: 'Loading data…', running: 'Training', paused: 'Paused', stopped: 'Stopped',
@@ -71,7 +73,9 @@ function setState(next) {
   state = next;
   document.body.dataset.state = next;
   const busy = next === 'loading' || next === 'running' || next === 'paused';
-  $('start').disabled = busy || next === 'unsupported';
+  $('start').disabled = busy || next === 'unsupported' || (modelPanel !== null && !modelPanel.valid);
+  modelPanel?.setDisabled(busy);
+  $('show-activations').disabled = !hasModel || next === 'loading' || next === 'unsupported';
   $('start').textContent = hasModel || savedRun ? 'Start new run' : 'Start';
   $('pause').disabled = !(next === 'running' || next === 'paused');
   $('pause').textContent = next === 'paused' ? 'Continue' : 'Pause';
@@ -242,11 +246,11 @@ async function start() {
     resetRunView(settings);
     runHistory = [];
     lastEpoch = null;
-    currentRun = { settings, source };
+    currentRun = { settings: { ...settings, model: modelPanel.text }, source };
     const started = await request(P.START, {
       epochs: settings.epochs, batchSize: settings.batch, lr: settings.lr, seed: settings.seed,
       limitTrain: settings.limitTrain, limitTest: settings.limitTest, workers: settings.workers,
-      autosaveSeconds: AUTOSAVE_SECONDS,
+      autosaveSeconds: AUTOSAVE_SECONDS, model: modelPanel.text,
     });
     runStarted(started);
   } catch (error) {
@@ -524,6 +528,7 @@ async function resumeSaved() {
   }
   const settings = { ...record.settings, lr, epochs };
   showSettings(settings, record.source);
+  if (record.settings.model) await modelPanel.setText(record.settings.model);
   clearErrors('run');
   setState('loading');
   try {
@@ -564,7 +569,7 @@ function restoreRunView(record, settings) {
   updateChartCounts();
   if (lastEpoch) {
     showEvaluation(lastEpoch, `after epoch ${lastEpoch.epoch}`);
-    renderFilters($('filters'), lastEpoch.conv1);
+    renderFilters($('filters'), lastEpoch.conv1, lastEpoch.conv1Shape);
     $('filters').classList.remove('placeholder');
   }
   const s = record.runState;
@@ -598,11 +603,12 @@ async function loadCheckpoint(file) {
   try {
     const buffer = await readBlob(file, file.name, 'checkpoint', CHECKPOINT_RULE);
     const bytes = new Uint8Array(buffer.slice(0)); // kept for Resume; `buffer` goes to the worker
-    const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer }, [buffer]);
+    const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer, model: modelPanel.text }, [buffer]);
+    await modelPanel.setText(reply.model);
     hasModel = true;
     pendingWeights = null;
     clearErrors('checkpoint');
-    renderFilters($('filters'), reply.conv1);
+    renderFilters($('filters'), reply.conv1, reply.conv1Shape);
     $('filters').classList.remove('placeholder');
     const e = reply.evaluation;
     if (e) showEvaluation(e, `with ${file.name}`);
@@ -627,6 +633,18 @@ async function loadCheckpoint(file) {
     setState(state);
   } catch (error) {
     if (error.scope === 'lost') return;
+    if (error.checkpointModel) {
+      const choice = await ask({
+        title: 'The checkpoint holds another model',
+        text: `${error.message} Switch the Model panel to the checkpoint's model and load it?`,
+        actions: [{ label: 'Switch to its model and load', value: 'switch', primary: true }, { label: 'Keep my model', value: 'keep' }],
+      });
+      if (choice === 'switch') {
+        await modelPanel.setText(error.checkpointModel);
+        await loadCheckpoint(file);
+        return;
+      }
+    }
     showError(`Checkpoint not loaded, the current model is kept. ${error.message}`, 'checkpoint');
     $('checkpoint-info').textContent = `${file.name} was refused; the current model is kept.`;
   }
@@ -650,6 +668,7 @@ function resetRunView(settings) {
 const ETA_AFTER_SECONDS = 3;
 
 function showProgress(p) {
+  if (p.samplesPerSecond > 0) modelPanel?.measured(p.samplesPerSecond, runInfo?.workersUsed ?? 1);
   const bar = $('epoch-progress');
   const ended = p.step === 0 && p.globalStep > 0;
   bar.max = p.steps;
@@ -702,7 +721,7 @@ function showEpoch(e) {
   charts?.addAccuracy(e);
   updateChartCounts();
   showEvaluation(e, `after epoch ${e.epoch}`);
-  renderFilters($('filters'), e.conv1);
+  renderFilters($('filters'), e.conv1, e.conv1Shape);
   $('filters').classList.remove('placeholder');
 }
 
@@ -780,12 +799,12 @@ async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
     const buffer = await readBlob(file, file.name, 'weights file', WEIGHTS_RULE);
-    const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch }, [buffer]);
+    const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch, model: modelPanel.text }, [buffer]);
     hasModel = true;
     pendingWeights = file.name;
     clearErrors('weights');
     setState(state);
-    renderFilters($('filters'), reply.conv1);
+    renderFilters($('filters'), reply.conv1, reply.conv1Shape);
     $('filters').classList.remove('placeholder');
     const e = reply.evaluation;
     if (e) showEvaluation(e, `with ${file.name}`);
@@ -876,10 +895,30 @@ function wire() {
   });
 }
 
+/** The activation view: every layer's output for the chosen test image, with the model in the page. */
+async function showActivations() {
+  const index = Number($('activation-index').value);
+  if (!Number.isInteger(index) || index < 0 || index > 47) return;
+  try {
+    const reply = await request(P.ACTIVATIONS, { index });
+    renderActivations($('activations'), reply);
+    $('activations').classList.remove('placeholder');
+  } catch (error) {
+    showFailure(error);
+  }
+}
+
 async function main() {
   $('boot-notice').remove();
   applyQuery();
   setupDataPanel({ request, log, showError, clearErrors, onChange: updateStartInfo });
+  modelPanel = createModelPanel({
+    request,
+    onChange: () => setState(state),
+    trainImages: () => readSettings()?.limitTrain ?? 50000,
+    workers: () => readSettings()?.workers ?? 1,
+  });
+  $('show-activations').addEventListener('click', showActivations);
   wire();
   readSettings();
   if (!wasmSimdSupported()) {
@@ -890,6 +929,7 @@ async function main() {
     return;
   }
   setState('idle');
+  modelPanel.init().catch((error) => showError(`The model panel could not start: ${error.message}`));
   $('counts').title = `Classes: ${CLASS_NAMES.join(', ')}`;
   updateCacheSize(VALIDATORS.data(fieldText('data')).value);
   await loadCharts();

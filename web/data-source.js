@@ -2,8 +2,8 @@
 // in Cache Storage so a reload doesn't fetch 180 MB again), or dropped/picked as the .bin files or
 // the official cifar-10-binary.tar.gz, which is gunzipped and untarred here.
 import { ALL_FILES, OFFICIAL_ARCHIVE } from './cifar.js';
-import { describeFetchFailure, notFoundAdvice } from './data-errors.js';
 import { RECORDS_RULE, ARCHIVE_RULE, FileSizeError, judgeSize, declaredLength, readResponse, readBlob } from './file-limits.js';
+import { describeFetchFailure, notFoundAdvice } from './data-errors.js';
 
 const CACHE_NAME = 'webtrain-cifar-10';
 const WHAT = 'CIFAR-10 file';

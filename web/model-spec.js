@@ -116,6 +116,14 @@ export function createModelFromDescription(engine, source, format, { maxBatch = 
   } catch (error) {
     throw describeEngineError(error, nodes);
   }
+  return attachDescription(model, json, nodes);
+}
+
+/**
+ * Gives a model made from a spec (a checkpoint's, say) its description: the JSON form, the spec
+ * node of each layer, the state_dict names of its tensors and the names of its layers.
+ */
+export function attachDescription(model, json, nodes = encodeSpec(json, { ...model.format, mean: [], std: [] }).nodes) {
   model.description = json;
   model.nodes = nodes;
   model.tensorNames = tensorNames(model, nodes);

@@ -11,8 +11,17 @@
 //                     sample: the first SAMPLE_IMAGES test images (Uint8Array, 3072 bytes each, R, G, B
 //                     planes) and their labels, for the image grid
 //                  -> ERROR { scope: 'data', message }   message starts with the file's name
+//   DESCRIBE       { text }   a model description (model-description.js) to check against the data's
+//                  shape (CIFAR-10's), without touching the model in use
+//                  -> DESCRIBED { summary, peakGflops }   summary: model-spec.js summarize() (rows,
+//                     totals, input, classes); peakGflops: this machine's Wasm SIMD multiply-add peak
+//                     (measured once), for the page's time estimate
+//                  -> ERROR { scope: 'model', message, line }   line: the description's line, or null
+//   ACTIVATIONS    { index }   every layer's output for test image `index`, with the current model
+//                  -> ACTIVATIONS_DATA { index, label, layers: [{ name, type, shape, data }] }
+//                  -> ERROR { scope: 'model', message }   no model or no data yet
 //   START          { epochs, batchSize, lr, seed, limitTrain, limitTest, workers, autosaveSeconds,
-//                    checkpoint }
+//                    checkpoint, model }   model: the description text (default: the simplecnn preset)
 //                  limits are integers or null (all records). workers: the total count; with more
 //                  than one, this worker starts workers - 1 peer workers (peer-worker.js) and trains
 //                  data-parallel (parallel.js). Without `checkpoint` a fresh model is made from
@@ -32,9 +41,13 @@
 //   EXPORT_CHECKPOINT {}  -> CHECKPOINT_DATA { buffer, runState }   the live run's checkpoint (taken
 //                     between two steps), else the last one made or loaded; buffer transferred
 //                  -> ERROR { scope: 'checkpoint', message }   when there is none
-//   LOAD_CHECKPOINT { name, buffer }   buffer transferred; refused while a run is active
-//                  -> CHECKPOINT_LOADED { name, runState, conv1, evaluation }   the model now holds the
-//                     checkpoint's weights; evaluation as for WEIGHTS_LOADED
+//   LOAD_CHECKPOINT { name, buffer, model }   buffer transferred; refused while a run is active.
+//                  model: the page's description text; a checkpoint of another model is refused
+//                  naming the difference, with its own description in `checkpointModel`
+//                  -> CHECKPOINT_LOADED { name, runState, model, conv1, evaluation }   the model now
+//                     holds the checkpoint's weights; model: the checkpoint's description text;
+//                     evaluation as for WEIGHTS_LOADED
+//                  -> ERROR { scope: 'checkpoint', message, checkpointModel }
 //                  -> ERROR { scope: 'checkpoint', message }   the engine's message; the model is kept
 //   DEBUG_CRASH    { target }  honoured only by a worker started as worker.js?debug=1 (the page does
 //                  that when its own URL has debug=1). target 'worker': the worker executes a Wasm
@@ -44,7 +57,7 @@
 //                  an ERROR event as on a real peer crash. No reply on success.
 //   EXPORT_WEIGHTS {}  -> WEIGHTS { buffer }   the PyTorch-compatible raw float32 file, transferred
 //                  -> ERROR { scope: 'weights', message }   when there is no model yet
-//   LOAD_WEIGHTS   { name, buffer, batchSize }   buffer transferred
+//   LOAD_WEIGHTS   { name, buffer, batchSize, model }   buffer transferred; model: description text
 //                  -> WEIGHTS_LOADED { name, conv1, evaluation }   evaluation: EVALUATION payload or
 //                     null when no test set is loaded yet
 //                  -> ERROR { scope: 'weights', message }   the engine's message; the model is kept
@@ -84,6 +97,10 @@ export const CHECKPOINT_DATA = 'checkpoint-data';
 export const LOAD_CHECKPOINT = 'load-checkpoint';
 export const CHECKPOINT_LOADED = 'checkpoint-loaded';
 export const DEBUG_CRASH = 'debug-crash';
+export const DESCRIBE = 'describe';
+export const DESCRIBED = 'described';
+export const ACTIVATIONS = 'activations';
+export const ACTIVATIONS_DATA = 'activations-data';
 
 export const STATE = 'state';
 export const PROGRESS = 'progress';

@@ -14,7 +14,7 @@ export class DivergenceError extends Error {
 }
 
 export const TRAINING_DEFAULTS = Object.freeze({
-  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1,
+  epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1, classes: 10,
 });
 
 /**
@@ -35,8 +35,7 @@ export class TrainingRun {
    * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
    */
   constructor(engine, model, { train, test, stepper = null, resume = null, ...options }) {
-    // classes: for the divergence limit; the model's own count unless given.
-    const o = { ...TRAINING_DEFAULTS, classes: model.classes ?? 10, ...options };
+    const o = { ...TRAINING_DEFAULTS, classes: model.classes ?? TRAINING_DEFAULTS.classes, ...options };
     for (const [key, ok] of [
       ['epochs', Number.isInteger(o.epochs) && o.epochs >= 0],
       ['batchSize', Number.isInteger(o.batchSize) && o.batchSize >= 1 && o.batchSize <= model.maxBatch],

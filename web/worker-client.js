@@ -5,9 +5,11 @@ import * as P from './protocol.js';
 
 /** An ERROR reply from the worker; `scope` says what failed ('data', 'run', 'weights', 'lost'). */
 export class WorkerError extends Error {
-  constructor({ scope, message }) {
+  constructor({ scope, message, line = null, checkpointModel = null }) {
     super(message);
     this.scope = scope;
+    this.line = line; // a model description's line at fault
+    this.checkpointModel = checkpointModel; // the description a refused checkpoint holds
   }
 }
 

@@ -2,8 +2,8 @@
 // its data-parallel peer workers), and talks to the page only through the messages documented in
 // protocol.js.
 import { createEngine, EngineError, CIFAR10_FORMAT } from './engine.js';
-import { loadPreset, DescriptionError } from './model-description.js';
-import { createModelFromDescription } from './model-spec.js';
+import { loadPreset, parseDescription, describeDifference, DescriptionError } from './model-description.js';
+import { createModelFromDescription, attachDescription, summarize, KINDS } from './model-spec.js';
 import { TrainingRun, DivergenceError } from './trainer.js';
 import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
@@ -76,12 +76,69 @@ function conv1Of(m) {
   return m.paramsView().slice(t.offset, t.offset + t.count);
 }
 
+/** The shape of what conv1Of gives, or null. */
+function conv1ShapeOf(m) {
+  const t = m.tensors.find((x) => x.role === 'weight' && x.shape.length === 4);
+  return t && t.shape[1] === 3 ? t.shape : null;
+}
+
 let presetText = null; // the default model's description, fetched once
 /** The description text of a run: the page's, or the default preset's. */
 async function descriptionOf(text) {
   if (text) return text;
   presetText ??= await loadPreset('simplecnn');
   return presetText;
+}
+
+/** This machine's Wasm SIMD multiply-add peak in GFLOP/s (wt_bench_peak), measured once. */
+let peakGflops = null;
+function measurePeak(engine) {
+  if (peakGflops) return peakGflops;
+  engine.wasm.wt_bench_peak(1000); // warm up
+  let best = 0;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const flops = engine.wasm.wt_bench_peak(200000);
+    best = Math.max(best, flops / ((performance.now() - t0) / 1000) / 1e9);
+  }
+  peakGflops = best;
+  return peakGflops;
+}
+
+/** DESCRIBE: the summary of a description (a throwaway model of it), or its error with the line. */
+async function describe(id, { text }) {
+  const { engine } = await getEngine();
+  let candidate;
+  try {
+    candidate = createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: 1 });
+  } catch (error) {
+    reply(id, P.ERROR, { scope: 'model', message: error.message, line: error.line ?? null });
+    return;
+  }
+  try {
+    reply(id, P.DESCRIBED, { summary: summarize(candidate), peakGflops: measurePeak(engine) });
+  } finally {
+    candidate.destroy();
+  }
+}
+
+/** ACTIVATIONS: every layer's output for one test image, with the current model. */
+async function activations(id, { index }) {
+  const { engine } = await getEngine();
+  if (!model) throw new RangeError('there is no model yet: start a run or load a model first');
+  if (!test || !(index >= 0 && index < test.count)) throw new RangeError('no such test image: load the data first');
+  const f = test.format, pixels = test.image(index);
+  const x = new Float32Array(pixels.length);
+  const plane = f.height * f.width;
+  for (let i = 0; i < pixels.length; i++) {
+    const c = Math.floor(i / plane);
+    x[i] = (Math.fround(pixels[i] / 255) - f.mean[c]) / f.std[c];
+  }
+  const { logits, activations: maps } = model.run(x, 1, { activations: true });
+  const names = model.layerNames ?? model.layers.map((_, i) => `layer ${i + 1}`);
+  const kindNames = Object.fromEntries(Object.entries(KINDS).map(([k, v]) => [v, k === 'end' ? 'add' : k]));
+  const layers = model.layers.map((l, i) => ({ name: names[i], type: kindNames[l.kind], shape: l.shape, data: maps[i] }));
+  reply(id, P.ACTIVATIONS_DATA, { index, label: test.label(index), logits, layers }, maps.map((m) => m.buffer));
 }
 
 /** A model from a description; a bad description is refused with its line. */
@@ -191,6 +248,11 @@ function modelFromCheckpoint(engine, bytes, name) {
   const { spec, text } = engine.describeCheckpoint(bytes, name);
   const candidate = engine.createModel({ spec, text, maxBatch: runState.batchSize, seed: runState.seed });
   try {
+    attachDescription(candidate, parseDescription(text || presetText));
+  } catch {
+    // A checkpoint's text that does not parse (made elsewhere): the model trains, unnamed.
+  }
+  try {
     candidate.loadCheckpoint(bytes, name);
   } catch (error) {
     candidate.destroy();
@@ -213,6 +275,7 @@ async function start(id, options) {
   let next, resume = null, fromWeights = null;
   if (options.checkpoint) {
     const { name, buffer } = options.checkpoint;
+    await descriptionOf(null); // a version 1 checkpoint is named from the simplecnn preset
     const { candidate, runState } = modelFromCheckpoint(engine, new Uint8Array(buffer), name);
     if (runState.trainCount > train.count) {
       candidate.destroy();
@@ -375,7 +438,7 @@ function emit(event) {
   const confusion = detail.confusion;
   const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
-  post(P.EPOCH, { ...summary, confusion, predictions, conv1 }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
+  post(P.EPOCH, { ...summary, confusion, predictions, conv1, conv1Shape: conv1ShapeOf(model) }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
 }
 
 function postProgress() {
@@ -429,7 +492,7 @@ async function loadWeights(id, data) {
   model?.destroy();
   model = candidate;
   pendingWeights = { name, bytes };
-  reply(id, P.WEIGHTS_LOADED, { name, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+  reply(id, P.WEIGHTS_LOADED, { name, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
 }
 
 async function exportCheckpoint(id) {
@@ -440,16 +503,35 @@ async function exportCheckpoint(id) {
   reply(id, P.CHECKPOINT_DATA, { buffer: copy.buffer, runState: saved.runState }, [copy.buffer]);
 }
 
-async function loadCheckpoint(id, { name, buffer }) {
+/** The description text a checkpoint carries (a version 1 file: SimpleCNN's preset). */
+async function checkpointText(engine, bytes, name) {
+  const { text } = engine.describeCheckpoint(bytes, name);
+  return text || (await descriptionOf(null));
+}
+
+async function loadCheckpoint(id, { name, buffer, model: wanted }) {
   const { engine } = await getEngine();
   if (run) throw new RangeError('stop the training run before loading a checkpoint');
   const bytes = new Uint8Array(buffer);
+  const saved = await checkpointText(engine, bytes, name);
+  if (wanted) {
+    let difference = null;
+    try {
+      difference = describeDifference(parseDescription(wanted), parseDescription(saved));
+    } catch {
+      difference = 'the model in the editor does not parse';
+    }
+    if (difference) {
+      reply(id, P.ERROR, { scope: 'checkpoint', message: `${name} holds another model than the one in the editor: ${difference}.`, checkpointModel: saved });
+      return;
+    }
+  }
   const { candidate, runState } = modelFromCheckpoint(engine, bytes, name);
   model?.destroy();
   model = candidate;
   pendingWeights = null;
   lastCheckpoint = { bytes, runState };
-  reply(id, P.CHECKPOINT_LOADED, { name, runState, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+  reply(id, P.CHECKPOINT_LOADED, { name, runState, model: saved, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
 }
 
 // A module whose only function executes `unreachable`: calling it is a genuine Wasm trap.
@@ -485,7 +567,7 @@ function messageOf(error) {
 
 const SCOPES = {
   [P.LOAD_DATA]: 'data', [P.START]: 'run', [P.EXPORT_WEIGHTS]: 'weights', [P.LOAD_WEIGHTS]: 'weights',
-  [P.EXPORT_CHECKPOINT]: 'checkpoint', [P.LOAD_CHECKPOINT]: 'checkpoint',
+  [P.EXPORT_CHECKPOINT]: 'checkpoint', [P.LOAD_CHECKPOINT]: 'checkpoint', [P.DESCRIBE]: 'model', [P.ACTIVATIONS]: 'model',
 };
 
 self.onmessage = async ({ data }) => {
@@ -515,6 +597,8 @@ self.onmessage = async ({ data }) => {
       case P.EXPORT_CHECKPOINT: await exportCheckpoint(id); break;
       case P.LOAD_CHECKPOINT: await loadCheckpoint(id, data); break;
       case P.DEBUG_CRASH: debugCrash(data); break;
+      case P.DESCRIBE: await describe(id, data); break;
+      case P.ACTIVATIONS: await activations(id, data); break;
       default: throw new Error(`unknown message type '${type}'`);
     }
   } catch (error) {

@@ -1,0 +1,53 @@
+/* General 2-D convolution kernels (issue 9): any C, OC, square kernel K, stride and symmetric
+ * zero padding, NCHW tensors in PyTorch's layouts. Included by internal.h.
+ *
+ * Each of the three passes has a scalar reference (plain loops over wt_real, so the gradient
+ * check can build it in double) and a fast version, which on a SIMD128 build packs the weights
+ * and a zero-padded copy of one image into `scratch` and runs register-blocked micro-kernels
+ * (conv_kernels.c); on every other build it is the reference. The fast versions sum in another
+ * order than the references: they agree to float rounding (tests hold them to 1e-5 relative L2).
+ *
+ * Buffer contract: out, dinp, dweight, dbias are written only inside their tensors; inputs are
+ * read only inside theirs; scratch (wt_conv_scratch_floats floats, allocated once by the caller,
+ * no alignment needed) is the only other memory touched. Nothing is allocated. */
+#ifndef WT_CONV_KERNELS_H
+#define WT_CONV_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wt_conv_shape {
+  int32_t C, H, W;            /* input of one image */
+  int32_t OC, K, stride, pad; /* pad zeros on every side */
+  int32_t OH, OW;             /* (H + 2*pad - K) / stride + 1, likewise W */
+} wt_conv_shape;
+
+/* Fills OH and OW from the rest; returns 0 when the shape has no output (kernel larger than the
+ * padded input) or a field is out of range, else 1. */
+int wt_conv_shape_init(wt_conv_shape *s);
+
+/* Floats of scratch one call of any of the three passes needs on B images (at most: it does not
+ * grow with B). The caller allocates it once, at plan time. */
+size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B);
+
+/* out (B, OC, OH, OW) = inp (B, C, H, W) convolved with weight (OC, C, K, K), plus bias (OC)
+ * unless NULL. Overwrites out. */
+void wt_conv_forward(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
+                     const wt_real *weight, const wt_real *bias, wt_real *scratch);
+void wt_conv_forward_ref(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
+                         const wt_real *weight, const wt_real *bias);
+
+/* dweight (OC, C, K, K) += d/dweight; dbias (OC) += dout summed over images and pixels, unless
+ * NULL. */
+void wt_conv_backward_params(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
+                             const wt_real *dout, const wt_real *inp, wt_real *scratch);
+void wt_conv_backward_params_ref(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
+                                 const wt_real *dout, const wt_real *inp);
+
+/* dinp (B, C, H, W) += d/dinp. */
+void wt_conv_backward_input(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
+                            const wt_real *weight, wt_real *scratch);
+void wt_conv_backward_input_ref(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
+                                const wt_real *weight);
+
+#endif /* WT_CONV_KERNELS_H */
