@@ -666,13 +666,19 @@ test('keyboard only: start, pause, continue and stop a run, download its weights
   await state(page, 'stopped');
   assert.equal((await focused()).id, 'start', 'focus goes back to Start after Stop');
 
+  let chooserSeen;
+  const chooserOpened = new Promise((resolve) => { chooserSeen = resolve; });
+  page.on('filechooser', (chooser) => chooserSeen(chooser));
   await tabTo('download-weights');
   const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
   const weightsFile = path.join(temp, 'keyboard-weights.bin');
   writeFileSync(weightsFile, readFileSync(await download.path()));
   await page.keyboard.press('Tab');
   assert.equal((await focused()).id, 'load-weights-button');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+  await page.keyboard.press('Enter');
+  // Playwright intercepts file choosers once a listener exists; it is added long before the key
+  // press, which would otherwise race the interception being switched on.
+  const chooser = await chooserOpened;
   await chooser.setFiles(weightsFile);
   await page.waitForSelector('#weights-info:has-text("Loaded keyboard-weights.bin")');
   assert.match(await page.textContent('#start-info'), /starting from the weights in keyboard-weights\.bin/);
@@ -732,6 +738,19 @@ test('a reload in the middle of a run loses seconds, not the epoch, and the offe
   // The autosave runs every 2 s of wall time: at 15+ ms a step, at most about 140 steps behind.
   assert.ok(Number(step) >= seen - 140, `saved at step ${step}, the page was at ${seen} or later`);
   assert.match(await page.textContent('#resume-detail'), /(saved [\d\w ]+ before the page closed: the last \d+ steps? will be trained again|Nothing was lost)/);
+});
+
+test('hiding the page (another tab, a minimised window) saves the run at once', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // autosaveSeconds=600: no timed save during the test, so only the hiding can save it.
+  const page = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=2&batch=8&debug=1&debugStepMs=15&autosaveSeconds=600&autostart=1`);
+  await state(page, 'running');
+  await page.waitForFunction(() => Number(document.getElementById('epoch-progress').dataset.globalStep) > 30);
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await page.waitForSelector('#autosave-info:text-matches("epoch 1/2, step ([3-9][0-9]|[0-9]{3})/250")', { timeout: 5000 });
 });
 
 test('Start after loading a finished checkpoint says it would start a new model and offers to continue the checkpoint, which then trains on', async (t) => {

@@ -31,7 +31,7 @@ const DEBUG = PAGE_QUERY.get('debug') === '1';
 const DEBUG_STEP_MS = DEBUG ? Number(PAGE_QUERY.get('debugStepMs')) || 0 : 0;
 /**
  * autosaveSeconds=N: seconds between two checkpoints kept in IndexedDB while a run trains. A
- * checkpoint is 727 KB and takes milliseconds, so the default is short: a reload loses seconds.
+ * checkpoint is 728 KB for SimpleCNN and takes milliseconds, so the default is short: a reload loses seconds.
  */
 const AUTOSAVE_SECONDS = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
