@@ -15,7 +15,7 @@ import {
   forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData,
 } from './data-panel.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
-import { readBlob, WEIGHTS_RULE, CHECKPOINT_RULE } from './file-limits.js';
+import { readBlob, weightsRule, CHECKPOINT_RULE } from './file-limits.js';
 import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
@@ -31,7 +31,7 @@ const DEBUG = PAGE_QUERY.get('debug') === '1';
 const DEBUG_STEP_MS = DEBUG ? Number(PAGE_QUERY.get('debugStepMs')) || 0 : 0;
 /**
  * autosaveSeconds=N: seconds between two checkpoints kept in IndexedDB while a run trains. A
- * checkpoint is 727 KB and takes milliseconds, so the default is short: a reload loses seconds.
+ * checkpoint is 728 KB for SimpleCNN and takes milliseconds, so the default is short: a reload loses seconds.
  */
 const AUTOSAVE_SECONDS = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
@@ -798,7 +798,10 @@ function saveFile(data, name) {
 async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
-    const buffer = await readBlob(file, file.name, 'weights file', WEIGHTS_RULE);
+    // Judged by the size the model in the Model panel needs (the default SimpleCNN's until it has checked).
+    const params = modelPanel.summary?.totals.params ?? 62006;
+    const rule = weightsRule(params, `a weights file of this model (${params.toLocaleString('en')} float32 parameters)`);
+    const buffer = await readBlob(file, file.name, 'weights file', rule);
     const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch, model: modelPanel.text }, [buffer]);
     hasModel = true;
     pendingWeights = file.name;
