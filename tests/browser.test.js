@@ -907,6 +907,27 @@ test('two tabs never overwrite each other\'s saved run: each keeps its own, and 
   await second.close();
 });
 
+test('the resnet preset (batch norm, residual blocks) trains in the page with 2 workers exactly as with 1', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const query = 'epochs=1&batch=32&limitTrain=256&limitTest=100&seed=5&model=resnet';
+  const runWith = async (workers) => {
+    const page = await openPage(t, `${server.url}?${query}&workers=${workers}&autostart=1`);
+    await state(page, 'done');
+    const log = await page.textContent('#log');
+    const checkpoint = await downloadCheckpoint(page);
+    // From the parameters on: parameters, Adam's moments and running statistics (the header
+    // records the worker count, so it differs).
+    const view = new DataView(checkpoint.buffer, checkpoint.byteOffset);
+    const floatsAt = 256 + 4 * view.getUint32(24, true) + ((view.getUint32(28, true) + 3) & ~3);
+    return { log, state: checkpoint.subarray(floatsAt, checkpoint.length - 4) };
+  };
+  const two = await runWith(2);
+  assert.match(two.log, /seed 5, 2 workers: 8 steps per epoch/);
+  const one = await runWith(1);
+  assert.deepEqual(accuracyLines(two.log), accuracyLines(one.log));
+  assert.ok(Buffer.from(two.state).equals(Buffer.from(one.state)), 'identical parameters, Adam state and running statistics with 1 and 2 workers');
+});
+
 test('the server sends the right MIME types, serves the data folder and refuses paths outside its roots', async () => {
   const data = mkdtempSync(path.join(tmpdir(), 'webtrain-serve-'));
   writeFileSync(path.join(data, 'test_batch.bin'), Buffer.alloc(3073));

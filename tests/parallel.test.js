@@ -159,6 +159,17 @@ test('the CLI with two and three workers logs exactly the run of one worker', ()
   assert.ok(one.at(-1).test_accuracy > 0.6);
 });
 
+test('the resnet preset (batch norm over ghost batches, residual blocks) logs the same run with one and two workers', () => {
+  const resnet = (workers) => {
+    const r = runCli(['--data', data, '--model', 'resnet', '--batch-size', '48', '--limit-train', '288', '--limit-test', '100', '--epochs', '1', '--json', '--workers', String(workers)]);
+    assert.equal(r.status, 0, r.stderr);
+    return jsonEvents(r).map(({ train_samples_per_s, eval_samples_per_s, elapsed_s, train_s, ...rest }) => rest);
+  };
+  const one = resnet(1);
+  assert.deepEqual(resnet(2), one, 'two workers differ from one');
+  assert.equal(one.at(-1).event, 'epoch');
+});
+
 test('a peer worker that stops fails the step with its name instead of hanging', async () => {
   const module = await WebAssembly.compile(wasm);
   const engine = await createEngine(module);
