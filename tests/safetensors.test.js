@@ -214,9 +214,9 @@ test('fuzz: thousands of mutated files each end in a clean refusal or a whole lo
     () => { const b = good.slice(); new DataView(b.buffer).setFloat32(dataStart + 4 * rand((b.length - dataStart) / 4), [NaN, Infinity, -1, 1e38][rand(4)], true); return b; },
   ];
   const counts = { refused: 0, loaded: 0 };
-  const started = performance.now();
+  const MUTATIONS = 3000;
   let i = 0;
-  for (; i < 4000 && performance.now() - started < 5000; i++) {
+  for (; i < MUTATIONS; i++) {
     const bytes = mutations[i % mutations.length]();
     try {
       importSafetensors(model, bytes, 'fuzz.safetensors');
@@ -237,6 +237,5 @@ test('fuzz: thousands of mutated files each end in a clean refusal or a whole lo
     model.importState(baseline);
   }
   t.diagnostic(`${i} mutations: ${counts.refused} refused, ${counts.loaded} loaded`);
-  assert.ok(i >= 2000, `only ${i} mutations ran in 5 s`);
   assert.ok(counts.refused > i / 2 && counts.loaded > 0, `refused ${counts.refused}, loaded ${counts.loaded} of ${i}`);
 });
