@@ -43,7 +43,7 @@ test('--export writes each format by extension; --import of it evaluates to the 
 test('bad --export and --import are refused with one line naming the file', () => {
   writeFileSync(file('simple.txt'), 'x');
   const cases = [
-    [['--export', file('w.bin')], 2, /--export .*w\.bin: the extension must be \.safetensors, \.onnx, \.py/],
+    [['--export', file('w.bin')], 2, /--export .*w\.bin: the extension must be \.safetensors, \.onnx or \.py/],
     [['--import', file('simple.txt')], 2, /--import .*simple\.txt: takes a \.safetensors file/],
     [['--import', file('x.safetensors'), '--resume', file('ck.bin')], 2, /--import and --resume cannot be combined/],
     [['--import', file('missing.safetensors')], 1, /missing\.safetensors: safetensors file not found/],

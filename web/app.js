@@ -19,6 +19,7 @@ import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuer
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
+import { createExportPanel } from './export-panel.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -58,6 +59,7 @@ let lastEpoch = null;      // the newest EPOCH message (confusion matrix, predic
 // 'stopped' | 'diverged' | 'failed' | 'crashed' | 'loaded'.
 let savedRun = null;
 let pendingWeights = null; // the name of weights loaded since the last run: the next Start trains on from them
+let exportPanel = null; // the weights panel's exports (export-panel.js), made by wire()
 
 const STATUS_LABELS = {
   idle: 'Ready', loading: 'Loading data…', running: 'Training', paused: 'Paused', stopped: 'Stopped',
@@ -80,6 +82,8 @@ function setState(next) {
   $('download-checkpoint').disabled = !(hasModel || savedRun) || next === 'loading' || next === 'unsupported';
   const loadDisabled = busy || next === 'unsupported';
   for (const what of ['weights', 'checkpoint']) $(`load-${what}-button`).disabled = loadDisabled;
+  exportPanel?.setLoadDisabled(loadDisabled);
+  if (!busy || next === 'paused') exportPanel?.refresh(hasModel && next !== 'loading' && next !== 'unsupported');
   setFieldsDisabled(busy);
   $('choose-data-files').disabled = busy || next === 'unsupported';
   $('drop-zone').classList.toggle('disabled', busy);
@@ -704,6 +708,7 @@ function showEpoch(e) {
   showEvaluation(e, `after epoch ${e.epoch}`);
   renderFilters($('filters'), e.conv1);
   $('filters').classList.remove('placeholder');
+  exportPanel?.refresh(true); // the file names carry the new accuracy
 }
 
 /** Accuracy headline, per-class table, confusion matrix and the image grid's predictions. */
@@ -776,22 +781,29 @@ function saveFile(data, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+/** Weights loaded (raw or, from the export panel, safetensors): shown in `infoId`. */
+function weightsLoaded(reply, file, infoId) {
+  hasModel = true;
+  pendingWeights = file.name;
+  clearErrors('weights');
+  setState(state);
+  if (reply.conv1) {
+    renderFilters($('filters'), reply.conv1);
+    $('filters').classList.remove('placeholder');
+  }
+  const e = reply.evaluation;
+  if (e) showEvaluation(e, `with ${file.name}`);
+  const result = e ? ` Test accuracy ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}).` : '';
+  $(infoId).textContent = `Loaded ${file.name}; the next Start trains on from these weights.${result}`;
+  log(`# Loaded weights from ${file.name}${e ? `: ${formatAccuracy(e)}` : ''}`, 'log-info');
+}
+
 async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
     const buffer = await readBlob(file, file.name, 'weights file', WEIGHTS_RULE);
     const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch }, [buffer]);
-    hasModel = true;
-    pendingWeights = file.name;
-    clearErrors('weights');
-    setState(state);
-    renderFilters($('filters'), reply.conv1);
-    $('filters').classList.remove('placeholder');
-    const e = reply.evaluation;
-    if (e) showEvaluation(e, `with ${file.name}`);
-    const result = e ? ` Test accuracy ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}).` : '';
-    $('weights-info').textContent = `Loaded ${file.name}; the next Start trains on from these weights.${result}`;
-    log(`# Loaded weights from ${file.name}${e ? `: ${formatAccuracy(e)}` : ''}`, 'log-info');
+    weightsLoaded(reply, file, 'weights-info');
   } catch (error) {
     if (error.scope === 'lost') return;
     showError(`Weights not loaded, the current model is kept. ${error.message}`, 'weights');
@@ -815,6 +827,10 @@ async function loadCharts() {
 }
 
 function wire() {
+  exportPanel = createExportPanel({
+    request, saveFile, onLoaded: (reply, file) => weightsLoaded(reply, file, 'export-info'), onError: (message) => showError(message, 'weights'),
+    batchSize: () => VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize,
+  });
   $('start').addEventListener('click', start);
   $('pause').addEventListener('click', togglePause);
   $('stop').addEventListener('click', stop);

@@ -9,9 +9,8 @@ import path from 'node:path';
 import { createEngine, EngineError, CIFAR10_FORMAT } from '../../web/engine.js';
 import { parseDescription, describeDifference, DescriptionError, PRESETS, loadPreset } from '../../web/model-description.js';
 import { createModelFromDescription, attachDescription, summarize, formatSummary } from '../../web/model-spec.js';
-import { exportSafetensors, importSafetensors, safetensorsDescription, safetensorsDataBytes, SafetensorsError } from '../../web/safetensors.js';
-import { exportOnnx } from '../../web/onnx-export.js';
-import { generateModelPy } from '../../web/pytorch-module.js';
+import { importSafetensors, safetensorsDescription, safetensorsDataBytes, SafetensorsError } from '../../web/safetensors.js';
+import { MODEL_FILE_KINDS, kindOfFile, modelFile } from '../../web/model-files.js';
 import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
 import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { DataParallelStepper } from '../../web/parallel.js';
@@ -68,8 +67,6 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
 
 const STRING_OPTIONS = ['data', 'model', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import', 'export', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
 
-/** --export's formats, by the file's extension. */
-const EXPORT_FORMATS = { '.safetensors': 'safetensors', '.onnx': 'ONNX', '.py': 'PyTorch module' };
 
 function parseOptions(argv) {
   // `--lr -1` is a (bad) value, not an option: join it so the option's own check reports it.
@@ -102,12 +99,10 @@ function parseOptions(argv) {
   if (v['print-model']) return { printModel: true, model: v.model ?? 'simplecnn' };
   const exports = v.export ?? [], imports = v.import ?? [];
   for (const file of exports) {
-    if (!(path.extname(file).toLowerCase() in EXPORT_FORMATS)) {
-      throw new UserError(`--export ${file}: the extension must be ${Object.keys(EXPORT_FORMATS).join(', ')} (it chooses the format)`, 2);
-    }
+    if (!kindOfFile(file)) throw new UserError(`--export ${file}: the extension must be .safetensors, .onnx or .py (it chooses the format)`, 2);
   }
   for (const file of imports) {
-    if (path.extname(file).toLowerCase() !== '.safetensors') throw new UserError(`--import ${file}: takes a .safetensors file (raw float32 weights: --import-weights)`, 2);
+    if (kindOfFile(file) !== 'safetensors') throw new UserError(`--import ${file}: takes a .safetensors file (raw float32 weights: --import-weights)`, 2);
   }
   if (imports.length && v.resume) throw new UserError('--import and --resume cannot be combined: the checkpoint holds the weights', 2);
   if (imports.length && v['import-weights']) throw new UserError('--import and --import-weights cannot be combined: choose one file to start from', 2);
@@ -330,7 +325,7 @@ export async function main(argv, out = process.stdout) {
     }
   }
   if (options.convertOnly) {
-    await writeExports(model, options.exports, {});
+    await writeExports(model, options.exports, null);
     return;
   }
   const { train, test, trainFiles, testFiles } = await loadData(engine, options.data, options);
@@ -389,7 +384,7 @@ export async function main(argv, out = process.stdout) {
     }
     await writeFileAtomic(options.exportWeights, bytes, 'weights');
   }
-  await writeExports(model, options.exports, accuracy === null ? {} : { test_accuracy: accuracy.toFixed(4) });
+  await writeExports(model, options.exports, accuracy);
 }
 
 /** The description a safetensors file carries (webtrain writes it), as --model would give it. */
@@ -404,19 +399,14 @@ async function modelOfImport(file) {
   return text === null ? null : { text, name: `the model in ${file}` };
 }
 
-/** Writes each --export file in the format its extension names. */
-async function writeExports(model, files, metadata) {
+/** Writes each --export file in the format its extension names; `accuracy` goes in the metadata. */
+async function writeExports(model, files, accuracy) {
   if (!files.length) return;
   // A model made from a checkpoint's spec gets its description (version 1: SimpleCNN's).
   if (!model.description) attachDescription(model, parseDescription(model.source().text || await loadPreset('simplecnn')));
-  const format = { ...model.format, mean: [...CIFAR10_FORMAT.mean], std: [...CIFAR10_FORMAT.std] };
   for (const file of files) {
-    const kind = EXPORT_FORMATS[path.extname(file).toLowerCase()];
-    let bytes;
-    if (kind === 'safetensors') bytes = exportSafetensors(model, { format, metadata });
-    else if (kind === 'ONNX') bytes = exportOnnx(model, { format, metadata });
-    else bytes = new TextEncoder().encode(generateModelPy(model.description, format));
-    await writeFileAtomic(file, bytes, kind);
+    const kind = kindOfFile(file);
+    await writeFileAtomic(file, modelFile(model, kind, { format: CIFAR10_FORMAT, accuracy }), MODEL_FILE_KINDS[kind].label);
   }
 }
 
