@@ -26,6 +26,7 @@
  */
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,26 @@ size_t wt_checkpoint_bytes(const wt_model *model) {
   wt_model_text(model, &text_bytes);
   const size_t P = (size_t)wt_model_param_count(model), R = (size_t)wt_model_running_count(model);
   return V2_HEADER + 4 * spec_words + pad4(text_bytes) + 4 * (3 * P + R) + 4;
+}
+
+/* Names the first difference between a checkpoint's spec and a model's, for the refusal. */
+static void describe_spec_difference(char *out, size_t n, const int32_t *theirs, size_t their_words, const int32_t *mine,
+                                     size_t my_words) {
+  size_t i = 0;
+  while (i < their_words && i < my_words && theirs[i] == mine[i]) i++;
+  if (i < WT_SPEC_HEADER_WORDS) {
+    const char *field = i >= 2 && i <= 4 ? "the input shape" : i == 5 ? "the class count" : i == 6 ? "the ghost batch"
+                      : i == 7 ? "the number of layers" : i >= 8 && i <= 15 ? "the normalisation" : "its header";
+    snprintf(out, n, "%s differs", field);
+  } else if (i >= their_words || i >= my_words) {
+    snprintf(out, n, "it has %zu spec nodes, this model %zu", (their_words - WT_SPEC_HEADER_WORDS) / WT_NODE_WORDS,
+             (my_words - WT_SPEC_HEADER_WORDS) / WT_NODE_WORDS);
+  } else {
+    const size_t node = (i - WT_SPEC_HEADER_WORDS) / WT_NODE_WORDS;
+    snprintf(out, n, "node %zu differs (kind %d there, %d here; argument word %zu)", node,
+             (int)theirs[WT_SPEC_HEADER_WORDS + node * WT_NODE_WORDS], (int)mine[WT_SPEC_HEADER_WORDS + node * WT_NODE_WORDS],
+             (i - WT_SPEC_HEADER_WORDS) % WT_NODE_WORDS);
+  }
 }
 
 static wt_status check_state(const wt_run_state *s) {
@@ -304,7 +325,10 @@ wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t
   const int32_t *mine = wt_model_spec(model, &words);
   if (words != p.spec_words || memcmp(mine, p.spec, 4 * words) != 0 || p.params != (size_t)wt_model_param_count(model) ||
       p.running != (size_t)wt_model_running_count(model)) {
-    return wt_fail(WT_ERR_BAD_DATA, "checkpoint is for another model (%zu parameters; this one has %d)", p.params, (int)wt_model_param_count(model));
+    char where[160];
+    describe_spec_difference(where, sizeof where, p.spec, p.spec_words, mine, words);
+    return wt_fail(WT_ERR_BAD_DATA, "checkpoint is for another model: %s (%zu parameters; this one has %d)", where, p.params,
+                   (int)wt_model_param_count(model));
   }
   st = check_state(&p.state);
   if (st != WT_OK) return st;

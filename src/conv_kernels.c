@@ -11,7 +11,9 @@
  *                     correlation of padded dout with the weight taps that reach those pixels,
  *                     transposed and flipped                                conv_igemm_mrxnr
  *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_ntx8
- * where CKK = C*K*K and P = OH*OW. */
+ * where CKK = C*K*K and P = OH*OW. 3x3 stride-1 forward and backward input with >= 16 channels
+ * take Winograd F(2x2, 3x3) instead (wino_correlate), its 16 products per tile as conv_igemm GEMMs.
+ * Tiles are sized for V8 on x64, which allocates 15 xmm registers: at most 8 accumulators. */
 #include <stddef.h>
 #include <string.h>
 
@@ -114,14 +116,16 @@ typedef struct conv_image {
   size_t row, plane; /* floats per row (phases * Wq), per channel */
 } conv_image;
 
+/* n floats rounded up to an odd number of 64-byte lines: arrays read or written together (a
+ * tile reads one row from each of many channels) then fall in different cache sets, where
+ * power-of-2 strides (a 16x16 plane, Winograd's 16 products) would put them all in a few. */
+static size_t skew(size_t n) {
+  n = (n + 15) / 16 * 16;
+  return n / 16 % 2 == 0 ? n + 16 : n;
+}
+
 static conv_image make_image(int rows, int phases, int Wq) {
-  /* Channels an odd number of 64-byte lines apart: a tile reads one row from each of many
-   * channels, and a power-of-2 plane (a 16x16 1x1 convolution's) would put them all in a few
-   * cache sets. */
-  size_t plane = (size_t)rows * phases * Wq;
-  plane = (plane + 15) / 16 * 16;
-  if (plane / 16 % 2 == 0) plane += 16;
-  conv_image g = {rows, phases, Wq, (size_t)phases * Wq, plane};
+  conv_image g = {rows, phases, Wq, (size_t)phases * Wq, skew((size_t)rows * phases * Wq)};
   return g;
 }
 /* What the forward and backward-params tiles read: the input padded by `pad`, split by the
@@ -164,6 +168,41 @@ static conv_image dout_image(const wt_conv_shape *s, int *max_rows, int *max_col
   return make_image(rows + pd, 1, cols + pd);
 }
 
+/* Winograd F(2x2, 3x3) (Lavin and Gray; NNPACK, ncnn) for 3x3 stride-1 correlations: each 2x2
+ * block of outputs from a 4x4 block of input in 16 products instead of 36. Tiles are taken 4 at a
+ * time along a row (one vector each), so a row of tiles is padded to a multiple of 4. */
+typedef struct wino_geom {
+  int TH, TW4;  /* tile rows; tiles per row, rounded up to 4 */
+  size_t T;     /* TH * TW4 */
+  conv_image g; /* the padded input, split into 2 phases (even and odd columns) */
+} wino_geom;
+
+static wino_geom wino_of(int OH, int OW) {
+  wino_geom w;
+  w.TH = (OH + 1) / 2;
+  w.TW4 = round_up((OW + 1) / 2, 4);
+  w.T = (size_t)w.TH * w.TW4;
+  w.g = make_image(2 * w.TH + 2, 2, w.TW4 + 1);
+  return w;
+}
+
+/* Winograd's scratch for M outputs from N inputs: the input, its transform V (16, N, T), the
+ * products (16, M, T) (both with the 16 skewed apart), the transformed weights
+ * (16, ceil(M / CONV_MR), N, CONV_MR), N offsets. */
+static size_t wino_floats(int M, int N, int OH, int OW) {
+  const wino_geom w = wino_of(OH, OW);
+  return (size_t)N * w.g.plane + 16 * (skew(w.T * N) + skew(w.T * M)) + (size_t)16 * round_up(M, CONV_MR) * N + N;
+}
+
+/* 3x3, stride 1, padding that the backward input's correlation can express, and channels enough
+ * that the transforms' cost (per channel and tile) is paid back by the products (per pair). In
+ * direct-convolution FLOPs against the direct kernels (npm run bench:kernels, 3x3 same, 8x8 to
+ * 32x32): with 16 channels 1.05-1.25x, with 32 1.0-1.4x, with 64 and 96 1.3-1.7x. */
+#define WINO_MIN_CHANNELS 16
+static int use_winograd(const wt_conv_shape *s) {
+  return s->K == 3 && s->stride == 1 && s->pad <= 2 && s->C >= WINO_MIN_CHANNELS && s->OC >= WINO_MIN_CHANNELS;
+}
+
 size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
   (void)B; /* images are processed one at a time */
   const size_t CKK = (size_t)s->C * s->K * s->K, OCKK = (size_t)s->OC * s->K * s->K;
@@ -180,7 +219,13 @@ size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
   const size_t P = (size_t)s->OH * s->OW;
   const size_t params = in_img + P * OCr + CKK * OCr + CKK + P;
   size_t most = forward > input ? forward : input;
-  return most > params ? most : params;
+  most = most > params ? most : params;
+  if (use_winograd(s)) {
+    const size_t wf = wino_floats(s->OC, s->C, s->OH, s->OW), wi = wino_floats(s->C, s->OC, s->H, s->W);
+    most = most > wf ? most : wf;
+    most = most > wi ? most : wi;
+  }
+  return most;
 }
 
 #if !WT_SIMD
@@ -310,9 +355,132 @@ static void conv_igemm(int M, int nk, const float *wpack, const int32_t *off, co
     }
 }
 
+/* U = G g G^T for every (m, n) pair, packed per element xi of the 4x4 as conv_igemm's weights:
+ * (16, ceil(M / CONV_MR), N, CONV_MR). g(m, n)[ki][kj] = w[m * sm + n * sn + ki * si + kj * sj]. */
+static void wino_weights(float *U, int M, int N, const float *w, ptrdiff_t sm, ptrdiff_t sn, ptrdiff_t si, ptrdiff_t sj) {
+  const int Mr = round_up(M, CONV_MR);
+  for (int m = 0; m < Mr; m++)
+    for (int n = 0; n < N; n++) {
+      float g[3][3], t[4][3], u[4][4];
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) g[i][j] = m < M ? w[m * sm + n * sn + i * si + j * sj] : 0.0f;
+      for (int j = 0; j < 3; j++) {
+        t[0][j] = g[0][j];
+        t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+        t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+        t[3][j] = g[2][j];
+      }
+      for (int i = 0; i < 4; i++) {
+        u[i][0] = t[i][0];
+        u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[i][3] = t[i][2];
+      }
+      for (int xi = 0; xi < 16; xi++) {
+        U[((size_t)xi * Mr + m - m % CONV_MR) * N + (size_t)n * CONV_MR + m % CONV_MR] = u[xi / 4][xi % 4];
+      }
+    }
+}
+
+/* V[xi][n][t] = (B^T d B)[xi] for the 4x4 input block d of every tile t, 4 tiles a vector; the
+ * V[xi] skew(N * T) floats apart. */
+static void wino_input(float *V, const wino_geom *w, const float *img, int N) {
+  const conv_image *g = &w->g;
+  for (int n = 0; n < N; n++)
+    for (int th = 0; th < w->TH; th++)
+      for (int tw = 0; tw < w->TW4; tw += 4) {
+        /* Column 2*tile + j of the block is phase j % 2, index tile + j / 2. */
+        const float *x = img + (size_t)n * g->plane + (size_t)2 * th * g->row + tw;
+        v128_t t[4][4];
+        for (int j = 0; j < 4; j++) {
+          const float *xj = x + (j % 2) * g->Wq + j / 2;
+          const v128_t d0 = wasm_v128_load(xj), d1 = wasm_v128_load(xj + g->row);
+          const v128_t d2 = wasm_v128_load(xj + 2 * g->row), d3 = wasm_v128_load(xj + 3 * g->row);
+          t[0][j] = wasm_f32x4_sub(d0, d2);
+          t[1][j] = wasm_f32x4_add(d1, d2);
+          t[2][j] = wasm_f32x4_sub(d2, d1);
+          t[3][j] = wasm_f32x4_sub(d1, d3);
+        }
+        float *v = V + (size_t)n * w->T + (size_t)th * w->TW4 + tw;
+        const size_t xi_step = skew((size_t)N * w->T);
+        for (int i = 0; i < 4; i++) {
+          wasm_v128_store(v + (4 * i + 0) * xi_step, wasm_f32x4_sub(t[i][0], t[i][2]));
+          wasm_v128_store(v + (4 * i + 1) * xi_step, wasm_f32x4_add(t[i][1], t[i][2]));
+          wasm_v128_store(v + (4 * i + 2) * xi_step, wasm_f32x4_sub(t[i][2], t[i][1]));
+          wasm_v128_store(v + (4 * i + 3) * xi_step, wasm_f32x4_sub(t[i][1], t[i][3]));
+        }
+      }
+}
+
+/* out (M, OH, OW) (=|+=) A^T Y A of every tile's products Y[xi][m][t] (the Y[xi] skew(M * T)
+ * floats apart), plus bias (M) unless NULL. */
+static void wino_output(float *out, const float *Y, const wino_geom *w, int M, int OH, int OW, const float *bias,
+                        int accumulate) {
+  const size_t xi_step = skew((size_t)M * w->T);
+  for (int m = 0; m < M; m++) {
+    const v128_t vb = wasm_f32x4_splat(bias ? bias[m] : 0.0f);
+    for (int th = 0; th < w->TH; th++)
+      for (int tw = 0; tw < w->TW4; tw += 4) {
+        const float *y = Y + (size_t)m * w->T + (size_t)th * w->TW4 + tw;
+        v128_t u[2][4];
+        for (int j = 0; j < 4; j++) {
+          const v128_t y0 = wasm_v128_load(y + j * xi_step), y1 = wasm_v128_load(y + (4 + j) * xi_step);
+          const v128_t y2 = wasm_v128_load(y + (8 + j) * xi_step), y3 = wasm_v128_load(y + (12 + j) * xi_step);
+          u[0][j] = wasm_f32x4_add(wasm_f32x4_add(y0, y1), y2);
+          u[1][j] = wasm_f32x4_sub(wasm_f32x4_sub(y1, y2), y3);
+        }
+        const int ow = 2 * tw, nc = OW - ow < 8 ? OW - ow : 8;
+        if (nc <= 0) continue;
+        for (int a = 0; a < 2 && 2 * th + a < OH; a++) {
+          const v128_t ye = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(u[a][0], u[a][1]), u[a][2]), vb);
+          const v128_t yo = wasm_f32x4_add(wasm_f32x4_sub(wasm_f32x4_sub(u[a][1], u[a][2]), u[a][3]), vb);
+          v128_t vy[2] = {wasm_i32x4_shuffle(ye, yo, 0, 4, 1, 5), wasm_i32x4_shuffle(ye, yo, 2, 6, 3, 7)};
+          float *o = out + ((size_t)m * OH + 2 * th + a) * OW + ow;
+          if (nc == 8) {
+            for (int v = 0; v < 2; v++) {
+              if (accumulate) vy[v] = wasm_f32x4_add(wasm_v128_load(o + 4 * v), vy[v]);
+              wasm_v128_store(o + 4 * v, vy[v]);
+            }
+          } else {
+            float row[8];
+            wasm_v128_store(row, vy[0]);
+            wasm_v128_store(row + 4, vy[1]);
+            for (int j = 0; j < nc; j++) o[j] = accumulate ? o[j] + row[j] : row[j];
+          }
+        }
+      }
+  }
+}
+
+/* out (M, OH, OW) (=|+=) the 3x3 correlation of img (N channels, padded, laid out by wino_of) with
+ * the transformed weights U (wino_weights), plus bias unless NULL. work: wino_floats' V, Y, offsets. */
+static void wino_correlate(float *out, const float *img, const wino_geom *w, const float *U, int M, int N, int OH,
+                           int OW, const float *bias, int accumulate, float *work) {
+  const size_t vstep = skew((size_t)N * w->T), ystep = skew((size_t)M * w->T);
+  float *V = work, *Y = V + 16 * vstep;
+  int32_t *off = (int32_t *)(Y + 16 * ystep);
+  for (int n = 0; n < N; n++) off[n] = (int32_t)(n * w->T);
+  wino_input(V, w, img, N);
+  const int Mr = round_up(M, CONV_MR);
+  for (int xi = 0; xi < 16; xi++) {
+    conv_igemm(M, N, U + (size_t)xi * Mr * N, off, V + xi * vstep, 0, 1, (int)w->T, NULL, Y + xi * ystep, 0);
+  }
+  wino_output(out, Y, w, M, OH, OW, bias, accumulate);
+}
+
 void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp, const float *weight,
                      const float *bias, float *scratch) {
   const int C = s->C, OC = s->OC, CKK = C * s->K * s->K;
+  if (use_winograd(s)) {
+    const wino_geom w = wino_of(s->OH, s->OW);
+    float *U = scratch, *img = U + (size_t)16 * round_up(OC, CONV_MR) * C, *work = img + (size_t)C * w.g.plane;
+    wino_weights(U, OC, C, weight, (ptrdiff_t)C * 9, 9, 3, 1);
+    for (int b = 0; b < B; b++) {
+      pack_image(img, &w.g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, s->pad, 3);
+      wino_correlate(out + (size_t)b * OC * s->OH * s->OW, img, &w, U, OC, C, s->OH, s->OW, bias, 0, work);
+    }
+    return;
+  }
   const conv_image g = input_image(s);
   float *wpack = scratch;
   int32_t *off = (int32_t *)(wpack + (size_t)round_up(OC, CONV_MR) * CKK);
@@ -333,6 +501,16 @@ void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp
 void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const float *dout, const float *weight,
                             float *scratch) {
   const int C = s->C, H = s->H, W = s->W, OC = s->OC, K = s->K, st = s->stride;
+  if (use_winograd(s)) { /* dinp += dout padded by 2 - pad, correlated with the flipped weight */
+    const wino_geom w = wino_of(H, W);
+    float *U = scratch, *img = U + (size_t)16 * round_up(C, CONV_MR) * OC, *work = img + (size_t)OC * w.g.plane;
+    wino_weights(U, C, OC, weight + 8, 9, (ptrdiff_t)C * 9, -3, -1);
+    for (int b = 0; b < B; b++) {
+      pack_image(img, &w.g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, 2 - s->pad, 3);
+      wino_correlate(dinp + (size_t)b * C * H * W, img, &w, U, C, OC, H, W, NULL, 1, work);
+    }
+    return;
+  }
   const int pd = (K + st - 1) / st - 1, Cr = round_up(C, CONV_MR);
   int phase_rows, phase_cols;
   const conv_image g = dout_image(s, &phase_rows, &phase_cols);

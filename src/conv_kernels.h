@@ -5,11 +5,13 @@
  * check can build it in double) and a fast version, which on a SIMD128 build packs the weights
  * and a zero-padded copy of one image into `scratch` and runs register-blocked micro-kernels
  * (conv_kernels.c); on every other build it is the reference. The fast versions sum in another
- * order than the references: they agree to float rounding (tests hold them to 1e-5 relative L2).
+ * order than the references (and 3x3 stride-1 ones with >= 16 channels use Winograd F(2x2, 3x3)):
+ * they agree to float rounding (tests hold them to 1e-5 relative L2 per tensor).
  *
  * Buffer contract: out, dinp, dweight, dbias are written only inside their tensors; inputs are
  * read only inside theirs; scratch (wt_conv_scratch_floats floats, allocated once by the caller,
- * no alignment needed) is the only other memory touched. Nothing is allocated. */
+ * no alignment needed, one buffer for all three passes, nothing kept in it between calls) is the
+ * only other memory touched. Nothing is allocated. */
 #ifndef WT_CONV_KERNELS_H
 #define WT_CONV_KERNELS_H
 

@@ -696,7 +696,8 @@ wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t 
   wt_status st = check_records(model, records);
   if (st != WT_OK) return st;
   if (first < 0 || count < 0 || (int64_t)first + count > records->count) {
-    return wt_fail(WT_ERR_INVALID_ARGUMENT, "records %d..%d are outside the %d loaded", (int)first, (int)(first + count), (int)records->count);
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "records %d..%lld are outside the %d loaded", (int)first, (long long)first + count,
+                   (int)records->count);
   }
   const int32_t K = model->classes;
   for (int32_t i = 0; i < count; i++) {

@@ -24,7 +24,8 @@ void wt_free(void *ptr) { free(ptr); }
 
 size_t wt_heap_bytes_in_use(void) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-  return mallinfo2().uordblks; /* glibc deprecates mallinfo's int fields */
+  const struct mallinfo2 info = mallinfo2(); /* glibc deprecates mallinfo's int fields */
+  return info.uordblks + info.hblkhd;         /* hblkhd: large blocks glibc maps directly */
 #else
   return (size_t)mallinfo().uordblks;
 #endif

@@ -24,7 +24,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const WEIGHTS_BYTES = 248024;
-const CHECKPOINT_BYTES = 744204;
+const CHECKPOINT_BYTES = 745608; // a version 2 checkpoint of SimpleCNN (header, spec, description, 3 x 62,006 floats, CRC)
 // 5 x 200 training records at batch 8: 125 steps per epoch, so each epoch logs one loss line.
 const PER_TRAIN_FILE = 200;
 const TEST_RECORDS = 200;
@@ -289,7 +289,7 @@ test('an oversized file dropped or chosen is refused by its size, before it is r
   await state(page, 'idle');
 
   await chooseWeights(page, bigWeights);
-  await page.waitForSelector('#error-list:has-text("big-weights.bin: weights file is 314572800 bytes; a SimpleCNN weights file is 248024 bytes")');
+  await page.waitForSelector('#error-list:has-text("big-weights.bin: weights file is 314572800 bytes; a weights file of this model (62,006 float32 parameters) is 248024 bytes")');
   assert.match(await page.textContent('#weights-info'), /big-weights\.bin was refused/);
   assert.deepEqual(await page.evaluate(() => window.readSizes), [], 'files were read before all were judged');
   rmSync(dropped, { recursive: true, force: true });
@@ -666,13 +666,19 @@ test('keyboard only: start, pause, continue and stop a run, download its weights
   await state(page, 'stopped');
   assert.equal((await focused()).id, 'start', 'focus goes back to Start after Stop');
 
+  let chooserSeen;
+  const chooserOpened = new Promise((resolve) => { chooserSeen = resolve; });
+  page.on('filechooser', (chooser) => chooserSeen(chooser));
   await tabTo('download-weights');
   const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
   const weightsFile = path.join(temp, 'keyboard-weights.bin');
   writeFileSync(weightsFile, readFileSync(await download.path()));
   await page.keyboard.press('Tab');
   assert.equal((await focused()).id, 'load-weights-button');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+  await page.keyboard.press('Enter');
+  // Playwright intercepts file choosers once a listener exists; it is added long before the key
+  // press, which would otherwise race the interception being switched on.
+  const chooser = await chooserOpened;
   await chooser.setFiles(weightsFile);
   await page.waitForSelector('#weights-info:has-text("Loaded keyboard-weights.bin")');
   assert.match(await page.textContent('#start-info'), /starting from the weights in keyboard-weights\.bin/);
@@ -732,6 +738,19 @@ test('a reload in the middle of a run loses seconds, not the epoch, and the offe
   // The autosave runs every 2 s of wall time: at 15+ ms a step, at most about 140 steps behind.
   assert.ok(Number(step) >= seen - 140, `saved at step ${step}, the page was at ${seen} or later`);
   assert.match(await page.textContent('#resume-detail'), /(saved [\d\w ]+ before the page closed: the last \d+ steps? will be trained again|Nothing was lost)/);
+});
+
+test('hiding the page (another tab, a minimised window) saves the run at once', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  // autosaveSeconds=600: no timed save during the test, so only the hiding can save it.
+  const page = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=2&batch=8&debug=1&debugStepMs=15&autosaveSeconds=600&autostart=1`);
+  await state(page, 'running');
+  await page.waitForFunction(() => Number(document.getElementById('epoch-progress').dataset.globalStep) > 30);
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await page.waitForSelector('#autosave-info:text-matches("epoch 1/2, step ([3-9][0-9]|[0-9]{3})/250")', { timeout: 5000 });
 });
 
 test('Start after loading a finished checkpoint says it would start a new model and offers to continue the checkpoint, which then trains on', async (t) => {
@@ -804,6 +823,89 @@ function rawGet(port, rawPath) {
     }).on('error', reject);
   });
 }
+
+test('the Model panel: a preset from the URL, a bad description names its line and blocks Start, a custom net trains, its link reproduces it, its layers show, and its checkpoint switches the model back', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=1&batch=16&limitTrain=160&limitTest=100&model=resnet`);
+  await page.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await page.inputValue('#model-preset'), 'resnet');
+  assert.ok((await page.$$eval('#model-summary tbody tr', (rows) => rows.length)) > 25, 'a row per layer');
+  assert.match(await page.textContent('#model-summary tfoot'), /78,042/);
+  await page.waitForSelector('#model-estimate:has-text("per epoch")');
+
+  await page.click('.model-details summary');
+  await page.fill('#model-text', 'conv(6, 5)\nrelu\nlinear(10)\n');
+  await page.waitForSelector('#model-error:has-text("line 3")');
+  assert.match(await page.textContent('#model-error'), /line 3: linear fc1: linear needs a flat input: add flatten before it/);
+  assert.equal(await page.getAttribute('#model-text', 'aria-invalid'), 'true');
+  assert.equal(await page.isDisabled('#start'), true, 'Start waits for a valid description');
+
+  const custom = 'conv(4, 3, padding=1)\nbatchnorm\nrelu\nmaxpool(2)\nflatten\ndropout(0.1)\nlinear(classes)\n';
+  await page.fill('#model-text', custom);
+  await page.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await page.inputValue('#model-preset'), 'custom');
+  await page.waitForFunction(() => !document.getElementById('start').disabled);
+  const link = page.url();
+  assert.match(link, /[?&]model=[A-Za-z0-9_-]{10,}/, 'a custom net is encoded in the URL');
+  await page.click('#start');
+  await state(page, 'done');
+  assert.match(await page.textContent('#log'), /Test accuracy: \d/);
+
+  await page.click('#show-activations');
+  await page.waitForSelector('#activations .activation-layer');
+  const layers = await page.$$eval('#activations .activation-layer h3', (h) => h.map((x) => x.textContent));
+  assert.equal(layers[0], 'conv1 · conv · 4×32×32');
+  assert.equal(layers.length, 7);
+  assert.ok((await page.$$('#activations canvas[aria-label]')).length >= 4, 'feature maps are drawn and named');
+
+  const checkpointFile = path.join(temp, 'custom.ckpt');
+  writeFileSync(checkpointFile, await downloadCheckpoint(page));
+  await page.selectOption('#model-preset', 'simplecnn');
+  await page.waitForFunction(() => document.getElementById('model-text').value.startsWith('# SimpleCNN'));
+  await chooseCheckpoint(page, checkpointFile);
+  await page.waitForSelector('#confirm[open]');
+  assert.match(await page.textContent('#confirm'), /holds another model than the one in the editor: layer 1 \(conv1\)/);
+  await page.click('#confirm button:text-is("Switch to its model and load")');
+  await page.waitForSelector('#checkpoint-info:has-text("Loaded custom.ckpt")');
+  assert.equal(await page.inputValue('#model-text'), custom, 'the panel shows the checkpoint\'s model');
+
+  const again = await openPage(t, link);
+  await again.waitForSelector('#model-summary table', { state: 'attached' });
+  assert.equal(await again.inputValue('#model-text'), custom, 'the link reproduces the description');
+});
+
+test('two tabs never overwrite each other\'s saved run: each keeps its own, and a new tab offers only a run no open tab holds', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const first = await openPage(t, `${server.url}?data=${BIG_DATA}&epochs=1&batch=8&seed=1&autosaveSeconds=0.1&debug=1&debugStepMs=10&autostart=1`);
+  await first.waitForSelector('#autosave-info:text-matches("epoch 1/1, step [1-9]")', { timeout: 60000 });
+  await first.click('#pause');
+  await state(first, 'paused');
+  // A second tab of the same site (same IndexedDB): the first tab's run is not offered to it.
+  const second = await first.context().newPage();
+  await second.goto(`${server.url}?epochs=1&batch=8&seed=2&autosaveSeconds=0.1`);
+  await state(second, 'idle');
+  await second.waitForTimeout(500);
+  assert.equal(await second.locator('#resume-offer').isHidden(), true, 'the first tab holds its run');
+  await second.click('#start');
+  await state(second, 'done');
+  const saved = await second.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('webtrain');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const request = open.result.transaction('runs').objectStore('runs').getAll();
+      request.onsuccess = () => resolve(request.result.map((r) => r.runState.seed));
+    };
+  }));
+  assert.deepEqual(saved, [1], 'the first tab\'s paused run is still saved; the second tab\'s finished run removed only its own');
+  // The first tab closes: a new tab now offers its run.
+  await first.close();
+  const third = await second.context().newPage();
+  await third.goto(server.url);
+  await third.waitForSelector('#resume-offer:visible');
+  assert.match(await third.textContent('#resume-detail'), /seed 1/);
+  await third.close();
+  await second.close();
+});
 
 test('the server sends the right MIME types, serves the data folder and refuses paths outside its roots', async () => {
   const data = mkdtempSync(path.join(tmpdir(), 'webtrain-serve-'));

@@ -227,6 +227,8 @@ test('a batch-norm net resumed mid-epoch continues bit for bit (running statisti
   assert.deepEqual(model.params(), full.model.params());
   assert.deepEqual(model.running(), full.model.running());
   assert.equal(model.statSteps, full.model.statSteps);
+});
+
 // lr 50 keeps every loss finite (1e10 and more): the guard must still stop it, as the page's does.
 test('a loss far above chance (100 × ln 10) is divergence too: lr 50 exits with status 1, naming the step', () => {
   const r = runCli(['--data', data, '--epochs', '1', '--lr', '50']);

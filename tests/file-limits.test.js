@@ -253,7 +253,7 @@ test('the page\'s download reader: judged by Content-Length before reading, held
   await assert.rejects(read(endless.response), /more than the 184380000-byte ceiling for a CIFAR-10 file; the download was stopped there/);
   assert.ok(endless.pulled.count <= 5, `${endless.pulled.count} chunks pulled`);
   const unknown = responseOf([record, record.subarray(0, 10)]);
-  await assert.rejects(read(unknown.response), /1 whole records and 10 bytes left over/);
+  await assert.rejects(read(unknown.response), /1 whole record and 10 bytes left over/);
 
   const broken = new Response(new ReadableStream({ pull(c) { c.error(new TypeError('network error')); } }), { headers: { 'content-length': '6146' } });
   await assert.rejects(read(broken), (e) => e instanceof DownloadError && /interrupted: the server announced 6146 bytes \(Content-Length\) and sent 0 \(network error\)/.test(e.message));

@@ -9,12 +9,13 @@ import { CLASS_NAMES } from './cifar.js';
 import { formatLoss, formatAccuracy, TRAINING_DEFAULTS } from './trainer.js';
 import * as P from './protocol.js';
 import { renderPerClass, renderConfusion, renderImageGrid, renderFilters } from './visuals.js';
+import { createModelPanel, renderActivations } from './model-panel.js';
 import {
   setupDataPanel, ensureData, loadLocalFiles, currentSource, describeDataFor, dataFailed, dataSample,
   forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData,
 } from './data-panel.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
-import { readBlob, WEIGHTS_RULE, CHECKPOINT_RULE } from './file-limits.js';
+import { readBlob, weightsRule, CHECKPOINT_RULE } from './file-limits.js';
 import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
@@ -31,7 +32,7 @@ const DEBUG = PAGE_QUERY.get('debug') === '1';
 const DEBUG_STEP_MS = DEBUG ? Number(PAGE_QUERY.get('debugStepMs')) || 0 : 0;
 /**
  * autosaveSeconds=N: seconds between two checkpoints kept in IndexedDB while a run trains. A
- * checkpoint is 727 KB and takes milliseconds, so the default is short: a reload loses seconds.
+ * checkpoint is 728 KB for SimpleCNN and takes milliseconds, so the default is short: a reload loses seconds.
  */
 const AUTOSAVE_SECONDS = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
@@ -59,6 +60,7 @@ let lastEpoch = null;      // the newest EPOCH message (confusion matrix, predic
 // 'stopped' | 'diverged' | 'failed' | 'crashed' | 'loaded'.
 let savedRun = null;
 let pendingWeights = null; // the name of weights loaded since the last run: the next Start trains on from them
+let modelPanel = null;     // the Model panel (model-panel.js): the description every run trains
 let exportPanel = null; // the weights panel's exports (export-panel.js), made by wire()
 
 const STATUS_LABELS = {
@@ -73,7 +75,9 @@ function setState(next) {
   state = next;
   document.body.dataset.state = next;
   const busy = next === 'loading' || next === 'running' || next === 'paused';
-  $('start').disabled = busy || next === 'unsupported';
+  $('start').disabled = busy || next === 'unsupported' || (modelPanel !== null && !modelPanel.valid);
+  modelPanel?.setDisabled(busy);
+  $('show-activations').disabled = !hasModel || next === 'loading' || next === 'unsupported';
   $('start').textContent = hasModel || savedRun ? 'Start new run' : 'Start';
   $('pause').disabled = !(next === 'running' || next === 'paused');
   $('pause').textContent = next === 'paused' ? 'Continue' : 'Pause';
@@ -246,11 +250,11 @@ async function start() {
     resetRunView(settings);
     runHistory = [];
     lastEpoch = null;
-    currentRun = { settings, source };
+    currentRun = { settings: { ...settings, model: modelPanel.text }, source };
     const started = await request(P.START, {
       epochs: settings.epochs, batchSize: settings.batch, lr: settings.lr, seed: settings.seed,
       limitTrain: settings.limitTrain, limitTest: settings.limitTest, workers: settings.workers,
-      autosaveSeconds: AUTOSAVE_SECONDS,
+      autosaveSeconds: AUTOSAVE_SECONDS, model: modelPanel.text,
     });
     runStarted(started);
   } catch (error) {
@@ -528,6 +532,7 @@ async function resumeSaved() {
   }
   const settings = { ...record.settings, lr, epochs };
   showSettings(settings, record.source);
+  if (record.settings.model) await modelPanel.setText(record.settings.model);
   clearErrors('run');
   setState('loading');
   try {
@@ -568,7 +573,7 @@ function restoreRunView(record, settings) {
   updateChartCounts();
   if (lastEpoch) {
     showEvaluation(lastEpoch, `after epoch ${lastEpoch.epoch}`);
-    renderFilters($('filters'), lastEpoch.conv1);
+    renderFilters($('filters'), lastEpoch.conv1, lastEpoch.conv1Shape);
     $('filters').classList.remove('placeholder');
   }
   const s = record.runState;
@@ -602,11 +607,12 @@ async function loadCheckpoint(file) {
   try {
     const buffer = await readBlob(file, file.name, 'checkpoint', CHECKPOINT_RULE);
     const bytes = new Uint8Array(buffer.slice(0)); // kept for Resume; `buffer` goes to the worker
-    const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer }, [buffer]);
+    const reply = await request(P.LOAD_CHECKPOINT, { name: file.name, buffer, model: modelPanel.text }, [buffer]);
+    await modelPanel.setText(reply.model);
     hasModel = true;
     pendingWeights = null;
     clearErrors('checkpoint');
-    renderFilters($('filters'), reply.conv1);
+    renderFilters($('filters'), reply.conv1, reply.conv1Shape);
     $('filters').classList.remove('placeholder');
     const e = reply.evaluation;
     if (e) showEvaluation(e, `with ${file.name}`);
@@ -631,6 +637,18 @@ async function loadCheckpoint(file) {
     setState(state);
   } catch (error) {
     if (error.scope === 'lost') return;
+    if (error.checkpointModel) {
+      const choice = await ask({
+        title: 'The checkpoint holds another model',
+        text: `${error.message} Switch the Model panel to the checkpoint's model and load it?`,
+        actions: [{ label: 'Switch to its model and load', value: 'switch', primary: true }, { label: 'Keep my model', value: 'keep' }],
+      });
+      if (choice === 'switch') {
+        await modelPanel.setText(error.checkpointModel);
+        await loadCheckpoint(file);
+        return;
+      }
+    }
     showError(`Checkpoint not loaded, the current model is kept. ${error.message}`, 'checkpoint');
     $('checkpoint-info').textContent = `${file.name} was refused; the current model is kept.`;
   }
@@ -654,6 +672,7 @@ function resetRunView(settings) {
 const ETA_AFTER_SECONDS = 3;
 
 function showProgress(p) {
+  if (p.samplesPerSecond > 0) modelPanel?.measured(p.samplesPerSecond, runInfo?.workersUsed ?? 1);
   const bar = $('epoch-progress');
   const ended = p.step === 0 && p.globalStep > 0;
   bar.max = p.steps;
@@ -706,7 +725,7 @@ function showEpoch(e) {
   charts?.addAccuracy(e);
   updateChartCounts();
   showEvaluation(e, `after epoch ${e.epoch}`);
-  renderFilters($('filters'), e.conv1);
+  renderFilters($('filters'), e.conv1, e.conv1Shape);
   $('filters').classList.remove('placeholder');
   exportPanel?.refresh(true); // the file names carry the new accuracy
 }
@@ -787,10 +806,8 @@ function weightsLoaded(reply, file, infoId) {
   pendingWeights = file.name;
   clearErrors('weights');
   setState(state);
-  if (reply.conv1) {
-    renderFilters($('filters'), reply.conv1);
-    $('filters').classList.remove('placeholder');
-  }
+  renderFilters($('filters'), reply.conv1, reply.conv1Shape);
+  $('filters').classList.remove('placeholder');
   const e = reply.evaluation;
   if (e) showEvaluation(e, `with ${file.name}`);
   const result = e ? ` Test accuracy ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}).` : '';
@@ -801,8 +818,11 @@ function weightsLoaded(reply, file, infoId) {
 async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
-    const buffer = await readBlob(file, file.name, 'weights file', WEIGHTS_RULE);
-    const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch }, [buffer]);
+    // Judged by the size the model in the Model panel needs (the default SimpleCNN's until it has checked).
+    const params = modelPanel.summary?.totals.params ?? 62006;
+    const rule = weightsRule(params, `a weights file of this model (${params.toLocaleString('en')} float32 parameters)`);
+    const buffer = await readBlob(file, file.name, 'weights file', rule);
+    const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch, model: modelPanel.text }, [buffer]);
     weightsLoaded(reply, file, 'weights-info');
   } catch (error) {
     if (error.scope === 'lost') return;
@@ -830,6 +850,16 @@ function wire() {
   exportPanel = createExportPanel({
     request, saveFile, onLoaded: (reply, file) => weightsLoaded(reply, file, 'export-info'), onError: (message) => showError(message, 'weights'),
     batchSize: () => VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize,
+    modelText: () => modelPanel?.text,
+    switchModel: async (fileModel, message) => {
+      const choice = await ask({
+        title: 'The file holds another model',
+        text: `${message} Switch the Model panel to the file's model and load it?`,
+        actions: [{ label: 'Switch to its model and load', value: 'switch', primary: true }, { label: 'Keep my model', value: 'keep' }],
+      });
+      if (choice === 'switch') await modelPanel.setText(fileModel);
+      return choice === 'switch';
+    },
   });
   $('start').addEventListener('click', start);
   $('pause').addEventListener('click', togglePause);
@@ -892,10 +922,30 @@ function wire() {
   });
 }
 
+/** The activation view: every layer's output for the chosen test image, with the model in the page. */
+async function showActivations() {
+  const index = Number($('activation-index').value);
+  if (!Number.isInteger(index) || index < 0 || index > 47) return;
+  try {
+    const reply = await request(P.ACTIVATIONS, { index });
+    renderActivations($('activations'), reply);
+    $('activations').classList.remove('placeholder');
+  } catch (error) {
+    showFailure(error);
+  }
+}
+
 async function main() {
   $('boot-notice').remove();
   applyQuery();
   setupDataPanel({ request, log, showError, clearErrors, onChange: updateStartInfo });
+  modelPanel = createModelPanel({
+    request,
+    onChange: () => setState(state),
+    trainImages: () => readSettings()?.limitTrain ?? 50000,
+    workers: () => readSettings()?.workers ?? 1,
+  });
+  $('show-activations').addEventListener('click', showActivations);
   wire();
   readSettings();
   if (!wasmSimdSupported()) {
@@ -906,6 +956,7 @@ async function main() {
     return;
   }
   setState('idle');
+  modelPanel.init().catch((error) => showError(`The model panel could not start: ${error.message}`));
   $('counts').title = `Classes: ${CLASS_NAMES.join(', ')}`;
   updateCacheSize(VALIDATORS.data(fieldText('data')).value);
   await loadCharts();

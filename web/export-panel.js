@@ -11,10 +11,12 @@ const KINDS = ['safetensors', 'onnx', 'py'];
 
 /**
  * Wires the panel. request(type, payload, transfer): the worker client's; saveFile(bytes, name);
- * batchSize(): the batch size field's value; onLoaded(reply, file): after safetensors loaded (the
- * page shows the evaluation); onError(message): a refusal to show.
+ * batchSize(): the batch size field's value; modelText(): the Model panel's description;
+ * onLoaded(reply, file): after safetensors loaded (the page shows the evaluation); onError(message):
+ * a refusal to show; switchModel(fileModel, message): asked when the file names another model,
+ * resolves true when the Model panel now shows that model (the file is then loaded again).
  */
-export function createExportPanel({ request, saveFile, batchSize, onLoaded, onError }) {
+export function createExportPanel({ request, saveFile, batchSize, modelText, onLoaded, onError, switchModel }) {
   const info = $('export-info');
   let files = {}; // kind -> { name, size, problem } of the model in the worker
   let enabled = false;
@@ -59,10 +61,14 @@ export function createExportPanel({ request, saveFile, batchSize, onLoaded, onEr
   async function load(file) {
     try {
       const buffer = await readBlob(file, file.name, 'safetensors file', safetensorsRule());
-      const reply = await request(P.LOAD_SAFETENSORS, { name: file.name, buffer, batchSize: batchSize() }, [buffer]);
+      const reply = await request(P.LOAD_SAFETENSORS, { name: file.name, buffer, batchSize: batchSize(), model: modelText() }, [buffer]);
       onLoaded(reply, file);
     } catch (error) {
       if (error.scope === 'lost') return;
+      if (error.fileModel && /another model/.test(error.message) && await switchModel(error.fileModel, error.message)) {
+        await load(file);
+        return;
+      }
       onError(`Weights not loaded, the current model is kept. ${error.message}`);
       info.textContent = `${file.name} was refused; the current model is kept.`;
     }

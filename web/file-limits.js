@@ -31,7 +31,7 @@ export function wholeRecords(recordBytes, maxRecords, label) {
     headBytes: 0,
     judge: (size) => {
       const whole = Math.floor(size / recordBytes), left = size % recordBytes;
-      if (left) return `size ${size} bytes is not a multiple of the ${recordBytes}-byte ${label} (${whole} whole records and ${left} bytes left over)`;
+      if (left) return `size ${size} bytes is not a multiple of the ${recordBytes}-byte ${label} (${whole} whole record${whole === 1 ? '' : 's'} and ${left} byte${left === 1 ? '' : 's'} left over)`;
       if (whole > maxRecords) return `size ${size} bytes is ${whole} records, more than the ${maxRecords} a file may hold (${recordBytes * maxRecords} bytes)`;
       return size;
     },

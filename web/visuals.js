@@ -124,14 +124,23 @@ export function renderImageGrid(container, sample, predictions) {
  * conv1.weight (6, 3, 5, 5) as six 5x5 colour images, each scaled to its own range so the
  * pattern shows whatever the weights' magnitude.
  */
-export function renderFilters(container, conv1) {
+/**
+ * The first convolution's filters (weight (OC, 3, K, K), K from `shape` or the seed's 5) as small
+ * colour images, at most 16 of them; a net whose first layer is not a conv on the image has none.
+ */
+export function renderFilters(container, conv1, shape = null) {
+  if (!conv1) {
+    container.replaceChildren(el('p', 'muted', 'This network does not start with a convolution on the image: no filters to show.'));
+    return;
+  }
+  const K = shape ? shape[2] : 5, taps = 3 * K * K, count = Math.min(16, Math.floor(conv1.length / taps));
   const row = el('div', 'filters');
-  for (let f = 0; f < 6; f++) {
-    const w = conv1.subarray(f * 75, (f + 1) * 75);
+  for (let f = 0; f < count; f++) {
+    const w = conv1.subarray(f * taps, (f + 1) * taps);
     let min = Infinity, max = -Infinity;
     for (const v of w) { min = Math.min(min, v); max = Math.max(max, v); }
     const scale = max > min ? 255 / (max - min) : 0;
-    const canvas = planarCanvas('filter', 5, (k) => Math.round((w[k] - min) * scale), `conv1 filter ${f + 1}, 5 by 5 pixels in colour`);
+    const canvas = planarCanvas('filter', K, (k) => Math.round((w[k] - min) * scale), `conv1 filter ${f + 1}, ${K} by ${K} pixels in colour`);
     const figure = el('figure', 'filter-tile');
     figure.appendChild(canvas);
     figure.appendChild(el('figcaption', null, `filter ${f + 1}`));

@@ -79,6 +79,12 @@ function conv1Of(m) {
   return m.paramsView().slice(t.offset, t.offset + t.count);
 }
 
+/** The shape of what conv1Of gives, or null. */
+function conv1ShapeOf(m) {
+  const t = m.tensors.find((x) => x.role === 'weight' && x.shape.length === 4);
+  return t && t.shape[1] === 3 ? t.shape : null;
+}
+
 let presetText = null; // the default model's description, fetched once
 /** The description text of a run: the page's, or the default preset's. */
 async function descriptionOf(text) {
@@ -445,7 +451,7 @@ function emit(event) {
   const confusion = detail.confusion;
   const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
-  post(P.EPOCH, { ...summary, confusion, predictions, conv1 }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
+  post(P.EPOCH, { ...summary, confusion, predictions, conv1, conv1Shape: conv1ShapeOf(model) }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
 }
 
 function postProgress() {
@@ -500,7 +506,7 @@ async function loadWeights(id, data) {
   model?.destroy();
   model = candidate;
   pendingWeights = { name, bytes };
-  reply(id, P.WEIGHTS_LOADED, { name, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+  reply(id, P.WEIGHTS_LOADED, { name, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
 }
 
 /**
@@ -548,7 +554,7 @@ async function loadSafetensors(id, { name, buffer, batchSize, model: wanted }) {
   model?.destroy();
   model = candidate;
   pendingWeights = { name, bytes, kind: 'safetensors', text };
-  reply(id, P.WEIGHTS_LOADED, { name, model: text, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+  reply(id, P.WEIGHTS_LOADED, { name, model: text, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
 }
 
 async function exportCheckpoint(id) {
@@ -587,7 +593,7 @@ async function loadCheckpoint(id, { name, buffer, model: wanted }) {
   model = candidate;
   pendingWeights = null;
   lastCheckpoint = { bytes, runState };
-  reply(id, P.CHECKPOINT_LOADED, { name, runState, model: saved, conv1: conv1Of(model), evaluation: evaluationOf(model) });
+  reply(id, P.CHECKPOINT_LOADED, { name, runState, model: saved, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
 }
 
 // A module whose only function executes `unreachable`: calling it is a genuine Wasm trap.

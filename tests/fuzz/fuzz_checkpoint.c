@@ -1,71 +1,85 @@
-/* libFuzzer harness for the checkpoint loader: a refused file leaves the model and the run state
- * exactly as they were; an accepted one saves back to the same bytes (the format is canonical).
+/* libFuzzer harness for checkpoints, versions 1 and 2. Each input is
+ *   1. described (wt_checkpoint_describe); when that succeeds, a model is created from the spec it
+ *      describes, as the CLI and the worker do on --resume, and the file loaded into it. The spec
+ *      may be hostile: a huge model must be refused by its sizes before anything is allocated, so
+ *      run.sh bounds the harness with -malloc_limit_mb just above the engine's arena limit (an
+ *      allocation past it fails the run) and -rss_limit_mb;
+ *   2. loaded into two fixed models, SimpleCNN and a small batch-norm net: a refused file leaves
+ *      the model and the run state exactly as they were; an accepted version 2 file saves back to
+ *      the same bytes (the format is canonical).
  * Random bytes almost never carry a valid CRC-32, so each input is also tried resealed (its CRC
- * recomputed) and, when shorter than a checkpoint, spliced over the front of a valid one: that
- * lets the fuzzer reach every check behind the CRC with small inputs.
- * Built with -fsanitize=fuzzer,address,undefined. */
+ * recomputed) and, when shorter than a reference checkpoint, spliced over the front of one (the
+ * input's length picks which): that lets the fuzzer reach every check behind the CRC, the spec
+ * included, with small inputs. Built with -fsanitize=fuzzer,address,undefined. */
 #define FUZZ_NAME "fuzz_checkpoint"
 #include "fuzz_common.h"
 
-static wt_model *model;
-static size_t checkpoint_bytes;
-static uint8_t *reference; /* a valid checkpoint of a trained model */
-static uint8_t *candidate, *resaved;
-static model_state victim; /* what the model holds before every load */
+typedef struct victim {
+  wt_model *model;
+  model_state before; /* what the model holds before every load */
+} victim;
 
-static void reseal(uint8_t *file) {
-  const uint32_t crc = wt_crc32(file, checkpoint_bytes - 4);
-  for (int i = 0; i < 4; i++) file[checkpoint_bytes - 4 + i] = (uint8_t)(crc >> (8 * i));
+static victim victims[2];
+static uint8_t *references[2]; /* valid version 2 checkpoints of the victims' nets, trained */
+static size_t reference_bytes[2];
+static uint8_t *candidate, *resaved;
+static size_t largest;
+
+static void reseal(uint8_t *file, size_t bytes) {
+  const uint32_t crc = wt_crc32(file, bytes - 4);
+  for (int i = 0; i < 4; i++) file[bytes - 4 + i] = (uint8_t)(crc >> (8 * i));
 }
 
-static void train_steps(int steps) {
-  static uint8_t records[4 * WT_RECORD_BYTES];
-  for (int r = 0; r < 4; r++) {
-    records[(size_t)r * WT_RECORD_BYTES] = (uint8_t)(r * 2 + 1);
-    for (int i = 0; i < WT_IMAGE_BYTES; i++) records[(size_t)r * WT_RECORD_BYTES + 1 + i] = (uint8_t)(i * (r + 3) >> 2);
-  }
+static void train_steps(wt_model *m, int first, int steps) {
+  wt_records records;
+  uint8_t *data = records_for(m, 4, &records);
   const wt_adam_config adam = {1e-3, 0.9, 0.999, 1e-8};
   const uint32_t indices[4] = {0, 1, 2, 3};
-  for (int s = 0; s < steps; s++)
-    require(wt_model_train_step(model, records, 4, indices, 4, &adam, NULL) == WT_OK, "warm-up step failed");
+  for (int s = first; s < first + steps; s++)
+    require(wt_model_train_step(m, &records, indices, 4, s, &adam, NULL) == WT_OK, "warm-up step failed");
+  free(data);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  checkpoint_bytes = wt_checkpoint_bytes();
-  reference = malloc(checkpoint_bytes);
-  candidate = malloc(checkpoint_bytes);
-  resaved = malloc(checkpoint_bytes);
-  require(wt_model_create(&model, 4, 11) == WT_OK, "wt_model_create failed");
-  train_steps(3);
+  int32_t spec[SPEC_MAX_WORDS];
+  const size_t words = build_spec(spec, 3, SMALL_BN_SIDE, SMALL_BN_SIDE, SMALL_BN_CLASSES, SMALL_BN_BLOCK, NODES(SMALL_BN_NET));
+  victims[0].model = create_or_die(SIMPLECNN_SPEC, SIMPLECNN_WORDS, 4, 11);
+  victims[1].model = create_or_die(spec, words, 4, 11);
   const wt_run_state state = {.epoch = 1, .step = 7, .epochs = 3, .batch_size = 16, .shuffle = 1, .workers = 1,
                               .seed = 11, .train_count = 500, .window_count = 2, .window_sum = 4.5,
                               .adam = {1e-3, 0.9, 0.999, 1e-8}};
-  require(wt_checkpoint_save(model, &state, reference, checkpoint_bytes) == WT_OK, "saving the reference failed");
-  /* The model every load starts from differs from the reference in every buffer. */
-  wt_model_init(model, 12);
-  train_steps(1);
-  victim = state_take(model);
+  for (int v = 0; v < 2; v++) {
+    wt_model *m = victims[v].model;
+    train_steps(m, 0, 3);
+    reference_bytes[v] = wt_checkpoint_bytes(m);
+    references[v] = malloc(reference_bytes[v]);
+    require(wt_checkpoint_save(m, &state, references[v], reference_bytes[v]) == WT_OK, "saving a reference failed");
+    /* The model every load starts from differs from the reference in every buffer. */
+    wt_model_init(m, 12);
+    train_steps(m, 3, 1);
+    victims[v].before = state_take(m);
+    if (reference_bytes[v] > largest) largest = reference_bytes[v];
+  }
+  largest += 16; /* inputs a little longer than a checkpoint are resealed too */
+  candidate = malloc(largest);
+  resaved = malloc(largest);
   return 0;
 }
 
-/* Loads file[0..size) into the victim model and checks the outcome either way. */
-static void try_load(const uint8_t *file, size_t size) {
-  state_restore(model, &victim);
-  wt_run_state state, sentinel;
-  memset(&sentinel, 0xA5, sizeof sentinel);
-  state = sentinel;
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-  const wt_status st = wt_checkpoint_load(model, &state, file, size);
-  if (st != WT_OK) {
-    require(st == WT_ERR_BAD_DATA, "a refused checkpoint gave a status other than WT_ERR_BAD_DATA");
-    require_state(model, &victim, "a refused checkpoint");
-    require(memcmp(&state, &sentinel, sizeof state) == 0, "a refused checkpoint changed the run state");
-    return;
-  }
-  require(size == checkpoint_bytes, "accepted a checkpoint of the wrong size");
-  memset(resaved, 0, checkpoint_bytes);
-  require(wt_checkpoint_save(model, &state, resaved, checkpoint_bytes) == WT_OK, "saving a loaded checkpoint failed");
-  if (memcmp(resaved, file, checkpoint_bytes) != 0) {
+/* Version 2 files save back to their own bytes, when the model holds the same description text
+ * (the spec must match to load; the text is the user's wording and may differ). */
+static void require_canonical(wt_model *m, const wt_run_state *state, const uint8_t *file, size_t size) {
+  if (file[8] != 2) return; /* a version 1 file saves as version 2 */
+  size_t text_bytes = 0;
+  const uint8_t *text = wt_model_text(m, &text_bytes);
+  const uint8_t *file_text = file + 256 + 4 * (size_t)get_u32(file + 24);
+  if (get_u32(file + 28) != text_bytes || memcmp(file_text, text, text_bytes) != 0) return;
+  require(size == wt_checkpoint_bytes(m), "accepted a checkpoint of the wrong size");
+  memset(resaved, 0, size);
+  require(wt_checkpoint_save(m, state, resaved, size) == WT_OK, "saving a loaded checkpoint failed");
+  if (memcmp(resaved, file, size) != 0) {
     size_t at = 0;
     while (resaved[at] == file[at]) at++;
     fprintf(stderr, "fuzz_checkpoint: load then save does not give the same bytes: byte %zu loaded 0x%02X, saved 0x%02X\n",
@@ -74,17 +88,69 @@ static void try_load(const uint8_t *file, size_t size) {
   }
 }
 
+/* Loads file[0..size) into m (holding `before`) and checks the outcome either way. */
+static void try_load(wt_model *m, const model_state *before, const uint8_t *file, size_t size) {
+  wt_run_state state, sentinel;
+  memset(&sentinel, 0xA5, sizeof sentinel);
+  state = sentinel;
+  const wt_status st = wt_checkpoint_load(m, &state, file, size);
+  if (st != WT_OK) {
+    require(st == WT_ERR_BAD_DATA || (st == WT_ERR_INVALID_ARGUMENT && !file), "a refused checkpoint gave an unexpected status");
+    require_state(m, before, "a refused checkpoint");
+    require(memcmp(&state, &sentinel, sizeof state) == 0, "a refused checkpoint changed the run state");
+    return;
+  }
+  require_canonical(m, &state, file, size);
+}
+
+/* The --resume path: the model the checkpoint describes, then the checkpoint into it. */
+static void describe_then_load(const uint8_t *file, size_t size) {
+  const int32_t *spec = NULL;
+  const uint8_t *text = NULL;
+  size_t words = 0, text_bytes = 0;
+  const wt_status st = wt_checkpoint_describe(file, size, &spec, &words, &text, &text_bytes);
+  if (st != WT_OK) {
+    require(st == WT_ERR_BAD_DATA || (st == WT_ERR_INVALID_ARGUMENT && !file), "describe gave an unexpected status");
+    return;
+  }
+  require(spec != NULL && words >= WT_SPEC_HEADER_WORDS && words <= SPEC_MAX_WORDS, "describe gave an impossible spec");
+  require(text != NULL && text_bytes <= (1u << 20), "describe gave an impossible text");
+  const wt_status checked = wt_spec_check(spec, words);
+  wt_model *m = NULL;
+  const wt_status created = wt_model_create(&m, spec, words, text, text_bytes, 1, 3);
+  if (created != WT_OK) {
+    require(m == NULL && created == WT_ERR_BAD_DATA, "a refused spec gave an unexpected status");
+    require(checked != WT_OK || strstr(wt_last_error(), "MiB") != NULL, "wt_spec_check accepted a spec wt_model_create refused");
+    return;
+  }
+  require(checked == WT_OK, "wt_model_create accepted a spec wt_spec_check refused");
+  model_state fresh = state_take(m);
+  try_load(m, &fresh, file, size);
+  state_free(&fresh);
+  wt_model_destroy(m);
+}
+
+static void try_all(const uint8_t *file, size_t size) {
+  describe_then_load(file, size);
+  for (int v = 0; v < 2; v++) {
+    state_restore(victims[v].model, &victims[v].before);
+    try_load(victims[v].model, &victims[v].before, file, size);
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  try_load(data, size);
-  if (size == checkpoint_bytes) {
+  try_all(data, size);
+  if (size >= 24 && size <= largest) {
     memcpy(candidate, data, size);
-    reseal(candidate);
-    try_load(candidate, checkpoint_bytes);
-  } else if (size > 0 && size < checkpoint_bytes) {
-    memcpy(candidate, reference, checkpoint_bytes);
+    reseal(candidate, size);
+    try_all(candidate, size);
+  }
+  const int r = (int)(size % 2);
+  if (size > 0 && size < reference_bytes[r]) {
+    memcpy(candidate, references[r], reference_bytes[r]);
     memcpy(candidate, data, size);
-    reseal(candidate);
-    try_load(candidate, checkpoint_bytes);
+    reseal(candidate, reference_bytes[r]);
+    try_all(candidate, reference_bytes[r]);
   }
   return 0;
 }

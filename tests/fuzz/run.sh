@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the sanitizer project (tests/fuzz/CMakeLists.txt) into build/fuzz, runs the native unit
-# tests under ASan/UBSan, replays every committed crash reproducer, then fuzzes each target for
-# FUZZ_SECONDS (default 60; 0 skips fuzzing) on a copy of its seed corpus. Exits non-zero on any
+# tests under ASan/UBSan, replays every committed crash reproducer, then fuzzes the targets on a
+# copy of their seed corpora for 3 x FUZZ_SECONDS in all (default 60; 0 skips fuzzing), shared
+# equally: the time of the three targets before the spec fuzzer joined them. Exits non-zero on any
 # failure. Needs clang with its compiler runtime (Debian: clang, libclang-rt-14-dev) and cmake.
 #   FUZZ_SECONDS=60 bash tests/fuzz/run.sh
 #   FUZZ_CC=clang-15 bash tests/fuzz/run.sh      # another clang
@@ -60,14 +61,22 @@ run_unit() { # name, then extra environment for it
 run_unit test_engine
 run_unit test_gradcheck
 
-# Largest input per target: a few bytes past the largest valid file, so "too long" is explored.
-declare -A max_len=([records]=16384 [weights]=248032 [checkpoint]=744212)
+targets=(records weights checkpoint spec)
+# Largest input per target: a few bytes past the largest valid file (SimpleCNN's version 2
+# checkpoint is 744,892 bytes; a spec of 256 nodes 10,320), so "too long" is explored.
+declare -A max_len=([records]=16384 [weights]=248032 [checkpoint]=744900 [spec]=10400)
+per_target=$((3 * seconds / ${#targets[@]}))
+((seconds > 0 && per_target == 0)) && per_target=1
+# A model is at most 1536 MiB (WT_MODEL_MAX_BYTES in src/spec.h). One allocation past that means
+# a hostile spec got through to its arena: libFuzzer stops with "malloc limit" (the allocation
+# is reported, not made). An accepted model, its whole arena touched, stays below the RSS limit.
+memory_limits=(-malloc_limit_mb=1600 -rss_limit_mb=2560)
 
-for target in records weights checkpoint; do
+for target in "${targets[@]}"; do
   fuzzer=$build/fuzz_$target
   regressions=(tests/fuzz/regressions/$target/*)
   if [[ -e ${regressions[0]} ]]; then
-    if "$fuzzer" "${regressions[@]}" >"$build/regressions_$target.log" 2>&1; then
+    if "$fuzzer" "${memory_limits[@]}" "${regressions[@]}" >"$build/regressions_$target.log" 2>&1; then
       echo "fuzz_$target: ${#regressions[@]} regression input(s) ok"
     else
       cat "$build/regressions_$target.log"
@@ -76,7 +85,7 @@ for target in records weights checkpoint; do
     fi
   fi
 
-  [[ $seconds == 0 ]] && continue
+  [[ $per_target == 0 ]] && continue
   # Fuzz a copy: new inputs land there, not in the committed corpus.
   work=$build/corpus/$target
   artifacts=$build/artifacts/$target
@@ -84,9 +93,9 @@ for target in records weights checkpoint; do
   cp tests/fuzz/corpus/$target/* "$work/"
   seeds=$(ls "$work" | wc -l)
   log=$build/fuzz_$target.log
-  echo "== fuzz_$target for ${seconds}s (log: $log)"
-  "$fuzzer" -max_total_time="$seconds" -max_len="${max_len[$target]}" -timeout=30 -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" "$work" >"$log" 2>&1
+  echo "== fuzz_$target for ${per_target}s (log: $log)"
+  "$fuzzer" -max_total_time="$per_target" -max_len="${max_len[$target]}" -timeout=30 "${memory_limits[@]}" \
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" >"$log" 2>&1
   status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)
@@ -100,7 +109,7 @@ for target in records weights checkpoint; do
     grep -E 'ERROR|SUMMARY|fuzz_[a-z]+: |runtime error|Test unit written' "$log" | head -n 20
     failures+=("fuzz_$target")
   fi
-  echo "fuzz_$target: ${runs:-?} runs in ${seconds}s, coverage ${cov:-?} edges, ${ft:-?} features, corpus $seeds -> ${corp:-?} inputs: $verdict"
+  echo "fuzz_$target: ${runs:-?} runs in ${per_target}s, coverage ${cov:-?} edges, ${ft:-?} features, corpus $seeds -> ${corp:-?} inputs: $verdict"
 done
 
 echo "run.sh: $((SECONDS - started))s in all"

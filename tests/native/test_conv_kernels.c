@@ -1,7 +1,7 @@
 /* The general convolution kernels (src/conv_kernels.c) on a table of shapes that covers every
  * tail: channel counts that are not multiples of the tiles (4 and 8), output widths that are not
  * multiples of 8 (and narrower than one tile), K = 1..7, stride 1..3, padding 0..3, batches of
- * 1..3 images.
+ * 1..3 images, and the Winograd path's shapes (3x3 stride 1, >= 16 channels) with every tail.
  *  - SIMD build (-msimd128, run under Node): each fast pass against its scalar reference, within
  *    1e-5 relative L2 per tensor (they sum in another order), with guard words around every
  *    output and around the scratch the shape asked for, and inputs checked untouched.
@@ -176,7 +176,13 @@ int main(void) {
       test_shape(2, 3 + W % 4, W, OC, 3, 1, 1, 1);
       test_shape(3, 5, W + 2, OC, 3, 2, 1, 2);
     }
-  /* Input-channel tails (backward input's rows) and tap tails (backward params' tiles of 6). */
+  /* The Winograd path (3x3, stride 1, pad <= 2, >= 16 channels each way): every output-width and
+   * -height tail of its 2x2 tiles taken 4 at a time, every channel tail of its GEMM's 4 rows. */
+  for (int OC = 16; OC <= 20; OC++)
+    for (int W = 1; W <= 19; W++) test_shape(16 + W % 5, 1 + (W * 7 + OC) % 11, W, OC, 3, 1, (W + OC) % 3, 1 + W % 2);
+  test_shape(15, 9, 9, 24, 3, 1, 1, 1), test_shape(24, 9, 9, 15, 3, 1, 1, 1); /* one side below: direct */
+  test_shape(40, 12, 12, 36, 3, 1, 1, 2);
+  /* Input-channel tails (backward input's rows) and tap tails (backward params' tiles of 4). */
   for (int C = 1; C <= 9; C++)
     for (int K = 1; K <= 3; K++) test_shape(C, 6, 11, 5, K, 1, K / 2, 2);
   /* The benchmark's kinds of shape, smaller. */

@@ -313,6 +313,76 @@ static void test_training_reduces_loss(void) {
   free(data);
 }
 
+/* The update folds a step's batch statistics into the running ones: for each batch norm,
+ * running = (1 - momentum) * running + momentum * (summed block statistics / blocks). The
+ * statistics follow the parameters in the gradient vector, in the running statistics' layout. */
+static void test_running_statistics(void) {
+  const int n = 16;
+  uint8_t *data = make_synthetic(n, 3, EVERY_KIND_SIDE, EVERY_KIND_CLASSES, 23);
+  const wt_records records = synthetic_records(data, n, 3, EVERY_KIND_SIDE);
+  wt_model *m = new_every_kind(16, 4);
+  const size_t P = (size_t)wt_model_param_count(m), R = (size_t)wt_model_running_count(m);
+  CHECK((size_t)wt_model_grad_count(m) == P + R, "%d gradients for %zu parameters and %zu running statistics",
+        (int)wt_model_grad_count(m), P, R);
+  uint32_t idx[16];
+  for (int i = 0; i < n; i++) idx[i] = (uint32_t)(15 - i);
+  for (int step = 0; step < 2; step++) {
+    float *before = malloc(4 * R), *stats = malloc(4 * R);
+    memcpy(before, wt_model_running(m), 4 * R);
+    CHECK_STATUS(wt_model_gradient(m, &records, idx, n, 0, 4, 1.0f / n, step, wt_model_grads(m), NULL), WT_OK);
+    memcpy(stats, wt_model_grads(m) + P, 4 * R);
+    CHECK_STATUS(wt_model_update(m, &ADAM, 4), WT_OK);
+    /* Channels and momentum of the five batch norms, in order. */
+    static const int channels[5] = {8, 8, 16, 16, 32};
+    static const float momentum[5] = {0.1f, 0.1f, 0.2f, 0.1f, 0.1f};
+    size_t at = 0;
+    int shown = 0;
+    for (int layer = 0; layer < 5; layer++) {
+      const float keep = 1.0f - momentum[layer];
+      for (int k = 0; k < 2 * channels[layer]; k++, at++) {
+        const float want = keep * before[at] + momentum[layer] * (stats[at] / 4.0f);
+        if (wt_model_running(m)[at] != want && shown++ < 3) {
+          CHECK(0, "step %d: running statistic %zu is %.9g, expected %.9g", step, at, wt_model_running(m)[at], want);
+        }
+        /* Variances (the second half of each layer's) are non-negative sums of four blocks. */
+        if (k >= channels[layer] && !(stats[at] >= 0) && shown++ < 3) CHECK(0, "step %d: variance sum %zu is %g", step, at, stats[at]);
+      }
+    }
+    CHECK(at == R, "the batch norms hold %zu running statistics, the model %zu", at, R);
+    CHECK(wt_model_stat_steps(m) == step + 1, "%d statistics steps after %d updates", (int)wt_model_stat_steps(m), step + 1);
+    free(before), free(stats);
+  }
+  wt_model_destroy(m);
+  free(data);
+}
+
+/* SimpleCNN's evaluation runs conv + ReLU + max-pool as one pass; with the activation view it
+ * runs them apart. Both give the same logits, bit for bit. */
+static void test_fused_evaluation(void) {
+  wt_model *m = new_model(8, 9);
+  const size_t in = 3 * 32 * 32;
+  float *x = malloc(sizeof(float) * in * 3), *fused = malloc(sizeof(float) * 30), *apart = malloc(sizeof(float) * 30);
+  size_t act_total = 0;
+  for (int32_t i = 0; i < wt_model_layer_count(m); i++) {
+    wt_layer_info li;
+    wt_model_layer_info(m, i, &li);
+    act_total += (size_t)li.c * li.h * li.w;
+  }
+  float *acts = malloc(sizeof(float) * act_total);
+  for (size_t i = 0; i < in * 3; i++) x[i] = (float)((int)(i * 7919 % 511) - 255) / 255.0f;
+  CHECK_STATUS(wt_model_run(m, x, 3, 0, fused, NULL), WT_OK);
+  CHECK_STATUS(wt_model_run(m, x, 3, 0, apart, acts), WT_OK);
+  const long at = first_difference(fused, apart, 30);
+  CHECK(at < 0, "fused evaluation differs at logit %ld: %.9g vs %.9g", at, at < 0 ? 0 : fused[at], at < 0 ? 0 : apart[at]);
+  CHECK(memcmp(acts + act_total - 10, apart, sizeof(float) * 10) == 0, "the activation view's logits differ");
+  /* Training mode of SimpleCNN (no batch norm, no dropout) gives the same logits too. */
+  float *train = malloc(sizeof(float) * 30);
+  CHECK_STATUS(wt_model_run(m, x, 3, 1, train, NULL), WT_OK);
+  CHECK(memcmp(train, apart, sizeof(float) * 30) == 0, "SimpleCNN's training-mode logits differ from evaluation's");
+  free(x), free(fused), free(apart), free(acts), free(train);
+  wt_model_destroy(m);
+}
+
 /* Every layer kind with residual blocks plans, trains without error, and learns. */
 static void test_every_kind_trains(void) {
   const int n = 48;
@@ -1147,6 +1217,8 @@ static void test_checkpoint_batchnorm(void) {
   take_snapshot(&other_before, other);
   CHECK_STATUS(wt_checkpoint_load(other, &loaded, file, bytes), WT_ERR_BAD_DATA);
   CHECK(strstr(wt_last_error(), "another model") != NULL, "another dropout: message does not say so");
+  /* The sizes are the same: the message must name the difference, the node that differs. */
+  CHECK(strstr(wt_last_error(), "node 20") != NULL, "another dropout: the message does not name node 20, where the specs differ");
   CHECK(same_as_snapshot(&other_before, other, "another dropout"), "a refused checkpoint changed the other net");
   size_t simple_bytes;
   const wt_run_state simple_state = valid_state();
@@ -1261,6 +1333,8 @@ int main(void) {
   test_every_kind_tables();
   test_training_reduces_loss();
   test_every_kind_trains();
+  test_running_statistics();
+  test_fused_evaluation();
   test_bad_specs();
   test_hostile_specs();
   test_gradient_tree();

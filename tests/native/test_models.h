@@ -49,7 +49,7 @@ typedef struct test_node {
 
 #define SPEC_MAX_WORDS (WT_SPEC_HEADER_WORDS + WT_SPEC_MAX_NODES * WT_NODE_WORDS)
 
-static int32_t float_word(float f) {
+static inline int32_t float_word(float f) {
   int32_t w;
   memcpy(&w, &f, 4);
   return w;
@@ -57,7 +57,7 @@ static int32_t float_word(float f) {
 
 /* Writes the spec of nodes[0..count) for C x H x W images of `classes` classes, ghost batch
  * `block`, normalisation mean 0.5 and std 0.5, into out (SPEC_MAX_WORDS); returns its words. */
-static size_t build_spec(int32_t *out, int C, int H, int W, int classes, int block, const test_node *nodes, int count) {
+static inline size_t build_spec(int32_t *out, int C, int H, int W, int classes, int block, const test_node *nodes, int count) {
   memset(out, 0, sizeof(int32_t) * WT_SPEC_HEADER_WORDS);
   out[0] = WT_SPEC_MAGIC, out[1] = WT_SPEC_HEADER_WORDS;
   out[2] = C, out[3] = H, out[4] = W, out[5] = classes, out[6] = block, out[7] = count;
@@ -129,7 +129,7 @@ static const test_node SMALL_BN_NET[] = {
 
 /* A learnable set, like tests/helpers/synthetic.js: each class a colour and stripe pattern under
  * noise; labels i % classes. Records of 1 + C*H*W bytes, label first. Caller frees. */
-static uint8_t *make_synthetic(int count, int C, int side, int classes, uint32_t seed) {
+static inline uint8_t *make_synthetic(int count, int C, int side, int classes, uint32_t seed) {
   uint32_t s = seed ? seed : 0x9E3779B9u;
   const size_t record = 1 + (size_t)C * side * side;
   uint8_t *out = malloc((size_t)count * record);
@@ -153,7 +153,7 @@ static uint8_t *make_synthetic(int count, int C, int side, int classes, uint32_t
 }
 
 /* Records of make_synthetic as the engine reads them. */
-static wt_records synthetic_records(const uint8_t *data, int count, int C, int side) {
+static inline wt_records synthetic_records(const uint8_t *data, int count, int C, int side) {
   const wt_records r = {data, count, (int32_t)(1 + C * side * side), 0, 1};
   return r;
 }

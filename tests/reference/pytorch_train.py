@@ -8,6 +8,12 @@ runs and as the peer in webtrain's benchmark.
 
   /usr/bin/python3 tests/reference/pytorch_train.py --data /path/to/cifar-10-batches-bin
   /usr/bin/python3 tests/reference/pytorch_train.py --data DIR --bench-steps 200 --threads 1
+  /usr/bin/python3 tests/reference/pytorch_train.py --data DIR --model model.py --bench-steps 200
+
+With --model FILE.py, the net is that file's `Model` (a module webtrain generates from a model
+description: web/pytorch-module.js, e.g. the page's "PyTorch module" download or
+tests/reference/model_py.mjs) instead of SimpleCNN. Its input must be the same normalised
+3x32x32 images (its MEAN and STD 0.5, as webtrain's CIFAR-10 format); --model refuses others.
 
 Text output (every 100 steps, the mean loss of the last 100 steps, then after
 each epoch):
@@ -25,11 +31,12 @@ With --bench-steps N, no epochs are run: after 20 warm-up steps, N training
 steps (batch gather, zero_grad, forward, loss, backward, Adam step, loss.item())
 on shuffled full batches of the training data are timed one by one, and one
 line is printed:
-  {"event":"bench","threads":1,"batch":64,"steps":200,"samples_per_s":X,"step_ms_median":Y}
+  {"event":"bench","model":"SimpleCNN","threads":1,"batch":64,"steps":200,"samples_per_s":X,"step_ms_median":Y}
 with samples_per_s = batch / median step time.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -71,6 +78,23 @@ class SimpleCNN(nn.Module):
 def die(msg):
     print("error: " + msg, file=sys.stderr)
     sys.exit(2)
+
+
+def load_model_class(path):
+    """The `Model` class of a generated module file (see --model)."""
+    if not os.path.isfile(path):
+        die("--model %s is not a file" % path)
+    spec = importlib.util.spec_from_file_location("webtrain_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "Model"):
+        die("--model %s defines no class Model" % path)
+    # decode() below normalises 3x32x32 images with mean 0.5 and std 0.5 for 10 classes.
+    for name, want in (("INPUT_SHAPE", (3, 32, 32)), ("CLASSES", 10), ("MEAN", (0.5,) * 3), ("STD", (0.5,) * 3)):
+        got = getattr(module, name, want)
+        if (tuple(got) if isinstance(got, (tuple, list)) else got) != want:
+            die("--model %s: %s is %r, this script feeds CIFAR-10 as %r" % (path, name, got, want))
+    return module.Model
 
 
 def read_records(data_dir, names, limit=None):
@@ -167,13 +191,13 @@ def bench(args, net, criterion, optimizer, images, labels, generator):
         if step >= WARMUP_STEPS:
             times.append(t1 - t0)
     median = statistics.median(times)
-    emit({"event": "bench", "threads": torch.get_num_threads(), "batch": args.batch_size,
+    emit({"event": "bench", "model": args.model or "SimpleCNN", "threads": torch.get_num_threads(), "batch": args.batch_size,
           "steps": args.bench_steps, "samples_per_s": round(args.batch_size / median, 1),
           "step_ms_median": round(median * 1000, 3)})
 
 
 def main():
-    p = argparse.ArgumentParser(description="Reference PyTorch SimpleCNN training on CIFAR-10 binary files.")
+    p = argparse.ArgumentParser(description="Reference PyTorch training (SimpleCNN, or --model) on CIFAR-10 binary files.")
     p.add_argument("--data", required=True, help="directory with data_batch_1..5.bin and test_batch.bin")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
@@ -185,6 +209,8 @@ def main():
     p.add_argument("--bench-steps", type=int, default=None,
                    help="time N training steps (after %d warm-up steps) instead of training" % WARMUP_STEPS)
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.add_argument("--model", default=None,
+                   help="a generated model.py whose Model replaces SimpleCNN (default: SimpleCNN)")
     args = p.parse_args()
 
     if args.epochs < 1 or args.batch_size < 1 or args.threads < 1:
@@ -205,7 +231,7 @@ def main():
 
     train_images, train_labels = decode(read_records(args.data, TRAIN_FILES, args.limit_train))
 
-    net = SimpleCNN()
+    net = load_model_class(args.model)() if args.model else SimpleCNN()
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(net.parameters(), lr=args.lr)
 
