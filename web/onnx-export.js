@@ -90,12 +90,12 @@ function attribute(name, value) {
   const m = new Message().string(AttributeProto.name, name);
   if (Array.isArray(value)) return m.ints(AttributeProto.ints, value).int(AttributeProto.type, ATTRIBUTE_TYPE.INTS);
   if (typeof value === 'string') return m.string(AttributeProto.s, value).int(AttributeProto.type, ATTRIBUTE_TYPE.STRING);
-  if (Number.isInteger(value) && !value.float) return m.int(AttributeProto.i, value).int(AttributeProto.type, ATTRIBUTE_TYPE.INT);
-  return m.float(AttributeProto.f, Number(value)).int(AttributeProto.type, ATTRIBUTE_TYPE.FLOAT);
+  if (typeof value === 'object') return m.float(AttributeProto.f, value.float).int(AttributeProto.type, ATTRIBUTE_TYPE.FLOAT);
+  return m.int(AttributeProto.i, value).int(AttributeProto.type, ATTRIBUTE_TYPE.INT);
 }
 
-/** A float attribute, even where its value is whole (epsilon=1, say). */
-const asFloat = (v) => Object.assign(new Number(v), { float: true });
+/** A float attribute's value (a bare number is an INT attribute). */
+const asFloat = (v) => ({ float: v });
 
 function valueInfo(name, elemType, dims) {
   const shape = new Message();

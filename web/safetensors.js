@@ -67,14 +67,13 @@ export function exportSafetensors(model, { metadata = {}, format = null } = {}) 
   entries.filter((e) => e.dtype === 'I64').forEach(place);
   entries.filter((e) => e.dtype === 'F32').forEach(place);
   for (const e of entries) header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [e.begin, e.begin + e.count * DTYPE_BYTES[e.dtype]] };
-  let json = new TextEncoder().encode(JSON.stringify(header));
+  const json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;
   const out = new Uint8Array(8 + padded + at);
   const view = new DataView(out.buffer);
   view.setBigUint64(0, BigInt(padded), true);
   out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + padded);
-  json = null;
+  out.fill(0x20, 8 + json.length, 8 + padded); // the format's padding: spaces
   const base = 8 + padded;
   const params = model.paramsView(), running = model.runningView();
   for (const e of entries) {
