@@ -20,6 +20,7 @@ import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuer
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
+import { createExportPanel } from './export-panel.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -60,6 +61,7 @@ let lastEpoch = null;      // the newest EPOCH message (confusion matrix, predic
 let savedRun = null;
 let pendingWeights = null; // the name of weights loaded since the last run: the next Start trains on from them
 let modelPanel = null;     // the Model panel (model-panel.js): the description every run trains
+let exportPanel = null; // the weights panel's exports (export-panel.js), made by wire()
 
 const STATUS_LABELS = {
   idle: 'Ready', loading: 'Loading data…', running: 'Training', paused: 'Paused', stopped: 'Stopped',
@@ -84,6 +86,8 @@ function setState(next) {
   $('download-checkpoint').disabled = !(hasModel || savedRun) || next === 'loading' || next === 'unsupported';
   const loadDisabled = busy || next === 'unsupported';
   for (const what of ['weights', 'checkpoint']) $(`load-${what}-button`).disabled = loadDisabled;
+  exportPanel?.setLoadDisabled(loadDisabled);
+  if (!busy || next === 'paused') exportPanel?.refresh(hasModel && next !== 'loading' && next !== 'unsupported');
   setFieldsDisabled(busy);
   $('choose-data-files').disabled = busy || next === 'unsupported';
   $('drop-zone').classList.toggle('disabled', busy);
@@ -723,6 +727,7 @@ function showEpoch(e) {
   showEvaluation(e, `after epoch ${e.epoch}`);
   renderFilters($('filters'), e.conv1, e.conv1Shape);
   $('filters').classList.remove('placeholder');
+  exportPanel?.refresh(true); // the file names carry the new accuracy
 }
 
 /** Accuracy headline, per-class table, confusion matrix and the image grid's predictions. */
@@ -795,6 +800,21 @@ function saveFile(data, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+/** Weights loaded (raw or, from the export panel, safetensors): shown in `infoId`. */
+function weightsLoaded(reply, file, infoId) {
+  hasModel = true;
+  pendingWeights = file.name;
+  clearErrors('weights');
+  setState(state);
+  renderFilters($('filters'), reply.conv1, reply.conv1Shape);
+  $('filters').classList.remove('placeholder');
+  const e = reply.evaluation;
+  if (e) showEvaluation(e, `with ${file.name}`);
+  const result = e ? ` Test accuracy ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}).` : '';
+  $(infoId).textContent = `Loaded ${file.name}; the next Start trains on from these weights.${result}`;
+  log(`# Loaded weights from ${file.name}${e ? `: ${formatAccuracy(e)}` : ''}`, 'log-info');
+}
+
 async function loadWeights(file) {
   const batch = VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize;
   try {
@@ -803,17 +823,7 @@ async function loadWeights(file) {
     const rule = weightsRule(params, `a weights file of this model (${params.toLocaleString('en')} float32 parameters)`);
     const buffer = await readBlob(file, file.name, 'weights file', rule);
     const reply = await request(P.LOAD_WEIGHTS, { name: file.name, buffer, batchSize: batch, model: modelPanel.text }, [buffer]);
-    hasModel = true;
-    pendingWeights = file.name;
-    clearErrors('weights');
-    setState(state);
-    renderFilters($('filters'), reply.conv1, reply.conv1Shape);
-    $('filters').classList.remove('placeholder');
-    const e = reply.evaluation;
-    if (e) showEvaluation(e, `with ${file.name}`);
-    const result = e ? ` Test accuracy ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}).` : '';
-    $('weights-info').textContent = `Loaded ${file.name}; the next Start trains on from these weights.${result}`;
-    log(`# Loaded weights from ${file.name}${e ? `: ${formatAccuracy(e)}` : ''}`, 'log-info');
+    weightsLoaded(reply, file, 'weights-info');
   } catch (error) {
     if (error.scope === 'lost') return;
     showError(`Weights not loaded, the current model is kept. ${error.message}`, 'weights');
@@ -837,6 +847,20 @@ async function loadCharts() {
 }
 
 function wire() {
+  exportPanel = createExportPanel({
+    request, saveFile, onLoaded: (reply, file) => weightsLoaded(reply, file, 'export-info'), onError: (message) => showError(message, 'weights'),
+    batchSize: () => VALIDATORS.batch(fieldText('batch')).value ?? TRAINING_DEFAULTS.batchSize,
+    modelText: () => modelPanel?.text,
+    switchModel: async (fileModel, message) => {
+      const choice = await ask({
+        title: 'The file holds another model',
+        text: `${message} Switch the Model panel to the file's model and load it?`,
+        actions: [{ label: 'Switch to its model and load', value: 'switch', primary: true }, { label: 'Keep my model', value: 'keep' }],
+      });
+      if (choice === 'switch') await modelPanel.setText(fileModel);
+      return choice === 'switch';
+    },
+  });
   $('start').addEventListener('click', start);
   $('pause').addEventListener('click', togglePause);
   $('stop').addEventListener('click', stop);

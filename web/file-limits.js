@@ -88,6 +88,34 @@ export const CHECKPOINT_RULE = {
   },
 };
 
+/** safetensors' own limit on its JSON header (MAX_HEADER_SIZE in the format's reader). */
+const SAFETENSORS_MAX_HEADER = 100_000_000;
+
+/**
+ * A safetensors file: a u64 header length, the header, the tensors. The header length is judged
+ * first (at most the format's 100 MB, within the file); with `dataBytes`, the tensor bytes this
+ * model's file holds, a file holding more is refused before it is read. Without it (the model is
+ * not known yet), up to the checkpoint ceiling. A file shorter than it says is read whole, for
+ * the reader to say what is missing.
+ */
+export function safetensorsRule(dataBytes = null) {
+  const ceiling = dataBytes === null ? CHECKPOINT_CEILING : 8 + SAFETENSORS_MAX_HEADER + dataBytes;
+  return {
+    ceiling,
+    headBytes: 8,
+    judge(size, head, what) {
+      if (size > ceiling) return `${what} is ${size} bytes, more than the ${ceiling}-byte ceiling for ${dataBytes === null ? 'a safetensors file' : 'this model\'s safetensors file'}`;
+      if (head.length < 8) return size;
+      const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+      if (n > BigInt(SAFETENSORS_MAX_HEADER)) return `its header length ${n} is more than the ${SAFETENSORS_MAX_HEADER}-byte limit of the safetensors format: not a safetensors file?`;
+      if (n < 2n) return 8; // no header at all: the reader says so from the length alone
+      const tensorBytes = size - 8 - Number(n);
+      if (dataBytes !== null && tensorBytes > dataBytes) return `holds ${tensorBytes} bytes of tensors after its header, more than this model's ${dataBytes}: it is another model's file, or has trailing bytes`;
+      return size;
+    },
+  };
+}
+
 /** The file or download was refused for its size; the message names it. */
 export class FileSizeError extends Error {
   constructor(message) {

@@ -61,6 +61,19 @@
 //                  -> WEIGHTS_LOADED { name, conv1, evaluation }   evaluation: EVALUATION payload or
 //                     null when no test set is loaded yet
 //                  -> ERROR { scope: 'weights', message }   the engine's message; the model is kept
+//   EXPORT_MODEL   { kind }   kind: 'safetensors' | 'onnx' | 'py' | 'raw' (model-files.js), or
+//                  none for the sizes of all of them
+//                  -> MODEL_FILES { files: [{ kind, name, size, problem, buffer }] }   name: the
+//                     download's name (the model and its last test accuracy); problem: why the
+//                     model has no file of that kind (raw weights of a net with batch norm);
+//                     buffer (transferred) only for the one kind asked for
+//                  -> ERROR { scope: 'weights', message }   when there is no model yet
+//   LOAD_SAFETENSORS { name, buffer, batchSize, model }   buffer transferred; model: the page's
+//                  description text, else the model the file names (its metadata), else SimpleCNN;
+//                  the next Start trains on from these weights (and their model)
+//                  -> WEIGHTS_LOADED { name, model, conv1, evaluation }   model: the description used
+//                  -> ERROR { scope: 'weights', message, fileModel }   the model is kept; fileModel:
+//                     the description the file names, or null
 //
 // Worker -> page (events, no replyTo)
 //   STATE          { state }   'running' | 'paused' | 'stopped' | 'done'
@@ -92,6 +105,9 @@ export const EXPORT_WEIGHTS = 'export-weights';
 export const WEIGHTS = 'weights';
 export const LOAD_WEIGHTS = 'load-weights';
 export const WEIGHTS_LOADED = 'weights-loaded';
+export const EXPORT_MODEL = 'export-model';
+export const MODEL_FILES = 'model-files';
+export const LOAD_SAFETENSORS = 'load-safetensors';
 export const EXPORT_CHECKPOINT = 'export-checkpoint';
 export const CHECKPOINT_DATA = 'checkpoint-data';
 export const LOAD_CHECKPOINT = 'load-checkpoint';

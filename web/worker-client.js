@@ -5,11 +5,12 @@ import * as P from './protocol.js';
 
 /** An ERROR reply from the worker; `scope` says what failed ('data', 'run', 'weights', 'lost'). */
 export class WorkerError extends Error {
-  constructor({ scope, message, line = null, checkpointModel = null }) {
+  constructor({ scope, message, line = null, checkpointModel = null, fileModel = null }) {
     super(message);
     this.scope = scope;
     this.line = line; // a model description's line at fault
     this.checkpointModel = checkpointModel; // the description a refused checkpoint holds
+    this.fileModel = fileModel; // the description a refused safetensors file names
   }
 }
 

@@ -7,6 +7,8 @@ import { createModelFromDescription, attachDescription, summarize, KINDS } from 
 import { TrainingRun, DivergenceError } from './trainer.js';
 import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
+import { importSafetensors, safetensorsDescription } from './safetensors.js';
+import { MODEL_FILE_KINDS, modelFile, downloadName, modelNameOf } from './model-files.js';
 
 // Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
 const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
@@ -20,7 +22,8 @@ let test = null;
 let model = null;
 let run = null;
 let paused = false;
-let pendingWeights = null; // { name, bytes } loaded after the last run: the next run starts from them
+let pendingWeights = null; // { name, bytes, kind, text } loaded after the last run: the next run starts from them
+let modelAccuracy = null;  // the model's last test accuracy, for the names of its exported files
 let lastCheckpoint = null; // { bytes, runState }: the newest good checkpoint made or loaded
 let lastEvalRate = 0;
 let samplesBeforeRun = 0;  // samples a resumed run had already trained, left out of samples/s
@@ -289,9 +292,18 @@ async function start(id, options) {
       epochs: options.epochs ?? runState.epochs, lr: options.lr ?? runState.adam.lr,
     };
   } else {
-    next = modelFrom(engine, await descriptionOf(options.model), { maxBatch: settings.batchSize, seed: settings.seed });
+    // Safetensors weights bring their model, unless the page names one.
+    const text = options.model ?? (pendingWeights?.kind === 'safetensors' ? pendingWeights.text : null);
+    next = modelFrom(engine, await descriptionOf(text), { maxBatch: settings.batchSize, seed: settings.seed });
     fromWeights = pendingWeights?.name ?? null;
-    if (pendingWeights) next.importWeights(pendingWeights.bytes, pendingWeights.name);
+    try {
+      if (pendingWeights?.kind === 'safetensors') importSafetensors(next, pendingWeights.bytes, pendingWeights.name);
+      else if (pendingWeights) next.importWeights(pendingWeights.bytes, pendingWeights.name);
+    } catch (error) {
+      next.destroy();
+      throw error;
+    }
+    if (!fromWeights) modelAccuracy = null;
   }
   model?.destroy();
   model = next;
@@ -435,6 +447,7 @@ function emit(event) {
   }
   const { detail, ...summary } = event;
   lastEvalRate = summary.eval_samples_per_s;
+  modelAccuracy = summary.test_accuracy;
   const confusion = detail.confusion;
   const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
@@ -470,6 +483,7 @@ function exportWeights(id) {
 function evaluationOf(m) {
   if (!test) return null;
   const r = m.evaluate(test);
+  modelAccuracy = r.accuracy;
   return {
     test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss,
     confusion: r.confusion, predictions: samplePredictions(r.predictions),
@@ -493,6 +507,54 @@ async function loadWeights(id, data) {
   model = candidate;
   pendingWeights = { name, bytes };
   reply(id, P.WEIGHTS_LOADED, { name, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
+}
+
+/**
+ * The model as a file of each kind: { files: [{ kind, name, size, problem, buffer? }] }; with
+ * `kind`, that one file's bytes (transferred). A kind the model cannot be has `problem`.
+ */
+async function exportModel(id, { kind = null }) {
+  await betweenSteps();
+  if (!model) throw new RangeError('there is no model yet: train or load weights first');
+  const name = await modelNameOf(model);
+  const files = [], transfer = [];
+  for (const k of kind ? [kind] : Object.keys(MODEL_FILE_KINDS)) {
+    const file = { kind: k, name: downloadName(name, modelAccuracy, k), size: null, problem: null };
+    try {
+      const bytes = modelFile(model, k, { format: CIFAR10_FORMAT, accuracy: modelAccuracy });
+      file.size = bytes.byteLength;
+      if (kind) {
+        file.buffer = bytes.buffer;
+        transfer.push(bytes.buffer);
+      }
+    } catch (error) {
+      if (kind) throw error;
+      file.problem = error.message;
+    }
+    files.push(file);
+  }
+  reply(id, P.MODEL_FILES, { files }, transfer);
+}
+
+/** Loads safetensors into a fresh model (the page's, else the one the file names), kept on success. */
+async function loadSafetensors(id, { name, buffer, batchSize, model: wanted }) {
+  const { engine } = await getEngine();
+  if (run) throw new RangeError('stop the training run before loading weights');
+  const bytes = new Uint8Array(buffer);
+  const named = safetensorsDescription(bytes, name);
+  const text = await descriptionOf(wanted ?? named);
+  const candidate = modelFrom(engine, text, { maxBatch: batchSize, seed: 0 });
+  try {
+    importSafetensors(candidate, bytes, name);
+  } catch (error) {
+    candidate.destroy();
+    reply(id, P.ERROR, { scope: 'weights', message: error.message, fileModel: named });
+    return;
+  }
+  model?.destroy();
+  model = candidate;
+  pendingWeights = { name, bytes, kind: 'safetensors', text };
+  reply(id, P.WEIGHTS_LOADED, { name, model: text, conv1: conv1Of(model), conv1Shape: conv1ShapeOf(model), evaluation: evaluationOf(model) });
 }
 
 async function exportCheckpoint(id) {
@@ -567,6 +629,7 @@ function messageOf(error) {
 
 const SCOPES = {
   [P.LOAD_DATA]: 'data', [P.START]: 'run', [P.EXPORT_WEIGHTS]: 'weights', [P.LOAD_WEIGHTS]: 'weights',
+  [P.EXPORT_MODEL]: 'weights', [P.LOAD_SAFETENSORS]: 'weights',
   [P.EXPORT_CHECKPOINT]: 'checkpoint', [P.LOAD_CHECKPOINT]: 'checkpoint', [P.DESCRIBE]: 'model', [P.ACTIVATIONS]: 'model',
 };
 
@@ -594,6 +657,8 @@ self.onmessage = async ({ data }) => {
         break;
       case P.EXPORT_WEIGHTS: exportWeights(id); break;
       case P.LOAD_WEIGHTS: await loadWeights(id, data); break;
+      case P.EXPORT_MODEL: await exportModel(id, data); break;
+      case P.LOAD_SAFETENSORS: await loadSafetensors(id, data); break;
       case P.EXPORT_CHECKPOINT: await exportCheckpoint(id); break;
       case P.LOAD_CHECKPOINT: await loadCheckpoint(id, data); break;
       case P.DEBUG_CRASH: debugCrash(data); break;

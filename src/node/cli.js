@@ -8,13 +8,15 @@ import path from 'node:path';
 
 import { createEngine, EngineError, CIFAR10_FORMAT } from '../../web/engine.js';
 import { parseDescription, describeDifference, DescriptionError, PRESETS, loadPreset } from '../../web/model-description.js';
-import { createModelFromDescription, summarize, formatSummary } from '../../web/model-spec.js';
+import { createModelFromDescription, attachDescription, summarize, formatSummary } from '../../web/model-spec.js';
+import { importSafetensors, safetensorsDescription, safetensorsDataBytes, SafetensorsError } from '../../web/safetensors.js';
+import { MODEL_FILE_KINDS, kindOfFile, modelFile } from '../../web/model-files.js';
 import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
 import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { DataParallelStepper } from '../../web/parallel.js';
 import { startPeerWorkers } from './peer.js';
 import { readCheckedFile, checkedSize, FileRefusedError, atMost, RECORDS_RULE, CHECKPOINT_RULE } from './files.js';
-import { weightsRule, DESCRIPTION_RULE } from '../../web/file-limits.js';
+import { weightsRule, safetensorsRule, DESCRIPTION_RULE } from '../../web/file-limits.js';
 
 /** All cores but one, at least one: the default number of training workers. */
 export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
@@ -33,8 +35,14 @@ const USAGE = `usage: npm run --silent train -- --data DIR [options]
   --limit-test N          use only the first N test records
   --no-shuffle            keep the training records in file order
   --workers N             data-parallel training workers (default: all cores but one = ${DEFAULT_WORKERS})
+  --import FILE           start from a .safetensors file (weights, batch-norm statistics); without
+                          --model, the model it names. Repeatable: applied in order
+  --export FILE           write the model after training (or with --epochs 0, as loaded), by the
+                          extension: .safetensors (PyTorch's state_dict), .onnx (inference graph on
+                          uint8 pixels) or .py (the PyTorch module). Repeatable; with --epochs 0
+                          and no --data, only converts
   --import-weights FILE   start from a raw float32 weights file in state_dict order (SimpleCNN: 248,024 bytes)
-  --export-weights FILE   write the trained weights in that format
+  --export-weights FILE   write the trained weights in that format (nets without batch norm)
   --checkpoint FILE       save the whole training state to FILE after every epoch (atomically)
   --checkpoint-every N    ... and also every N steps
   --resume FILE           continue the run saved in a checkpoint (its seed, batch size, lr and
@@ -57,7 +65,8 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   return Number(text);
 }
 
-const STRING_OPTIONS = ['data', 'model', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
+const STRING_OPTIONS = ['data', 'model', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import', 'export', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
+
 
 function parseOptions(argv) {
   // `--lr -1` is a (bad) value, not an option: join it so the option's own check reports it.
@@ -75,6 +84,7 @@ function parseOptions(argv) {
         lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
         'limit-test': { type: 'string' }, 'no-shuffle': { type: 'boolean' },
         'import-weights': { type: 'string' }, 'export-weights': { type: 'string' },
+        import: { type: 'string', multiple: true }, export: { type: 'string', multiple: true },
         workers: { type: 'string' }, checkpoint: { type: 'string' }, 'checkpoint-every': { type: 'string' },
         resume: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
       },
@@ -87,7 +97,17 @@ function parseOptions(argv) {
   const v = parsed.values;
   if (v.help) return { help: true };
   if (v['print-model']) return { printModel: true, model: v.model ?? 'simplecnn' };
-  if (!v.data) throw new UserError('--data DIR is required: the folder holding the CIFAR-10 .bin files', 2);
+  const exports = v.export ?? [], imports = v.import ?? [];
+  for (const file of exports) {
+    if (!kindOfFile(file)) throw new UserError(`--export ${file}: the extension must be .safetensors, .onnx or .py (it chooses the format)`, 2);
+  }
+  for (const file of imports) {
+    if (kindOfFile(file) !== 'safetensors') throw new UserError(`--import ${file}: takes a .safetensors file (raw float32 weights: --import-weights)`, 2);
+  }
+  if (imports.length && v.resume) throw new UserError('--import and --resume cannot be combined: the checkpoint holds the weights', 2);
+  if (imports.length && v['import-weights']) throw new UserError('--import and --import-weights cannot be combined: choose one file to start from', 2);
+  const convertOnly = !v.data && v.epochs !== undefined && Number(v.epochs) === 0 && exports.length > 0;
+  if (!v.data && !convertOnly) throw new UserError('--data DIR is required: the folder holding the CIFAR-10 .bin files', 2);
   const lr = v.lr === undefined ? TRAINING_DEFAULTS.lr : Number(v.lr);
   if (v.lr !== undefined && (v.lr.trim() === '' || !Number.isFinite(lr) || lr <= 0)) {
     throw new UserError(`--lr: expected a positive number, got '${v.lr}'`, 2);
@@ -110,6 +130,9 @@ function parseOptions(argv) {
     resume: v.resume,
     given: new Set(Object.keys(v)),
     exportWeights: v['export-weights'],
+    imports,
+    exports,
+    convertOnly,
     json: Boolean(v.json),
   };
 }
@@ -271,7 +294,8 @@ export async function main(argv, out = process.stdout) {
     };
 
   let resume = null, model;
-  const description = options.resume && !options.given.has('model') ? null : await modelText(options.model);
+  let description = options.resume && !options.given.has('model') ? null : await modelText(options.model);
+  if (options.imports.length && !options.given.has('model')) description = (await modelOfImport(options.imports[0])) ?? description;
   if (options.resume) {
     const bytes = await readInput(options.resume, 'checkpoint', CHECKPOINT_RULE);
     // Read once into a throwaway model to learn the run's batch size and seed.
@@ -290,6 +314,20 @@ export async function main(argv, out = process.stdout) {
     const rule = weightsRule(model.paramCount, `a ${options.model} weights file (${model.paramCount.toLocaleString('en')} float32 parameters)`);
     model.importWeights(await readInput(options.importWeights, 'weights file', rule), options.importWeights);
   }
+  for (const file of options.imports) {
+    const bytes = await readInput(file, 'safetensors file', safetensorsRule(safetensorsDataBytes(model)));
+    try {
+      importSafetensors(model, bytes, file);
+    } catch (error) {
+      if (!(error instanceof SafetensorsError)) throw error;
+      const hint = !options.given.has('model') && /another model/.test(error.message) ? ' (name its model with --model)' : '';
+      throw new UserError(`${error.message}${hint}`);
+    }
+  }
+  if (options.convertOnly) {
+    await writeExports(model, options.exports, null);
+    return;
+  }
   const { train, test, trainFiles, testFiles } = await loadData(engine, options.data, options);
 
   const workers = options.epochs > 0 ? options.workers : 1;
@@ -307,8 +345,10 @@ export async function main(argv, out = process.stdout) {
     await writeFileAtomic(options.checkpoint, run.checkpoint(), 'checkpoint');
     lastCheckpoint = options.checkpoint;
   };
+  let accuracy = null; // the last test accuracy, for the exported files' metadata
   if (options.epochs === 0) {
     const result = await run.evaluate();
+    accuracy = result.summary.test_accuracy;
     print({ event: 'eval', ...result.summary, eval_samples_per_s: result.samplesPerSecond, elapsed_s: (performance.now() - run.startedAt) / 1000 });
   } else {
     try {
@@ -323,6 +363,7 @@ export async function main(argv, out = process.stdout) {
         }
         for (const event of events) {
           const { detail, ...summary } = event;
+          if (event.event === 'epoch') accuracy = event.test_accuracy;
           print(options.json ? withoutDisplayFields(summary) : summary);
         }
         const epochEnded = events.some((e) => e.event === 'epoch');
@@ -342,6 +383,30 @@ export async function main(argv, out = process.stdout) {
       throw new UserError(`--export-weights: ${error.message}`);
     }
     await writeFileAtomic(options.exportWeights, bytes, 'weights');
+  }
+  await writeExports(model, options.exports, accuracy);
+}
+
+/** The description a safetensors file carries (webtrain writes it), as --model would give it. */
+async function modelOfImport(file) {
+  const bytes = await readInput(file, 'safetensors file', safetensorsRule());
+  let text;
+  try {
+    text = safetensorsDescription(bytes, file);
+  } catch (error) {
+    throw error instanceof SafetensorsError ? new UserError(error.message) : error;
+  }
+  return text === null ? null : { text, name: `the model in ${file}` };
+}
+
+/** Writes each --export file in the format its extension names; `accuracy` goes in the metadata. */
+async function writeExports(model, files, accuracy) {
+  if (!files.length) return;
+  // A model made from a checkpoint's spec gets its description (version 1: SimpleCNN's).
+  if (!model.description) attachDescription(model, parseDescription(model.source().text || await loadPreset('simplecnn')));
+  for (const file of files) {
+    const kind = kindOfFile(file);
+    await writeFileAtomic(file, modelFile(model, kind, { format: CIFAR10_FORMAT, accuracy }), MODEL_FILE_KINDS[kind].label);
   }
 }
 
