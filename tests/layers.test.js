@@ -9,6 +9,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { createEngine } from '../web/engine.js';
 import { parseDescription, describeDifference } from '../web/model-description.js';
 import { createModelFromDescription } from '../web/model-spec.js';
+import { relErr, BUILDS } from './helpers/compare.js';
 
 const dir = new URL('./fixtures/layers/', import.meta.url);
 const cases = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(new URL(f, dir), 'utf8')));
@@ -19,18 +20,7 @@ const TOL = 1e-5;
 // PyTorch pads 'same' with an even kernel unevenly (1 before, 2 after for 4); webtrain refuses it.
 const REFUSED = { conv_k4_same: /padding='same' with the even kernel 4 pads unevenly/ };
 
-function relErr(got, want) {
-  let d = 0, r = 0;
-  for (let i = 0; i < want.length; i++) { d += (got[i] - want[i]) ** 2; r += want[i] ** 2; }
-  return Math.sqrt(d / Math.max(r, 1e-30));
-}
-
-const builds = [
-  ['SIMD', new URL('../web/webtrain.wasm', import.meta.url)],
-  ['scalar', new URL('../build/wasm/webtrain-scalar.wasm', import.meta.url)],
-];
-
-for (const [build, url] of builds) {
+for (const [build, url] of BUILDS) {
   test(`${build} build: every layer matches PyTorch forward and backward (${cases.length} cases)`, async (t) => {
     assert.ok(existsSync(url), `${url.pathname} missing: run npm run build`);
     const engine = await createEngine(readFileSync(url));

@@ -8,6 +8,7 @@ import { readFileSync, existsSync } from 'node:fs';
 
 import { createEngine, CIFAR10_FORMAT } from '../web/engine.js';
 import { createModelFromDescription } from '../web/model-spec.js';
+import { relErr, BUILDS } from './helpers/compare.js';
 import { parseDescription, describeDifference } from '../web/model-description.js';
 
 const dir = new URL('./fixtures/net-resnet/', import.meta.url);
@@ -18,18 +19,7 @@ const floats = (name) => {
 };
 const TOL = 1e-5;
 
-function relErr(got, want) {
-  let d = 0, r = 0;
-  for (let i = 0; i < want.length; i++) { d += (got[i] - want[i]) ** 2; r += want[i] ** 2; }
-  return Math.sqrt(d / Math.max(r, 1e-30));
-}
-
-const builds = [
-  ['SIMD', new URL('../web/webtrain.wasm', import.meta.url)],
-  ['scalar', new URL('../build/wasm/webtrain-scalar.wasm', import.meta.url)],
-];
-
-for (const [build, url] of builds) {
+for (const [build, url] of BUILDS) {
   test(`${build} build: the ResNet-style net matches PyTorch (logits, loss, gradients, 3 Adam steps, eval)`, async (t) => {
     assert.ok(existsSync(url), `${url.pathname} missing: run npm run build`);
     const engine = await createEngine(readFileSync(url));
