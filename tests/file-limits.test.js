@@ -99,6 +99,17 @@ test('--import-weights: a device, a pipe with no writer, a folder, an empty file
   assertNormalMemory(r, normal, 'big weights');
 });
 
+test('--model FILE: a device, a pipe with no writer, a folder, an empty file and a 300 MB file are refused at once', () => {
+  for (const [file, pattern] of hostile) {
+    assertRefused(run(['--data', data, '--epochs', '0', '--model', file]), file, pattern, file);
+  }
+  const normal = normalRunKb();
+  const big = path.join(dir, 'big.bin');
+  const r = run(['--data', data, '--epochs', '0', '--model', big], { measure: true });
+  assertRefused(r, big, new RegExp(`model description is ${BIG} bytes, more than the 100000-byte ceiling for a model description`), 'big description');
+  assertNormalMemory(r, normal, 'big description');
+});
+
 test('--resume: a device, a pipe, a folder, an empty file, and oversized files of every header kind are refused at once', () => {
   for (const [file, pattern] of hostile) {
     assertRefused(run(['--data', data, '--resume', file]), file, pattern, file);
