@@ -25,7 +25,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
     data: { type: 'string' }, reps: { type: 'string', default: '5' }, steps: { type: 'string', default: '200' },
-    batch: { type: 'string', default: '64' }, workers: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
+    batch: { type: 'string', default: '64' }, workers: { type: 'string' }, 'no-pytorch': { type: 'boolean' }, 'no-ort': { type: 'boolean' },
     models: { type: 'string', default: PRESETS.map((p) => p.name).join(',') },
   },
 });
@@ -316,3 +316,11 @@ const below = peakFractions.filter((f) => f.fraction < 0.6);
 out.push('');
 out.push(`Conv and linear passes below 60% of the peak: ${below.length ? below.map((f) => `${f.model} ${f.layer} ${f.pass} ${pct(f.fraction)}`).join(', ') : 'none'}.`);
 console.log(out.join('\n'));
+
+// The inference peer: ONNX Runtime Web (Wasm, SIMD, one thread) on the same presets, exported to
+// ONNX, beside webtrain's evaluation (src/node/bench-ort.js, also `npm run bench:ort` alone).
+if (!args['no-ort']) {
+  console.log('\nONNX Runtime Web as the inference peer (npm run bench:ort):');
+  const ort = spawnSync(process.execPath, [path.join(root, 'src/node/bench-ort.js'), '--data', dir, '--reps', String(Math.max(3, REPS)), ...(args.models ? ['--models', args.models] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  console.log(ort.status === 0 ? ort.stdout.trim() : `not measured: bench-ort exited with status ${ort.status}`);
+}
