@@ -129,17 +129,6 @@ export class Engine {
     }
   }
 
-  /** Checks a spec, shapes included, without making the model; throws the engine's error. */
-  checkSpec(spec) {
-    const ptr = this.alloc(4 * spec.length);
-    try {
-      this.heapI32.set(spec, ptr >> 2);
-      this.check(this.wasm.wt_spec_check(ptr, spec.length));
-    } finally {
-      this.free(ptr);
-    }
-  }
-
   /** The model a checkpoint file is for: { spec: Int32Array, text } (text '' for version 1). */
   describeCheckpoint(bytes, name = 'checkpoint') {
     const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);

@@ -199,7 +199,6 @@ export function createModelPanel({ request, onChange = () => {}, trainImages = (
       measured = { text: editor.value, samplesPerSecond, workers: workerCount };
       renderEstimate();
     },
-    refreshEstimate: renderEstimate,
   };
 }
 

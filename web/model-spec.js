@@ -14,7 +14,10 @@ export const KINDS = Object.freeze({
   conv: 1, linear: 2, relu: 3, gelu: 4, maxpool: 5, avgpool: 6, globalavgpool: 7, globalmaxpool: 8,
   batchnorm: 9, dropout: 10, flatten: 11, scale: 12, residual: 20, shortcut: 21, end: 22,
 });
-const KIND_NAMES = Object.fromEntries(Object.entries(KINDS).map(([name, kind]) => [kind, name]));
+const KIND_NAMES = Object.fromEntries(Object.entries(KINDS).map(([name, kind]) => [kind, name === 'end' ? 'add' : name]));
+
+/** A layer's type for display: the description's name, 'add' for the residual block's join. */
+export const layerType = (kind) => KIND_NAMES[kind];
 
 const floatBits = (() => {
   const f = new Float32Array(1), i = new Int32Array(f.buffer);
@@ -131,18 +134,6 @@ export function attachDescription(model, json, nodes = encodeSpec(json, { ...mod
   return model;
 }
 
-/** Checks a description for a data format without making the model; throws as createModel... does. */
-export function checkDescription(engine, source, format) {
-  const json = typeof source === 'string' ? parseDescription(source) : source;
-  const { spec, nodes } = encodeSpec(json, format);
-  try {
-    engine.checkSpec(spec);
-  } catch (error) {
-    throw describeEngineError(error, nodes);
-  }
-  return json;
-}
-
 /** The state_dict name of each of the model's tensors (the engine's tensor table, in its order). */
 export function tensorNames(model, nodes) {
   return model.tensors.map((t) => `${nodes[model.layers[t.layer].node].path}.${t.role}`);
@@ -155,7 +146,7 @@ export function tensorNames(model, nodes) {
 export function summarize(model) {
   const rows = model.layers.map((l, i) => {
     const node = model.nodes[l.node];
-    const type = KIND_NAMES[l.kind] === 'end' ? 'add' : KIND_NAMES[l.kind];
+    const type = layerType(l.kind);
     return { name: model.layerNames[i], type, line: node.line, shape: l.shape, params: l.params, mflops: l.flops / 1e6 };
   });
   const totals = {

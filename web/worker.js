@@ -3,7 +3,7 @@
 // protocol.js.
 import { createEngine, EngineError, CIFAR10_FORMAT } from './engine.js';
 import { loadPreset, parseDescription, describeDifference, DescriptionError } from './model-description.js';
-import { createModelFromDescription, attachDescription, summarize, KINDS } from './model-spec.js';
+import { createModelFromDescription, attachDescription, summarize, layerType } from './model-spec.js';
 import { TrainingRun, DivergenceError } from './trainer.js';
 import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
@@ -139,8 +139,7 @@ async function activations(id, { index }) {
   }
   const { logits, activations: maps } = model.run(x, 1, { activations: true });
   const names = model.layerNames ?? model.layers.map((_, i) => `layer ${i + 1}`);
-  const kindNames = Object.fromEntries(Object.entries(KINDS).map(([k, v]) => [v, k === 'end' ? 'add' : k]));
-  const layers = model.layers.map((l, i) => ({ name: names[i], type: kindNames[l.kind], shape: l.shape, data: maps[i] }));
+  const layers = model.layers.map((l, i) => ({ name: names[i], type: layerType(l.kind), shape: l.shape, data: maps[i] }));
   reply(id, P.ACTIVATIONS_DATA, { index, label: test.label(index), logits, layers }, maps.map((m) => m.buffer));
 }
 
