@@ -227,6 +227,7 @@ struct wt_planner {
   int32_t block;       /* images per block */
   int32_t tensors;     /* declared so far */
   size_t params, stats, running;
+  int too_big; /* a tensor over the size limit was declared */
   wt_status (*fail)(const wt_layer *layer, const char *fmt, ...);
 };
 

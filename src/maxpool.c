@@ -139,8 +139,8 @@ void maxpool_backward(wt_real *dinp, const wt_real *dout, const uint8_t *argmax,
 wt_status pool_plan_window(wt_layer *l, const char *what, int max_kernel) {
   const int32_t k = l->arg[0], s = l->arg[1], p = l->arg[2];
   if (l->in.flat) return wt_plan_fail(l, "%s needs an image (channels x height x width), but its input is a flat vector", what);
-  if (k < 1 || k > max_kernel || s < 1 || s > 64 || p < 0) {
-    return wt_plan_fail(l, "%s: kernel %d (1..%d), stride %d (1..64) or padding %d is out of range", what, (int)k, max_kernel, (int)s, (int)p);
+  if (k < 1 || k > max_kernel || s < 1 || s > 64 || p < 0 || p > 64) {
+    return wt_plan_fail(l, "%s: kernel %d (1..%d), stride %d (1..64) or padding %d (0..64) is out of range", what, (int)k, max_kernel, (int)s, (int)p);
   }
   if (2 * p > k) return wt_plan_fail(l, "%s: padding %d is more than half the kernel %d (PyTorch refuses it too)", what, (int)p, (int)k);
   if (l->in.h + 2 * p < k || l->in.w + 2 * p < k) {

@@ -15,6 +15,8 @@
 #define WT_STREAM_INIT 0x494E4954ULL
 #define WT_MAX_TENSORS (4 * WT_SPEC_MAX_NODES)
 #define WT_MAX_SLOTS (WT_SPEC_MAX_NODES + 1)
+/* The most floats a tensor, or all of a kind together, may hold (1 GiB): sizes stay exact in 32 bits. */
+#define WT_MAX_TENSOR_FLOATS ((uint64_t)1 << 28)
 
 typedef struct wt_tensor {
   int32_t layer, role, ndim, shape[4], fan_in, trainable;
@@ -130,11 +132,16 @@ void wt_plan_tensor(wt_planner *p, wt_layer *l, int32_t role, int ndim, const in
   t->layer = (int32_t)(l - m->layers);
   t->role = role;
   t->ndim = ndim;
-  t->count = 1;
+  uint64_t count = 1; /* in 64 bits: size_t is 32 bits in Wasm */
   for (int d = 0; d < 4; d++) {
     t->shape[d] = d < ndim ? shape[d] : 1;
-    t->count *= (size_t)t->shape[d];
+    count *= (uint64_t)t->shape[d];
   }
+  if (count > WT_MAX_TENSOR_FLOATS) {
+    p->too_big = 1;
+    count = 0;
+  }
+  t->count = (size_t)count;
   t->fan_in = fan_in;
   t->fill = fill;
   t->trainable = trainable;
@@ -212,6 +219,10 @@ static wt_status plan(wt_model *m) {
     l->out = l->in;
     const wt_status st = l->op->plan(l, &p);
     if (st != WT_OK) return st;
+    if (p.too_big || p.params > WT_MAX_TENSOR_FLOATS || p.running > WT_MAX_TENSOR_FLOATS || p.stats > WT_MAX_TENSOR_FLOATS) {
+      return wt_plan_fail(l, "the net's parameters would take more than the %.0f MiB a model may hold",
+                          (double)WT_MAX_TENSOR_FLOATS * 4 / (1 << 20));
+    }
     if (wt_shape_size(l->out) > ((size_t)1 << 26)) return wt_plan_fail(l, "its output of %zu values per image is too large", wt_shape_size(l->out));
     if (node->kind == WT_OP_FLATTEN) {
       l->y = l->x; /* a view: same values */
