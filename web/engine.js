@@ -1,5 +1,6 @@
 // The bridge to the C engine: instantiates webtrain.wasm (the same file in Node and in a Worker)
 // and wraps its exports in a Model and a Dataset that own their Wasm memory.
+import { MAX_PARAM_GROUPS } from './recipe.js';
 
 /**
  * Where a data set's records keep their label and pixels, and what the pixels are: CIFAR-10's
@@ -260,7 +261,6 @@ export const ADAM_DEFAULTS = Object.freeze({ lr: 0.001, beta1: 0.9, beta2: 0.999
 
 /** wt_optimizer values, and wt_optim_config's layout (checked by a static assertion in src/model.c). */
 export const OPTIMIZERS = Object.freeze(['adam', 'adamw', 'sgd']);
-export const MAX_PARAM_GROUPS = 8;
 const OPTIM_CONFIG = { bytes: 56 + 24 * MAX_PARAM_GROUPS, doubles: 16, groups: 56, groupBytes: 24 };
 
 /**
