@@ -82,6 +82,35 @@ typedef struct wt_adam_config {
   double lr, beta1, beta2, eps; /* PyTorch defaults: 0.001, 0.9, 0.999, 1e-8 */
 } wt_adam_config;
 
+/* The optimizers, each as torch.optim computes it (see src/optim.c). */
+typedef enum wt_optimizer { WT_OPTIM_ADAM = 0, WT_OPTIM_ADAMW = 1, WT_OPTIM_SGD = 2 } wt_optimizer;
+#define WT_MAX_PARAM_GROUPS 8
+
+/* A parameter group (torch's param_groups entry): this step's learning rate (its schedule
+ * applied), its weight decay, and whether its tensors are frozen (not updated at all). */
+typedef struct wt_param_group {
+  double lr, weight_decay;
+  int32_t frozen, reserved; /* reserved: 0 */
+} wt_param_group;
+
+/* One optimizer step's settings. Weight decay wd of a group with learning rate lr:
+ *   coupled (decoupled = 0): the gradient becomes g + wd * p before anything else (torch's
+ *     SGD and Adam `weight_decay`);
+ *   decoupled (decoupled = 1, and always for AdamW): p *= 1 - lr * wd before the step (torch's
+ *     AdamW; for SGD this is "SGDW": the reference applies p.mul_(1 - lr * wd), then SGD).
+ * SGD keeps its momentum buffer in adam_m: set to the gradient on the first step (no
+ * dampening), then buf = momentum * buf + (1 - dampening) * g; Nesterov steps along
+ * g + momentum * buf. Frozen groups (and tensors the description froze) are skipped. */
+typedef struct wt_optim_config {
+  int32_t kind;        /* wt_optimizer */
+  int32_t nesterov;    /* SGD: 0 or 1 */
+  int32_t decoupled;   /* weight decay: 0 coupled, 1 decoupled */
+  int32_t group_count; /* 1..WT_MAX_PARAM_GROUPS; every tensor starts in group 0 */
+  double beta1, beta2, eps;   /* Adam, AdamW (PyTorch defaults 0.9, 0.999, 1e-8) */
+  double momentum, dampening; /* SGD */
+  wt_param_group groups[WT_MAX_PARAM_GROUPS];
+} wt_optim_config;
+
 /* Checks a spec (shapes included) without allocating the model. On failure the message starts
  * with "node N: " where N is the index of the offending node in the spec. */
 WT_API wt_status wt_spec_check(const int32_t *spec, size_t words);
@@ -178,15 +207,38 @@ WT_API wt_status wt_model_gradient(wt_model *model, const wt_records *records, c
 /* dst += src, grad_count floats: adds two tree nodes. */
 WT_API void wt_model_add_grads(const wt_model *model, float *dst, const float *src);
 
-/* One Adam update from the current gradients (PyTorch's exact formula), and the running
- * statistics from the gradient vector's statistics (`groups` = blocks in the batch). Fails with
- * WT_ERR_NON_FINITE, leaving parameters untouched, when a gradient is NaN or infinite. */
-WT_API wt_status wt_model_update(wt_model *model, const wt_adam_config *config, int32_t groups);
+/* Puts tensor `tensor` (of the tensor table) in parameter group `group` (0..WT_MAX_PARAM_GROUPS-1). */
+WT_API wt_status wt_model_set_tensor_group(wt_model *model, int32_t tensor, int32_t group);
+WT_API int32_t wt_model_tensor_group(const wt_model *model, int32_t tensor);
+
+/* Label smoothing of the training loss (0 <= s < 1; 0, the default, is plain cross-entropy).
+ * Evaluation always reports the plain cross-entropy. */
+WT_API wt_status wt_model_set_label_smoothing(wt_model *model, double smoothing);
+
+/* The optimizer the model's state belongs to (wt_optimizer; set by the last update or checkpoint). */
+WT_API int32_t wt_model_optimizer(const wt_model *model);
+
+/* One optimizer update from the current gradients (torch.optim's exact formulas), and the
+ * running statistics from the gradient vector's statistics (`groups` = blocks in the batch).
+ * Fails with WT_ERR_NON_FINITE, leaving parameters untouched, when a gradient is NaN or infinite. */
+WT_API wt_status wt_model_update(wt_model *model, const wt_optim_config *config, int32_t groups);
+
+/* The exponential moving average of the weights: a copy of the parameters then the running
+ * statistics (param_count + running_count floats), absent until wt_model_ema_reset. */
+WT_API float *wt_model_ema(wt_model *model);
+WT_API int32_t wt_model_ema_active(const wt_model *model);
+/* Starts the average from the current weights (active = 1), or drops it (active = 0). */
+WT_API void wt_model_ema_reset(wt_model *model, int32_t active);
+/* ema = lerp(ema, weights, 1 - decay) as torch's lerp_ (parameters and running statistics);
+ * with copy_back the weights become the average (airbench's lookahead). */
+WT_API wt_status wt_model_ema_update(wt_model *model, double decay, int32_t copy_back);
+/* Swaps the weights with the average (evaluate with the average, then swap back). */
+WT_API wt_status wt_model_ema_swap(wt_model *model);
 
 /* The gradient tree's root (the mean loss's gradient) + the update, in one call. *out_loss is the
  * mean loss. */
 WT_API wt_status wt_model_train_step(wt_model *model, const wt_records *records, const uint32_t *indices,
-                                     int32_t batch, int32_t step, const wt_adam_config *config, float *out_loss);
+                                     int32_t batch, int32_t step, const wt_optim_config *config, float *out_loss);
 
 /* Evaluates records [first, first + count) in eval mode (running statistics, no dropout), block by
  * block. Adds the number of correct predictions to *correct, the summed cross-entropy to

@@ -134,9 +134,10 @@ void linear_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, const wt_r
                      const wt_real *inp, const wt_real *weight, int B, int I, int O);
 
 /* Softmax cross-entropy over (B, V) logits; returns the SUM of the B losses. */
-double crossentropy_forward(const wt_real *logits, const uint8_t *targets, int B, int V);
-/* dlogits += scale * (softmax - onehot). */
-void crossentropy_backward(wt_real *dlogits, const wt_real *logits, const uint8_t *targets,
+double crossentropy_forward(const wt_real *logits, const uint8_t *targets, double smoothing, int B, int V);
+/* dlogits += scale * (softmax - target), the target one-hot, or with label smoothing s
+ * (1 - s) * onehot + s / V, as nn.CrossEntropyLoss(label_smoothing=s). */
+void crossentropy_backward(wt_real *dlogits, const wt_real *logits, const uint8_t *targets, double smoothing,
                            wt_real scale, int B, int V);
 
 /* PyTorch's Adam on flat buffers; t is the step number after increment (1 for the first). */
@@ -144,6 +145,14 @@ void adam_update(float *params, const float *grads, float *m, float *v, size_t n
                  const wt_adam_config *config, int32_t t);
 void adam_update_ref(float *params, const float *grads, float *m, float *v, size_t n,
                      const wt_adam_config *config, int32_t t);
+/* Adam with weight decay: coupled (torch.optim.Adam's weight_decay) or decoupled (AdamW). */
+void adam_update_decay(float *params, const float *grads, float *m, float *v, size_t n, const wt_adam_config *config,
+                       int32_t t, double weight_decay, int decoupled);
+/* torch.optim.SGD on flat buffers (buf: the momentum buffer); first_step: buf is still unset. */
+void sgd_update(float *params, const float *grads, float *buf, size_t n, double lr, double momentum, double dampening,
+                int nesterov, double weight_decay, int decoupled, int first_step);
+/* ema = lerp(ema, weights, 1 - decay) as torch's lerp_; then weights = ema when copy_back. */
+void ema_update(float *ema, float *weights, size_t n, double decay, int copy_back);
 
 
 /* ---- general convolution kernels: any C, OC, square K, stride and zero padding ---- */

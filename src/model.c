@@ -1,10 +1,12 @@
 /* A network wired from its description. Creating a model plans everything once: each layer's
  * shapes, tensors, saved state and scratch (by its op, one file per op), the activation slots
  * (a ReLU overwrites its input where nothing else needs it; flatten is a view), and one arena:
- * params | grads (+ batch statistics) | adam_m | adam_v | running statistics, then the
+ * params | grads (+ batch statistics) | adam_m (or SGD's momentum) | adam_v | running statistics |
+ * the weights' moving average (params then running statistics), then the
  * activations, their gradients and the saved state of one block of images, scratch, and the
  * gradient tree's nodes. A training step only runs the plan and allocates nothing. */
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,10 @@ struct wt_model {
   float *act[WT_MAX_SLOTS], *dact[WT_MAX_SLOTS];
   size_t params_n, stats_n, running_n, grads_n, stride_p, stride_g, scratch_n;
   float *params, *grads, *adam_m, *adam_v, *running;
+  float *ema; /* (params_n + running_n): the weights' moving average, when ema_active */
+  int32_t ema_active, optim_kind;
+  double label_smoothing;
+  uint8_t tensor_group[WT_MAX_TENSORS]; /* parameter group of each tensor */
   uint8_t *labels;
   uint32_t *eval_indices;
   float *scratch;
@@ -277,6 +283,7 @@ wt_status wt_spec_check(const int32_t *spec, size_t words) {
 static uint64_t arena_bytes(const wt_model *m) {
   const uint64_t B = (uint64_t)m->block;
   uint64_t bytes = 4 * align16(4 * (uint64_t)m->stride_g) + align16(4 * (uint64_t)m->running_n + 4);
+  bytes += align16(4 * ((uint64_t)m->params_n + m->running_n) + 4);
   for (int32_t s = 0; s < m->slot_count; s++) bytes += 2 * align16(4 * B * m->slot_size[s]);
   for (int32_t i = 0; i < m->layer_count; i++) {
     const wt_layer *l = &m->layers[i];
@@ -343,6 +350,7 @@ wt_status wt_model_create(wt_model **out, const int32_t *spec, size_t spec_words
   m->adam_m = TAKE(float, m->stride_g);
   m->adam_v = TAKE(float, m->stride_g);
   m->running = TAKE(float, m->running_n + 1);
+  m->ema = TAKE(float, m->params_n + m->running_n + 1);
   for (int32_t s = 0; s < m->slot_count; s++) m->act[s] = TAKE(float, B * m->slot_size[s]);
   for (int32_t s = 0; s < m->slot_count; s++) m->dact[s] = TAKE(float, B * m->slot_size[s]);
   for (int32_t i = 0; i < m->layer_count; i++) {
@@ -432,6 +440,7 @@ void wt_model_init(wt_model *model, uint32_t seed) {
   memset(model->adam_v, 0, sizeof(float) * model->stride_g);
   model->adam_t = 0;
   model->stat_steps = 0;
+  model->ema_active = 0;
 }
 
 float *wt_model_params(wt_model *model) { return model->params; }
@@ -590,12 +599,12 @@ static double run_block(wt_model *m, const wt_records *r, const uint32_t *indice
   forward_layers(m, &ctx, NULL);
   const float *logits = m->act[m->logits_slot];
   double loss;
-  TIMED(m, PROF_LOSS, loss = crossentropy_forward(logits, m->labels, B, m->classes));
+  TIMED(m, PROF_LOSS, loss = crossentropy_forward(logits, m->labels, m->label_smoothing, B, m->classes));
   if (!dst) return loss;
   float *dlogits = m->dact[m->logits_slot];
   TIMED(m, PROF_LOSS, {
     memset(dlogits, 0, sizeof(float) * (size_t)B * m->classes);
-    crossentropy_backward(dlogits, logits, m->labels, loss_scale, B, m->classes);
+    crossentropy_backward(dlogits, logits, m->labels, m->label_smoothing, loss_scale, B, m->classes);
   });
   backward_layers(m, &ctx, 0);
   return loss;
@@ -653,23 +662,80 @@ wt_status wt_model_gradient(wt_model *model, const wt_records *records, const ui
   return WT_OK;
 }
 
-wt_status wt_model_update(wt_model *model, const wt_adam_config *config, int32_t groups) {
-  if (!model || !config) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_update: NULL argument");
-  if (!(config->lr > 0) || !(config->beta1 >= 0 && config->beta1 < 1) || !(config->beta2 >= 0 && config->beta2 < 1) ||
-      !(config->eps > 0)) {
-    return wt_fail(WT_ERR_INVALID_ARGUMENT, "Adam settings out of range (lr %g, betas %g/%g, eps %g)", config->lr,
-                   config->beta1, config->beta2, config->eps);
+/* web/engine.js writes wt_optim_config at these offsets. */
+_Static_assert(offsetof(wt_optim_config, beta1) == 16 && offsetof(wt_optim_config, groups) == 56 && sizeof(wt_param_group) == 24 &&
+                   sizeof(wt_optim_config) == 56 + 24 * WT_MAX_PARAM_GROUPS,
+               "wt_optim_config layout changed: update OPTIM_CONFIG in web/engine.js");
+
+/* A message naming what is wrong with an optimizer config, or NULL. */
+static const char *optim_config_problem(const wt_optim_config *c, char *message, size_t n) {
+  if (c->kind < WT_OPTIM_ADAM || c->kind > WT_OPTIM_SGD) {
+    snprintf(message, n, "optimizer kind %d is not 0 (Adam), 1 (AdamW) or 2 (SGD)", (int)c->kind);
+  } else if (c->group_count < 1 || c->group_count > WT_MAX_PARAM_GROUPS) {
+    snprintf(message, n, "%d parameter groups; 1 to %d are allowed", (int)c->group_count, WT_MAX_PARAM_GROUPS);
+  } else if ((c->nesterov != 0 && c->nesterov != 1) || (c->decoupled != 0 && c->decoupled != 1)) {
+    snprintf(message, n, "nesterov (%d) and decoupled (%d) must be 0 or 1", (int)c->nesterov, (int)c->decoupled);
+  } else if (c->kind != WT_OPTIM_SGD && (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) || !(c->eps > 0 && isfinite(c->eps)))) {
+    snprintf(message, n, "Adam settings out of range (betas %g/%g, eps %g)", c->beta1, c->beta2, c->eps);
+  } else if (c->kind == WT_OPTIM_SGD && (!(c->momentum >= 0 && c->momentum < 1) || !(c->dampening >= 0 && c->dampening <= 1))) {
+    snprintf(message, n, "SGD settings out of range (momentum %g must be in [0, 1), dampening %g in [0, 1])", c->momentum, c->dampening);
+  } else if (c->kind == WT_OPTIM_SGD && c->nesterov && !(c->momentum > 0 && c->dampening == 0)) {
+    snprintf(message, n, "Nesterov momentum requires a momentum and zero dampening (momentum %g, dampening %g)", c->momentum, c->dampening);
+  } else {
+    for (int32_t g = 0; g < c->group_count; g++) {
+      const wt_param_group *p = &c->groups[g];
+      if (!(p->lr > 0 && isfinite(p->lr)) || !(p->weight_decay >= 0 && isfinite(p->weight_decay)) || (p->frozen != 0 && p->frozen != 1)) {
+        snprintf(message, n, "parameter group %d out of range (lr %g must be positive, weight decay %g not negative, frozen %d 0 or 1)",
+                 (int)g, p->lr, p->weight_decay, (int)p->frozen);
+        return message;
+      }
+    }
+    return NULL;
   }
+  return message;
+}
+
+/* The optimizer step on every trainable tensor of an unfrozen group, with its group's settings.
+ * t is the step number after increment. Adam without weight decay keeps its SIMD loop. */
+static void optimizer_step(wt_model *m, const wt_optim_config *c, int32_t t) {
+  const wt_adam_config adam = {0, c->beta1, c->beta2, c->eps};
+  for (int32_t i = 0; i < m->tensor_count; i++) {
+    const wt_tensor *tensor = &m->tensors[i];
+    if (tensor->role > WT_ROLE_BIAS || !tensor->trainable) continue;
+    const wt_param_group *g = &c->groups[m->tensor_group[i] < c->group_count ? m->tensor_group[i] : 0];
+    if (g->frozen) continue;
+    const size_t o = tensor->offset, n = tensor->count;
+    float *p = m->params + o, *mom = m->adam_m + o;
+    const float *grad = m->grads + o;
+    if (c->kind == WT_OPTIM_SGD) {
+      sgd_update(p, grad, mom, n, g->lr, c->momentum, c->dampening, c->nesterov, g->weight_decay, c->decoupled, t == 1);
+    } else {
+      wt_adam_config a = adam;
+      a.lr = g->lr;
+      if (g->weight_decay == 0) {
+        adam_update(p, grad, mom, m->adam_v + o, n, &a, t);
+      } else {
+        adam_update_decay(p, grad, mom, m->adam_v + o, n, &a, t, g->weight_decay, c->kind == WT_OPTIM_ADAMW || c->decoupled);
+      }
+    }
+  }
+}
+
+wt_status wt_model_update(wt_model *model, const wt_optim_config *config, int32_t groups) {
+  if (!model || !config) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_update: NULL argument");
+  char problem[200];
+  if (optim_config_problem(config, problem, sizeof problem)) return wt_fail(WT_ERR_INVALID_ARGUMENT, "%s", problem);
   if (groups < 1) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_update: %d groups", (int)groups);
   for (size_t i = 0; i < model->grads_n; i++) {
     if (!isfinite(model->grads[i])) {
-      return wt_fail(WT_ERR_NON_FINITE, "gradient of parameter %zu is not finite after %d Adam steps; parameters left unchanged", i,
+      return wt_fail(WT_ERR_NON_FINITE, "gradient of parameter %zu is not finite after %d optimizer steps; parameters left unchanged", i,
                      (int)model->adam_t);
     }
   }
   model->adam_t += 1;
+  model->optim_kind = config->kind;
   TIMED(model, PROF_UPDATE, {
-    adam_update(model->params, model->grads, model->adam_m, model->adam_v, model->params_n, config, model->adam_t);
+    optimizer_step(model, config, model->adam_t);
     for (int32_t i = 0; i < model->layer_count; i++) {
       const wt_layer *l = &model->layers[i];
       if (l->kind == WT_OP_BATCHNORM) {
@@ -679,13 +745,72 @@ wt_status wt_model_update(wt_model *model, const wt_adam_config *config, int32_t
   });
   if (model->running_n) model->stat_steps += 1;
   if (!all_finite(model->params, model->params_n)) {
-    return wt_fail(WT_ERR_NON_FINITE, "a parameter became non-finite at Adam step %d", (int)model->adam_t);
+    return wt_fail(WT_ERR_NON_FINITE, "a parameter became non-finite at optimizer step %d", (int)model->adam_t);
   }
   return WT_OK;
 }
 
+wt_status wt_model_set_tensor_group(wt_model *model, int32_t tensor, int32_t group) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_tensor_group: model is NULL");
+  if (tensor < 0 || tensor >= model->tensor_count) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "tensor %d is not one of the model's %d", (int)tensor, (int)model->tensor_count);
+  }
+  if (group < 0 || group >= WT_MAX_PARAM_GROUPS) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "parameter group %d is outside 0..%d", (int)group, WT_MAX_PARAM_GROUPS - 1);
+  }
+  model->tensor_group[tensor] = (uint8_t)group;
+  return WT_OK;
+}
+
+int32_t wt_model_tensor_group(const wt_model *model, int32_t tensor) {
+  return model && tensor >= 0 && tensor < model->tensor_count ? model->tensor_group[tensor] : -1;
+}
+
+wt_status wt_model_set_label_smoothing(wt_model *model, double smoothing) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_label_smoothing: model is NULL");
+  if (!(smoothing >= 0 && smoothing < 1)) return wt_fail(WT_ERR_INVALID_ARGUMENT, "label smoothing %g is outside [0, 1)", smoothing);
+  model->label_smoothing = smoothing;
+  return WT_OK;
+}
+
+int32_t wt_model_optimizer(const wt_model *model) { return model->optim_kind; }
+
+float *wt_model_ema(wt_model *model) { return model->ema; }
+int32_t wt_model_ema_active(const wt_model *model) { return model->ema_active; }
+
+void wt_model_ema_reset(wt_model *model, int32_t active) {
+  model->ema_active = active != 0;
+  if (!model->ema_active) return;
+  memcpy(model->ema, model->params, sizeof(float) * model->params_n);
+  memcpy(model->ema + model->params_n, model->running, sizeof(float) * model->running_n);
+}
+
+wt_status wt_model_ema_update(wt_model *model, double decay, int32_t copy_back) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_ema_update: model is NULL");
+  if (!model->ema_active) return wt_fail(WT_ERR_INVALID_ARGUMENT, "the weights' average was not started (wt_model_ema_reset)");
+  if (!(decay >= 0 && decay <= 1)) return wt_fail(WT_ERR_INVALID_ARGUMENT, "EMA decay %g is outside [0, 1]", decay);
+  ema_update(model->ema, model->params, model->params_n, decay, copy_back);
+  ema_update(model->ema + model->params_n, model->running, model->running_n, decay, copy_back);
+  return WT_OK;
+}
+
+static void swap_floats(float *a, float *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const float t = a[i];
+    a[i] = b[i], b[i] = t;
+  }
+}
+
+wt_status wt_model_ema_swap(wt_model *model) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_ema_swap: model is NULL");
+  if (!model->ema_active) return wt_fail(WT_ERR_INVALID_ARGUMENT, "the weights' average was not started (wt_model_ema_reset)");
+  swap_floats(model->ema, model->params, model->params_n);
+  swap_floats(model->ema + model->params_n, model->running, model->running_n);
+  return WT_OK;
+}
+
 wt_status wt_model_train_step(wt_model *model, const wt_records *records, const uint32_t *indices, int32_t batch,
-                              int32_t step, const wt_adam_config *config, float *out_loss) {
+                              int32_t step, const wt_optim_config *config, float *out_loss) {
   if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_train_step: model is NULL");
   double loss_sum = 0;
   const int32_t blocks = batch > 0 ? (batch + model->block - 1) / model->block : 1;
@@ -695,7 +820,7 @@ wt_status wt_model_train_step(wt_model *model, const wt_records *records, const 
   const double loss = loss_sum / batch;
   if (out_loss) *out_loss = (float)loss;
   if (!isfinite(loss)) {
-    return wt_fail(WT_ERR_NON_FINITE, "the loss is %s at Adam step %d; parameters left unchanged", isnan(loss) ? "NaN" : "infinite",
+    return wt_fail(WT_ERR_NON_FINITE, "the loss is %s at optimizer step %d; parameters left unchanged", isnan(loss) ? "NaN" : "infinite",
                    (int)model->adam_t + 1);
   }
   return wt_model_update(model, config, blocks);
@@ -723,7 +848,7 @@ wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t 
     TIMED(model, PROF_DECODE, decode(model, records, model->eval_indices, B));
     forward_layers(model, &ctx, NULL);
     const float *logits = model->act[model->logits_slot];
-    TIMED(model, PROF_LOSS, *loss_sum += crossentropy_forward(logits, model->labels, B, K));
+    TIMED(model, PROF_LOSS, *loss_sum += crossentropy_forward(logits, model->labels, 0, B, K));
     for (int32_t b = 0; b < B; b++) {
       const float *z = logits + (size_t)b * K;
       int best = 0;

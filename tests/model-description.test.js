@@ -262,8 +262,17 @@ const ERROR_CASES = [
   ['@ghost_batch\nrelu', 1, "@ghost_batch needs a value, e.g. '@ghost_batch 8'"],
   ['@ghost_batch 8 16\nrelu', 1, "@ghost_batch takes one value, got '8 16'"],
   ['@ghost_batch 8\n@ghost_batch 16\nrelu', 2, '@ghost_batch is already set on line 1'],
-  ['@ghost_bach 8\nrelu', 1, "unknown setting '@ghost_bach' (did you mean @ghost_batch? known: @ghost_batch)"],
-  ['@epochs 5\nrelu', 1, "unknown setting '@epochs' (known: @ghost_batch)"],
+  ['@ghost_bach 8\nrelu', 1, "unknown setting '@ghost_bach' (did you mean @ghost_batch? known: @ghost_batch, @optimizer, @lr, @momentum, @dampening, @nesterov, @beta1, @beta2, @eps, @weight_decay, @decoupled_weight_decay, @schedule, @label_smoothing, @epochs, @batch_size, @augment, @tta, @ema, @group)"],
+  ['@optimiser sgd\nrelu', 1, /unknown setting '@optimiser' \(did you mean @optimizer\?/],
+  ['@lr 0\nrelu', 1, "@lr: expected a number above 0, got '0'"],
+  ['@lr 0.1\n@lr 0.2\nrelu', 2, '@lr is already set on line 1'],
+  ['relu\n@schedule cosine:warm=0.1', 2, "@schedule: cosine takes warmup, min, not 'warm'"],
+  ['@nesterov maybe\nrelu', 1, "@nesterov: expected true or false, got 'maybe'"],
+  ['@tta flips\nrelu', 1, "@tta: expected none, flip, flip-translate, got 'flips'"],
+  ['@augment flip=sometimes\nrelu', 1, "@augment: flip: expected none, random, alternate, got 'sometimes'"],
+  ['@group lr=2\nrelu', 1, /@group: starts with what it selects/],
+  ['@ema lookahead:every=0\nrelu', 1, "@ema: every: expected an integer from 1, got '0'"],
+  ['@epoch 5\nrelu', 1, /unknown setting '@epoch' \(did you mean @epochs\?/],
   ['@ 5\nrelu', 1, "a setting is written '@key value', e.g. '@ghost_batch 16'"],
 ];
 
@@ -640,4 +649,19 @@ test('the presets: one file each, all parse, simplecnn is the default', () => {
   assert.ok(convs.every((l) => l.bias === false), 'convolutions before batch norm have no bias');
   assert.deepEqual(convs.map((l) => l.out_channels), [16, 16, 16, 32, 32, 32, 64, 64, 64]);
   assert.deepEqual(resnet.layers.filter((l) => l.type === 'residual').map((l) => l.shortcut.length), [0, 2, 2]);
+});
+
+test('a description carries its training recipe in `@` lines, read by recipe.js and written back', () => {
+  const text = '@optimizer sgd\n@lr 0.0123\n@momentum 0.85\n@nesterov true\n@weight_decay 5e-4\n@schedule triangular:start=0.2,peak=0.23,end=0.07\n'
+    + '@label_smoothing 0.2\n@epochs 5\n@batch_size 256\n@augment flip=alternate,translate=2,pad=reflect\n@tta flip-translate\n'
+    + '@ema lookahead\n@group batchnorm lr=64 weight_decay=0\n@group conv1.bias frozen_after=3\nconv(6, 5)\nrelu\nflatten\nlinear(classes)\n';
+  const json = parseDescription(text);
+  assert.equal(json.recipe.optimizer, 'sgd');
+  assert.equal(json.recipe.lr, 0.0123);
+  assert.equal(json.recipe.nesterov, true);
+  assert.deepEqual(json.recipe.schedule, { kind: 'triangular', start: 0.2, peak: 0.23, end: 0.07 });
+  assert.deepEqual(json.recipe.augment, { flip: 'alternate', translate: 2, crop: 0, pad: 'reflect', cutout: 0 });
+  assert.equal(json.recipe.groups.length, 2);
+  assert.deepEqual(parseDescription(formatDescription(json)), json);
+  assert.equal(parseDescription('relu').recipe, undefined, 'no recipe lines: no recipe key');
 });

@@ -1,5 +1,6 @@
 // The bridge to the C engine: instantiates webtrain.wasm (the same file in Node and in a Worker)
 // and wraps its exports in a Model and a Dataset that own their Wasm memory.
+import { MAX_PARAM_GROUPS } from './recipe.js';
 
 /**
  * Where a data set's records keep their label and pixels, and what the pixels are: CIFAR-10's
@@ -258,6 +259,31 @@ function readRunState(engine, ptr) {
 
 export const ADAM_DEFAULTS = Object.freeze({ lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
 
+/** wt_optimizer values, and wt_optim_config's layout (checked by a static assertion in src/model.c). */
+export const OPTIMIZERS = Object.freeze(['adam', 'adamw', 'sgd']);
+const OPTIM_CONFIG = { bytes: 56 + 24 * MAX_PARAM_GROUPS, doubles: 16, groups: 56, groupBytes: 24 };
+
+/**
+ * Writes one step's optimizer settings: { kind: 'adam'|'adamw'|'sgd', beta1, beta2, eps,
+ * momentum, dampening, nesterov, decoupled, groups: [{ lr, weightDecay, frozen }] } (group 0 is
+ * every tensor's unless setTensorGroups said otherwise).
+ */
+function writeOptimConfig(engine, ptr, c) {
+  const kind = OPTIMIZERS.indexOf(c.kind ?? 'adam');
+  if (kind < 0) throw new RangeError(`unknown optimizer '${c.kind}' (known: ${OPTIMIZERS.join(', ')})`);
+  const groups = c.groups ?? [];
+  if (groups.length < 1 || groups.length > MAX_PARAM_GROUPS) throw new RangeError(`${groups.length} parameter groups; 1 to ${MAX_PARAM_GROUPS} are allowed`);
+  const i32 = engine.heapI32, f64 = engine.heapF64;
+  i32.set([kind, Number(Boolean(c.nesterov)), Number(Boolean(c.decoupled)), groups.length], ptr >> 2);
+  f64.set([c.beta1 ?? ADAM_DEFAULTS.beta1, c.beta2 ?? ADAM_DEFAULTS.beta2, c.eps ?? ADAM_DEFAULTS.eps, c.momentum ?? 0, c.dampening ?? 0],
+    (ptr + OPTIM_CONFIG.doubles) >> 3);
+  groups.forEach((g, k) => {
+    const at = ptr + OPTIM_CONFIG.groups + k * OPTIM_CONFIG.groupBytes;
+    f64.set([g.lr, g.weightDecay ?? 0], at >> 3);
+    i32.set([Number(Boolean(g.frozen)), 0], (at + 16) >> 2);
+  });
+}
+
 export class Model {
   constructor(engine, ptr) {
     this.engine = engine;
@@ -274,7 +300,7 @@ export class Model {
     this.format = { channels, height, width, classes };
     this.classes = classes;
     // Scratch that lives as long as the model: Adam settings, step indices, result slots, info.
-    this.adamPtr = engine.alloc(32);
+    this.optimPtr = engine.alloc(OPTIM_CONFIG.bytes);
     this.indicesPtr = engine.alloc(4 * this.maxBatch);
     this.slotPtr = engine.alloc(64);
     this.setAdam(ADAM_DEFAULTS);
@@ -319,9 +345,37 @@ export class Model {
     return [...PROFILE_FIXED, ...layerNames.flatMap((name) => [`${name} fwd`, `${name} bwd`])];
   }
 
-  setAdam({ lr = ADAM_DEFAULTS.lr, beta1 = ADAM_DEFAULTS.beta1, beta2 = ADAM_DEFAULTS.beta2, eps = ADAM_DEFAULTS.eps } = {}) {
-    this.engine.heapF64.set([lr, beta1, beta2, eps], this.adamPtr >> 3);
+  /** The optimizer settings of the next updates (see writeOptimConfig); checked at the update. */
+  setOptimizer(config) {
+    writeOptimConfig(this.engine, this.optimPtr, config);
   }
+
+  /** Adam with one group: the seed's optimizer. */
+  setAdam({ lr = ADAM_DEFAULTS.lr, beta1 = ADAM_DEFAULTS.beta1, beta2 = ADAM_DEFAULTS.beta2, eps = ADAM_DEFAULTS.eps } = {}) {
+    this.setOptimizer({ kind: 'adam', beta1, beta2, eps, groups: [{ lr }] });
+  }
+
+  /** groupOfTensor[i]: the parameter group of tensor i (of this.tensors). */
+  setTensorGroups(groupOfTensor) {
+    groupOfTensor.forEach((g, i) => this.engine.check(this.engine.wasm.wt_model_set_tensor_group(this.ptr, i, g), 'parameter groups'));
+  }
+
+  setLabelSmoothing(s) {
+    this.engine.check(this.engine.wasm.wt_model_set_label_smoothing(this.ptr, s), 'label smoothing');
+  }
+
+  /** The optimizer the model's state belongs to ('adam', 'adamw' or 'sgd'). */
+  get optimizer() { return OPTIMIZERS[this.engine.wasm.wt_model_optimizer(this.ptr)]; }
+
+  /** The weights' moving average: start it from the weights (or drop it), update it, swap it in. */
+  get emaActive() { return this.engine.wasm.wt_model_ema_active(this.ptr) === 1; }
+  emaReset(active = true) { this.engine.wasm.wt_model_ema_reset(this.ptr, active ? 1 : 0); }
+  emaUpdate(decay, copyBack = false) {
+    this.engine.check(this.engine.wasm.wt_model_ema_update(this.ptr, decay, copyBack ? 1 : 0), 'weights average');
+  }
+  emaSwap() { this.engine.check(this.engine.wasm.wt_model_ema_swap(this.ptr), 'weights average'); }
+  /** A copy of the average: parameters then running statistics. */
+  ema() { return copyOut(this.#floats(this.engine.wasm.wt_model_ema, this.paramCount + this.runningCount)); }
 
   get adamSteps() { return this.engine.wasm.wt_model_adam_step_count(this.ptr); }
   get statSteps() { return this.engine.wasm.wt_model_stat_steps(this.ptr); }
@@ -456,7 +510,7 @@ export class Model {
 
   /** The optimizer step from the gradients, and the running statistics (groups: blocks in the batch). */
   update(groups) {
-    this.engine.check(this.engine.wasm.wt_model_update(this.ptr, this.adamPtr, groups), 'Adam update');
+    this.engine.check(this.engine.wasm.wt_model_update(this.ptr, this.optimPtr, groups), 'optimizer update');
   }
 
   /**
@@ -465,7 +519,7 @@ export class Model {
    */
   trainStepAt(dataset, indicesPtr, batch, step = 0) {
     const w = this.engine.wasm;
-    const status = w.wt_model_train_step(this.ptr, dataset.descriptor, indicesPtr, batch, step, this.adamPtr, this.slotPtr);
+    const status = w.wt_model_train_step(this.ptr, dataset.descriptor, indicesPtr, batch, step, this.optimPtr, this.slotPtr);
     this.engine.check(status, 'training step');
     return this.engine.heapF32[this.slotPtr >> 2];
   }
@@ -566,7 +620,7 @@ export class Model {
   destroy() {
     if (!this.ptr) return;
     const e = this.engine;
-    e.free(this.adamPtr);
+    e.free(this.optimPtr);
     e.free(this.indicesPtr);
     e.free(this.slotPtr);
     e.wasm.wt_model_destroy(this.ptr);

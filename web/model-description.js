@@ -1,9 +1,11 @@
 // The model description format (README "Describing a network"): text -> JSON form, JSON -> canonical
 // text, the first difference between two nets, the compact encoding for `?model=` links, the presets.
-// Plain ES module with no dependencies: the page, the workers and Node import it alike.
+// Plain ES module (its one dependency, recipe.js, reads the training settings a description may
+// carry as `@` lines): the page, the workers and Node import it alike.
 //
 // The parser checks everything that does not need shapes; shape inference (output shapes,
 // parameter counts, "kernel larger than its input") is the C engine's, from the JSON form.
+import { RECIPE_SETTING_KEYS, readRecipeSetting, isListField, RecipeError, formatField, recipeSettingName } from './recipe.js';
 
 export const FORMAT = 'webtrain-model/1';
 export const MAX_CHARS = 100000;
@@ -528,8 +530,16 @@ function assignNames(list, explicitNames, parentPath) {
 function readSetting(content, fail) {
   const [, key, text] = /^@(\w*)\s*(.*)$/.exec(content);
   if (!key) fail(`a setting is written '@key value', e.g. '@ghost_batch 16'`);
+  if (RECIPE_SETTING_KEYS.includes(key)) {
+    try {
+      return ['recipe', readRecipeSetting(key, text)];
+    } catch (e) {
+      if (e instanceof RecipeError) fail(e.message);
+      throw e;
+    }
+  }
   const setting = SETTINGS.find((s) => s.key === key);
-  if (!setting) fail(unknown('setting', `@${key}`, SETTINGS.map((s) => `@${s.key}`)));
+  if (!setting) fail(unknown('setting', `@${key}`, [...SETTINGS.map((s) => `@${s.key}`), ...RECIPE_SETTING_KEYS.map((k) => `@${k}`)]));
   if (!text) fail(`@${key} needs a value, e.g. '@${key} ${setting.default}'`);
   const reader = new TokenReader(tokenize(text, fail), fail);
   const value = reader.value();
@@ -550,6 +560,7 @@ export function parseDescription(text) {
   }
   const settings = defaultSettings();
   const settingLines = new Map();
+  const recipe = {}, recipeLines = new Map(); // training settings (recipe.js keys) and their lines
   const layers = [];
   // The open residual blocks, innermost last: { layer, inShortcut, outerLevel, outerNames }.
   const stack = [];
@@ -567,6 +578,17 @@ export function parseDescription(text) {
 
     if (content.startsWith('@')) {
       const [key, value] = readSetting(content, fail);
+      if (key === 'recipe') { // a training setting: the run's default, not the net's
+        const [field, fieldValue] = value;
+        if (isListField(field)) {
+          (recipe[field] ??= []).push(fieldValue);
+        } else {
+          if (recipeLines.has(field)) fail(`${content.split(/\s/)[0]} is already set on line ${recipeLines.get(field)}`);
+          recipe[field] = fieldValue;
+          recipeLines.set(field, line);
+        }
+        return;
+      }
       if (settingLines.has(key)) fail(`@${key} is already set on line ${settingLines.get(key)}`);
       settings[key] = value;
       settingLines.set(key, line);
@@ -641,7 +663,7 @@ export function parseDescription(text) {
   }
   if (layers.length === 0) throw new DescriptionError(null, 'the description has no layers');
   assignNames(layers, explicitNames, '');
-  return { format: FORMAT, settings, layers };
+  return { format: FORMAT, settings, layers, ...(Object.keys(recipe).length ? { recipe } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,6 +733,9 @@ export function formatDescription(json) {
     const setting = SETTINGS.find((s) => s.key === key);
     if (!setting) throw new Error(`formatDescription: unknown setting '${key}'`);
     if (value !== setting.default) out.push(`@${key} ${writeValue(value)}`);
+  }
+  for (const [key, value] of Object.entries(json.recipe ?? {})) {
+    for (const text of [].concat(formatField(key, value))) out.push(`@${recipeSettingName(key)} ${text}`);
   }
   writeLevel(json.layers, '', out);
   return `${out.join('\n')}\n`;

@@ -32,7 +32,9 @@ static int failures = 0;
     CHECK(got_ == (expected), "%s returned %d, expected %d", #call, (int)got_, (int)(expected)); \
   } while (0)
 
-static const wt_adam_config ADAM = {1e-3, 0.9, 0.999, 1e-8};
+static const wt_optim_config ADAM = {.kind = WT_OPTIM_ADAM, .group_count = 1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                                     .groups = {{.lr = 1e-3}}};
+static const wt_adam_config ADAM_STATE = {1e-3, 0.9, 0.999, 1e-8};
 
 /* SimpleCNN on CIFAR-layout records. */
 static uint8_t *make_records(int count, uint32_t seed) { return make_synthetic(count, 3, 32, 10, seed); }
@@ -740,7 +742,7 @@ static void test_batch_arguments(void) {
   float loss = 0;
   double sum = 0;
   float *dst = malloc(sizeof(float) * (size_t)wt_model_grad_count(m));
-  wt_adam_config bad = ADAM;
+  wt_optim_config bad = ADAM;
   CHECK_STATUS(wt_model_train_step(NULL, &records, good, 4, 0, &ADAM, &loss), WT_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(wt_model_train_step(m, NULL, good, 4, 0, &ADAM, &loss), WT_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(wt_model_train_step(m, &records, NULL, 4, 0, &ADAM, &loss), WT_ERR_INVALID_ARGUMENT);
@@ -757,7 +759,7 @@ static void test_batch_arguments(void) {
   CHECK_STATUS(wt_model_gradient(m, &negative, huge, 1, 0, 1, 1.0f, 0, dst, &sum), WT_ERR_INVALID_ARGUMENT);
   for (int k = 0; k < 4; k++) {
     bad = ADAM;
-    double *field = k == 0 ? &bad.lr : k == 1 ? &bad.beta1 : k == 2 ? &bad.beta2 : &bad.eps;
+    double *field = k == 0 ? &bad.groups[0].lr : k == 1 ? &bad.beta1 : k == 2 ? &bad.beta2 : &bad.eps;
     *field = k == 1 || k == 2 ? 1.0 : 0.0;
     CHECK_STATUS(wt_model_train_step(m, &records, good, 4, 0, &bad, &loss), WT_ERR_INVALID_ARGUMENT);
     *field = NAN;
@@ -848,7 +850,7 @@ static wt_run_state valid_state(void) {
   wt_run_state s;
   memset(&s, 0, sizeof s);
   s.epoch = 2, s.step = 5, s.epochs = 4, s.batch_size = 8, s.shuffle = 1, s.workers = 2, s.seed = 0xDEADBEEFu;
-  s.train_count = 100, s.window_count = 3, s.window_sum = 6.75, s.adam = ADAM;
+  s.train_count = 100, s.window_count = 3, s.window_sum = 6.75, s.adam = ADAM_STATE;
   return s;
 }
 

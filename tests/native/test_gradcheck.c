@@ -198,17 +198,23 @@ static void test_relu(void) {
 enum { XB = 3, XV = 7 };
 static double *x_logits;
 static uint8_t x_targets[XB] = {2, 0, 6};
-static double xent_loss(void) { return crossentropy_forward(x_logits, x_targets, XB, XV); }
+static double x_smoothing;
+static double xent_loss(void) { return crossentropy_forward(x_logits, x_targets, x_smoothing, XB, XV); }
 static void test_crossentropy(void) {
   x_logits = random_vec((size_t)XB * XV);
   for (int i = 0; i < XB * XV; i++) x_logits[i] *= 4;
   x_logits[3] = 40; /* a large logit: the stable form must not overflow */
   double *d = zeros((size_t)XB * XV);
-  crossentropy_backward(d, x_logits, x_targets, 1.0, XB, XV);
+  crossentropy_backward(d, x_logits, x_targets, 0, 1.0, XB, XV);
   CHECK_GRAD("crossentropy dlogits", x_logits, (size_t)XB * XV, d, xent_loss());
+  x_smoothing = 0.2; /* label smoothing */
+  double *ds = zeros((size_t)XB * XV);
+  crossentropy_backward(ds, x_logits, x_targets, x_smoothing, 1.0, XB, XV);
+  CHECK_GRAD("crossentropy dlogits, label smoothing 0.2", x_logits, (size_t)XB * XV, ds, xent_loss());
+  x_smoothing = 0;
   double big[2] = {1000, -1000};
   uint8_t t = 1;
-  const double l = crossentropy_forward(big, &t, 1, 2);
+  const double l = crossentropy_forward(big, &t, 0, 1, 2);
   if (!(fabs(l - 2000) < 1e-9)) {
     printf("  crossentropy overflows on logits (1000, -1000): %g\n", l);
     failures++;
