@@ -4,7 +4,7 @@
 // not fit named, and class names in the output. All data is generated here.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, cpSync, rmSync, mkdirSync } from 'node:fs';
+import { writeFileSync, cpSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 
@@ -215,4 +215,18 @@ test('class statistics: per-class accuracy and the most confused pairs, at any c
   const confusion = Int32Array.from([5, 3, 0, 1, 4, 0, 0, 6, 2]);
   assert.deepEqual(perClassAccuracy(confusion, K).map((r) => [r.correct, r.total]), [[5, 8], [4, 5], [2, 8]]);
   assert.deepEqual(confusedPairs(confusion, K, 2).map((p) => [p.truth, p.predicted, p.count]), [[2, 1, 6], [0, 1, 3]]);
+});
+
+// Debian's dataset-fashion-mnist package (.ci/setup installs it): the real, gzipped IDX files.
+const REAL_FASHION = '/usr/share/datasets/fashion-mnist';
+const realFashionSkip = !existsSync(REAL_FASHION) && `${REAL_FASHION} not found (apt-get install dataset-fashion-mnist)`;
+
+test('real Fashion-MNIST: recognised by its folder, one epoch on 10,000 images reaches > 70%', { skip: realFashionSkip }, (t) => {
+  const r = runCli(['--data', REAL_FASHION, '--epochs', '1', '--limit-train', '10000', '--workers', '1']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.lines[0], /^Data: Fashion-MNIST \(1x28x28, 10 classes\), 10000 training and 10000 test images\./);
+  const [, percent] = /^Test accuracy: ([\d.]+)% \(\d+\/10000\)$/.exec(r.lines.find((l) => l.startsWith('Test accuracy')));
+  t.diagnostic(`test accuracy ${percent}%`);
+  assert.ok(Number(percent) > 70, `accuracy ${percent}%`);
+  assert.ok(r.lines.some((l) => l.startsWith('  Ankle boot ')), r.stdout);
 });
