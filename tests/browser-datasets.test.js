@@ -53,6 +53,7 @@ test('MNIST picked in the page: the URL follows, the model is checked for 1x28x2
   assert.match(page.url(), /[?&]dataset=mnist\b/);
   assert.match(await page.textContent('#start-info'), /^Start downloads MNIST \(11 MB, four files\) from this site \(\/data\/mnist\/\)/);
   assert.match(await page.textContent('#data-intro'), /^Start fetches MNIST for you/);
+  assert.equal(await page.getAttribute('#limitTrain', 'placeholder'), 'all (60,000)');
   // The Model card's summary is for the chosen set's shape.
   await page.waitForFunction(() => /1×28×28/.test(document.getElementById('model-summary').textContent));
   // A missing folder: the 404 names the file and what the folder must hold.

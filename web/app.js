@@ -949,6 +949,8 @@ function onDatasetChosen() {
 function showDataset() {
   const dataset = chosenDataset();
   $('counts').title = `Classes: ${dataset.classNames.join(', ')}`;
+  $('limitTrain').placeholder = `all (${dataset.trainImages.toLocaleString('en')})`;
+  $('limitTest').placeholder = `all (${dataset.testImages.toLocaleString('en')})`;
   showDropHint(dataset);
   $('data-intro').textContent = `Start fetches ${dataset.title} for you. Already have it on this computer?`;
 }

@@ -93,7 +93,7 @@ export function readSettings() {
 export function applyQuery() {
   const query = new URLSearchParams(location.search);
   for (const name of FIELDS) $(name).value = query.get(name) ?? defaultOf(name);
-  if (!chosenDataset() || $('dataset').value === '') $('dataset').value = DEFAULTS.dataset;
+  if ($('dataset').value === '') $('dataset').value = DEFAULTS.dataset; // an unknown name in the URL
 }
 
 /**
