@@ -6,7 +6,7 @@
 // saying why, where Chromium or playwright-core is missing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -142,4 +142,22 @@ test('100 classes: CIFAR-100 from its dropped archive; per-class list, heat map 
   assert.equal(await page.locator('#mistakes figure.right').count(), 0);
   assert.match(await wrong.first().getAttribute('title'), /^predicted: \S+, true: \S+$/);
   assert.deepEqual(await axeFindings(page), [], 'axe-core on the 100-class views');
+});
+
+// Debian's dataset-fashion-mnist package (.ci/setup installs it): the real, gzipped IDX files.
+const REAL_FASHION = '/usr/share/datasets/fashion-mnist';
+const realFashionSkip = !existsSync(REAL_FASHION) && `${REAL_FASHION} not found (apt-get install dataset-fashion-mnist)`;
+
+test('real Fashion-MNIST dropped as its four .gz files: gunzipped in the page, 6,000 images of training reach > 65%', { skip: realFashionSkip }, async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const page = await openPage(t, `${server.url}?epochs=1&batch=32&limitTrain=6000&dataset=fashion-mnist`);
+  await state(page, 'idle');
+  await page.setInputFiles('#data-files', ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'].map((n) => path.join(REAL_FASHION, `${n}.gz`)));
+  await page.waitForSelector('#local-data:visible', { timeout: 60000 });
+  assert.match(await page.textContent('#log'), /# Data: 60,000 training and 10,000 test images of Fashion-MNIST \(1x28x28, 10 classes\)/);
+  await page.click('#start');
+  await state(page, 'done');
+  const accuracy = Number((await page.textContent('#accuracy')).replace('%', ''));
+  t.diagnostic(`test accuracy ${accuracy}% after one epoch of 6,000 images`);
+  assert.ok(accuracy > 65, `accuracy ${accuracy}%`);
 });

@@ -115,6 +115,9 @@ async function fetchOne(url, name, rule, dataset, cache, onProgress, signal, cac
   // for 30 MB) finishes in the background: neither the next download nor the training waits for
   // it, and a failed write (a refused or aborted download errors both branches) stores nothing.
   declaredLength(response, url, what, rule);
+  // Not once another file failed: its clean-up may already have swept the cache, and a small body
+  // received whole before the abort would still be stored.
+  if (signal.aborted) throw new DOMException('stopped', 'AbortError');
   if (cache) cacheWrites.push(cache.put(url, response.clone()).catch(() => {}));
   return new Uint8Array(await readResponse(response, url, what, rule, (loaded, total) => onProgress(name, loaded, total, false)));
 }
