@@ -18,10 +18,9 @@ import path from 'node:path';
 
 import { startServer, WEB_ROOT } from '../src/node/serve.js';
 import { writeSyntheticCifar } from './helpers/synthetic.js';
+import { launchBrowser, openPage as openPageIn, waitForState, AXE_SOURCE, axeFindings } from './helpers/browser.js';
 import { ALL_FILES } from '../web/cifar.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const WEIGHTS_BYTES = 248024;
 const CHECKPOINT_BYTES = 745608; // a version 2 checkpoint of SimpleCNN (header, spec, description, 3 x 62,006 floats, CRC)
@@ -34,29 +33,14 @@ const BIG_PER_TRAIN_FILE = 400;
 const BIG_DATA = 'data/cifar-10-batches-bin/big/';
 
 let skipReason = null;
-let chromium;
 let browser;
 let server;
 let subPathServer;
 let temp;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    skipReason = `${CHROMIUM} not found (apt-get install -y chromium)`;
-    return;
-  }
-  try {
-    ({ chromium } = await import('playwright-core'));
-  } catch {
-    skipReason = 'playwright-core is not installed (npm install)';
-    return;
-  }
-  if (!existsSync(path.join(WEB_ROOT, 'webtrain.wasm'))) {
-    skipReason = "web/webtrain.wasm is missing: run 'npm run build'";
-    return;
-  }
-  if (!existsSync(path.join(WEB_ROOT, 'vendor', 'uPlot.esm.js'))) (await import('../src/node/vendor.js')).vendor();
-
+  ({ browser, skipReason = null } = await launchBrowser());
+  if (skipReason) return;
   temp = mkdtempSync(path.join(tmpdir(), 'webtrain-browser-'));
   const data = writeSyntheticCifar(path.join(temp, 'data'), { perTrainFile: PER_TRAIN_FILE, test: TEST_RECORDS });
   // A copy with one truncated file, reachable as ?data=data/cifar-10-batches-bin/bad/.
@@ -68,7 +52,6 @@ before(async () => {
 
   server = await startServer({ port: 0, dataDir: data });
   subPathServer = await startServer({ port: 0, dataDir: data, base: '/some/sub/path/' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS });
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
@@ -79,32 +62,8 @@ after(async () => {
   if (temp) rmSync(temp, { recursive: true, force: true });
 });
 
-/** A fresh page (own context: own cache storage) that fails the test on uncaught page errors. */
-async function openPage(t, url, { width = 1400, height = 1000 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  t.after(async () => {
-    await context.close();
-    assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
-  });
-  if (url) await page.goto(url);
-  return page;
-}
-
-/** Waits for the page to reach one of `states`; on a timeout, says where it was instead. */
-async function state(page, ...states) {
-  try {
-    await page.waitForSelector(states.map((s) => `body[data-state="${s}"]`).join(', '), { timeout: 60000 });
-  } catch (error) {
-    const where = await page.evaluate(() => ({
-      state: document.body.dataset.state, errors: document.getElementById('error-list').textContent,
-      progress: document.getElementById('progress-label').textContent, log: document.getElementById('log').textContent.slice(-600),
-    })).catch(() => ({}));
-    throw new Error(`waiting for state ${states.join(' or ')}: ${error.message.split('\n')[0]}; the page is at ${JSON.stringify(where)}`);
-  }
-}
+const openPage = (t, url, viewport) => openPageIn(browser, t, url, viewport);
+const state = (page, ...states) => waitForState(page, states);
 const globalStep = async (page) => Number(await page.getAttribute('#epoch-progress', 'data-global-step'));
 
 async function downloadWeights(page) {
@@ -204,7 +163,7 @@ test('a missing data file (404) is reported with its URL and the right advice; t
   const errors = await page.textContent('#error-list');
   assert.match(errors, /http:\/\/localhost:\d+\/missing-folder\/(data_batch_\d|test_batch)\.bin: HTTP 404/);
   // The URL must hold the extracted files: the archive there would not do.
-  assert.match(errors, /folder holding the six extracted files .* not cifar-10-binary\.tar\.gz itself/);
+  assert.match(errors, /folder holding the six extracted CIFAR-10 files .* not cifar-10-binary\.tar\.gz itself/);
   await state(page, 'idle');
   assert.equal(await page.textContent('#status'), 'Data not loaded: see the errors');
   const rows = await page.locator('#file-progress .file-bytes').allTextContents();
@@ -565,22 +524,6 @@ test('a crashed peer worker ends the run with an error and its last checkpoint o
 });
 
 // ---------------------------------------------------------------- the page as a newcomer meets it
-
-const AXE_SOURCE = (() => {
-  try {
-    return readFileSync(fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
-  } catch {
-    return null;
-  }
-})();
-
-/** axe-core's serious and critical findings on the page as it is now, one line each. */
-async function axeFindings(page) {
-  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
-  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return violations.filter((v) => ['serious', 'critical'].includes(v.impact))
-    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')} (${v.nodes[0].failureSummary.replace(/\s+/g, ' ').slice(0, 160)})`);
-}
 
 test('the first screen says what Start will do, where the data comes from and about how long; the data card does not ask for files', async (t) => {
   if (skipReason) return t.skip(skipReason);

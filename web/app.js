@@ -1,22 +1,25 @@
 // The page: controls, the live view and the state machine that ties the panels together. Training
 // runs in worker.js; this file only sends it messages (protocol.js) and draws what comes back. It
 // never touches Wasm memory. Panels live in their own modules: settings.js (the run's fields),
-// dialog.js (asking before losing work), data-source.js and data-errors.js (getting CIFAR-10),
+// dialog.js (asking before losing work), data-panel.js, data-source.js and data-errors.js (getting
+// the data set chosen in the settings: datasets.js),
 // visuals.js and chart.js (results). A new panel (a model picker, say) gets its own module and a
 // card in index.html's side column, and reads or sets the run through the functions here.
 import { wasmSimdSupported } from './engine.js';
-import { CLASS_NAMES } from './cifar.js';
 import { formatLoss, formatAccuracy, TRAINING_DEFAULTS } from './trainer.js';
 import * as P from './protocol.js';
-import { renderPerClass, renderConfusion, renderImageGrid, renderFilters } from './visuals.js';
+import { renderPerClass, renderConfusion, renderImageGrid, renderMistakes, renderFilters } from './visuals.js';
 import { createModelPanel, renderActivations } from './model-panel.js';
 import {
   setupDataPanel, ensureData, loadLocalFiles, currentSource, describeDataFor, dataFailed, dataSample,
-  forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData,
+  forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData, dataClassNames, showDropHint, chooseDataset,
 } from './data-panel.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
 import { readBlob, weightsRule, CHECKPOINT_RULE } from './file-limits.js';
-import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
+import {
+  DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled,
+  chosenDataset, datasetChanged,
+} from './settings.js';
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
@@ -329,8 +332,8 @@ function updateStartInfo() {
     return;
   }
   const { text: data, download } = describeDataFor(v.data);
-  const images = v.limitTrain ?? 50000;
-  const tests = v.limitTest ?? 10000;
+  const images = v.limitTrain ?? chosenDataset().trainImages;
+  const tests = v.limitTest ?? chosenDataset().testImages;
   // Extra workers help less than linearly (they share the batches' overheads and the machine).
   const workers = Math.min(v.workers, CORES);
   const rate = ASSUMED_SAMPLES_PER_S * (1 + 0.75 * (workers - 1));
@@ -735,15 +738,17 @@ function showEvaluation(e, when) {
   $('accuracy').textContent = `${(100 * e.test_accuracy).toFixed(2)}%`;
   $('accuracy').title = `${e.correct}/${e.total} test images right ${when}`;
   showAccuracyNote(e.test_accuracy);
-  renderPerClass($('per-class'), e.confusion);
-  renderConfusion($('confusion'), e.confusion);
-  for (const id of ['per-class', 'confusion']) $(id).classList.remove('placeholder');
-  if (dataSample()) renderImageGrid($('image-grid'), dataSample(), e.predictions);
+  const names = dataClassNames();
+  renderPerClass($('per-class'), e.confusion, names);
+  renderConfusion($('confusion'), e.confusion, names);
+  renderMistakes($('mistakes'), e.mistakes, names);
+  for (const id of ['per-class', 'confusion', 'mistakes']) $(id).classList.remove('placeholder');
+  if (dataSample()) renderImageGrid($('image-grid'), dataSample(), e.predictions, names);
 }
 
 /** Accuracy no better than guessing is flagged, not shown as a success. */
 function showAccuracyNote(accuracy) {
-  const chance = 1 / CLASS_NAMES.length;
+  const chance = 1 / dataClassNames().length;
   const atChance = accuracy != null && accuracy < CHANCE_MARGIN * chance;
   $('accuracy').classList.toggle('at-chance', atChance);
   $('accuracy-note').textContent = atChance ? `About chance (${(100 * chance).toFixed(0)}%): the model has not learned. Try a lower learning rate or more epochs.` : '';
@@ -897,6 +902,7 @@ function wire() {
     }
   }
   $('settings').addEventListener('input', (event) => {
+    if (event.target.id === 'dataset') onDatasetChosen();
     if (event.target.id === 'data') useDataUrl();
     readSettings();
     writeQuery();
@@ -922,6 +928,33 @@ function wire() {
   });
 }
 
+let shownDataset = null; // the data set the form showed before its last change
+
+/** The data set picker changed (or dropped files chose another set): the URL, model check and hints follow. */
+function onDatasetChosen() {
+  const previous = shownDataset;
+  shownDataset = chosenDataset();
+  if (previous === shownDataset) return;
+  datasetChanged(previous);
+  chooseDataset(shownDataset); // dropped files apply if they are this set's too
+  readSettings();
+  writeQuery();
+  showDataset();
+  modelPanel.recheck();
+  checkCachedData(VALIDATORS.data(fieldText('data')).value);
+  updateStartInfo();
+}
+
+/** What the page says about the chosen data set outside the form. */
+function showDataset() {
+  const dataset = chosenDataset();
+  $('counts').title = `Classes: ${dataset.classNames.join(', ')}`;
+  $('limitTrain').placeholder = `all (${dataset.trainImages.toLocaleString('en')})`;
+  $('limitTest').placeholder = `all (${dataset.testImages.toLocaleString('en')})`;
+  showDropHint(dataset);
+  $('data-intro').textContent = `Start fetches ${dataset.title} for you. Already have it on this computer?`;
+}
+
 /** The activation view: every layer's output for the chosen test image, with the model in the page. */
 async function showActivations() {
   const index = Number($('activation-index').value);
@@ -938,11 +971,19 @@ async function showActivations() {
 async function main() {
   $('boot-notice').remove();
   applyQuery();
-  setupDataPanel({ request, log, showError, clearErrors, onChange: updateStartInfo });
+  setupDataPanel({
+    request, log, showError, clearErrors, onChange: updateStartInfo, dataset: chosenDataset,
+    onDataset: (dataset) => {
+      $('dataset').value = dataset.name;
+      onDatasetChosen();
+      log(`# The files are ${dataset.title}'s: the data set is now ${dataset.title}`, 'log-info');
+    },
+  });
   modelPanel = createModelPanel({
     request,
     onChange: () => setState(state),
-    trainImages: () => readSettings()?.limitTrain ?? 50000,
+    trainImages: () => readSettings()?.limitTrain ?? chosenDataset().trainImages,
+    format: () => chosenDataset().format,
     workers: () => readSettings()?.workers ?? 1,
   });
   $('show-activations').addEventListener('click', showActivations);
@@ -957,7 +998,8 @@ async function main() {
   }
   setState('idle');
   modelPanel.init().catch((error) => showError(`The model panel could not start: ${error.message}`));
-  $('counts').title = `Classes: ${CLASS_NAMES.join(', ')}`;
+  shownDataset = chosenDataset();
+  showDataset();
   updateCacheSize(VALIDATORS.data(fieldText('data')).value);
   await loadCharts();
   try {

@@ -1,7 +1,6 @@
 // What a failed download of the data set most likely means, told so the user can act on it. fetch()
 // gives the same "Failed to fetch" for a server that is down, a wrong host and a missing CORS
 // header; a second, opaque ('no-cors') request tells them apart, since it needs no CORS header.
-import { ALL_FILES, OFFICIAL_ARCHIVE } from './cifar.js';
 
 /** The message for a fetch of `url` that threw `error` (not an abort). */
 export async function describeFetchFailure(url, error) {
@@ -23,8 +22,11 @@ async function reachableWithoutCors(url) {
   }
 }
 
-/** Appended to an HTTP 404: the folder must hold the extracted files, not the archive. */
-export function notFoundAdvice() {
-  return ` — the file is not there. The data URL must be a folder holding the six extracted files (${ALL_FILES.join(', ')}), `
-    + `not ${OFFICIAL_ARCHIVE} itself: unpack the archive there (tar -xzf), change the data URL, or drop the archive on this page.`;
+const COUNTS = ['no', 'one', 'two', 'three', 'four', 'five', 'six'];
+
+/** Appended to an HTTP 404 of a data set's file (web/datasets.js): the folder must hold the extracted files, not the archive. */
+export function notFoundAdvice({ files, archive, title, gzip }) {
+  const instead = archive ? `not ${archive} itself: unpack the archive there (tar -xzf), change the data URL, or drop the archive on this page`
+    : `${gzip ? 'gzipped (.gz) or not: ' : ''}change the data URL, or drop the files on this page`;
+  return ` — the file is not there. The data URL must be a folder holding the ${COUNTS[files.length] ?? files.length} extracted ${title.replace(/ \(.*/, '')} files (${files.join(', ')}), ${instead}.`;
 }

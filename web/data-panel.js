@@ -1,22 +1,21 @@
-// The Data panel: gets the six CIFAR-10 files into the training worker, fetched from the data URL
-// (per-file progress, kept in Cache Storage by data-source.js) or dropped/chosen by the user, and
-// shows what it has: progress rows that end in "failed" or "not loaded" rather than "waiting",
-// the bytes stored in this browser, and the files in use. The page gives it its hooks once.
-import { ALL_FILES, OFFICIAL_ARCHIVE } from './cifar.js';
+// The Data panel: gets the chosen data set's files (web/datasets.js) into the training worker,
+// fetched from the data URL (per-file progress, kept in Cache Storage by data-source.js) or
+// dropped/chosen by the user, converted to the engine's records, and shows what it has: progress
+// rows that end in "failed" or "not loaded" rather than "waiting", the bytes stored in this
+// browser, and the files in use. The page gives it its hooks once.
 import * as P from './protocol.js';
-import { fetchFiles, readLocalFiles, clearCache, cachedBytes, cacheAvailable, fileUrls } from './data-source.js';
+import { DATASETS, recordFiles, detectDataset, plainNameOf, DatasetError } from './datasets.js';
+import { fetchFiles, readLocalFiles, clearCache, cachedBytes, cacheAvailable, allCached, DataError } from './data-source.js';
 import { renderImageGrid } from './visuals.js';
 import { WorkerError } from './worker-client.js';
 import { formatBytes } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** The six files' size: 60,000 records of 3,073 bytes. */
-export const CIFAR_BYTES = 60000 * 3073;
-
-let hooks = null;        // { request, log, showError, clearErrors, onChange }
-let dataKey = null;      // what the worker holds: 'url:<base>' or 'local:<n>'
-let localFiles = null;   // { key, files, names } when chosen files are the data source
+let hooks = null;        // { request, log, showError, clearErrors, onChange, dataset, onDataset }
+let dataKey = null;      // what the worker holds: 'url:<data set>:<base>' or 'local:<n>'
+let localFiles = null;   // { key, files, names, dataset } when chosen files are the data source
+let loaded = DATASETS.cifar10; // the data set the worker holds (or last held)
 let localLoads = 0;
 let abortLoad = null;
 let failed = false;      // the last attempt to get the data failed
@@ -25,10 +24,12 @@ let lastBase = null;     // the data URL last checked against the cache
 const cachedBases = new Set(); // data URLs whose six files are all in Cache Storage
 
 /** hooks: request (worker-client), log(line, className), showError(message, scope),
- * clearErrors(scope), onChange() after anything Start's description depends on changed. */
+ * clearErrors(scope), onChange() after anything Start's description depends on changed,
+ * dataset() the data set chosen in the settings, onDataset(dataset) when dropped files are
+ * another data set's (the picker follows them). */
 export function setupDataPanel(pageHooks) {
   hooks = pageHooks;
-  $('drop-zone').title = `The six files from ${OFFICIAL_ARCHIVE}: ${ALL_FILES.join(', ')}`;
+  showDropHint(hooks.dataset());
   $('clear-cache').addEventListener('click', async () => {
     await clearCache().catch((error) => hooks.showError(`Could not clear the stored data: ${error.message}`, 'data'));
     updateCacheSize();
@@ -37,6 +38,13 @@ export function setupDataPanel(pageHooks) {
 
 export const dataFailed = () => failed;
 export const dataSample = () => sample;
+/** The class names of the data in the worker (the chosen set's before any is loaded). */
+export const dataClassNames = () => (dataKey ? loaded : hooks.dataset()).classNames;
+
+/** The drop zone names the chosen data set's files. */
+export function showDropHint(dataset) {
+  $('drop-zone').title = `${dataset.title}: ${dataset.archive ? `${dataset.archive}, or its files ` : ''}${dataset.files.join(', ')}${dataset.gzip ? ' (gzipped or not)' : ''}`;
+}
 export const usingLocalFiles = () => localFiles !== null;
 
 /** The worker was lost with its data: the next run loads it again. */
@@ -44,6 +52,21 @@ export function forgetWorkerData() { dataKey = null; }
 
 /** Stops a download in progress. */
 export function abortDataLoad() { abortLoad?.(); }
+
+/**
+ * Another data set was chosen: files dropped for one that shares their names (MNIST and
+ * Fashion-MNIST, CIFAR-100's two label sets) are read again as the new one; other files no longer
+ * apply, and the data URL is used.
+ */
+export function chooseDataset(dataset) {
+  if (!localFiles) return;
+  if (localFiles.dataset.files.join() !== dataset.files.join()) {
+    useDataUrl();
+    return;
+  }
+  localFiles = { ...localFiles, dataset, key: `local:${++localLoads}` };
+  $('local-data').textContent = `Using your files (${localFiles.names.join(', ')}) as ${dataset.title}. Edit the data URL to fetch from there instead.`;
+}
 
 /** The data URL was edited: fetch from it again instead of the chosen files. */
 export function useDataUrl() {
@@ -54,44 +77,75 @@ export function useDataUrl() {
 
 /** Where the data comes from: the URL in the settings, or the files the user chose. */
 export function currentSource(settings) {
-  return localFiles ? { kind: 'local', names: localFiles.names } : { kind: 'url', url: settings.data };
+  return localFiles ? { kind: 'local', names: localFiles.names, dataset: localFiles.dataset.name } : { kind: 'url', url: settings.data, dataset: settings.dataset ?? 'cifar10' };
 }
 
+/** A source's data set (a run saved before there was a choice: CIFAR-10). */
+const datasetOf = (source) => DATASETS[source.dataset] ?? DATASETS.cifar10;
+const urlKey = (dataset, base) => `url:${dataset.name}:${base}`;
+
 /** What Start does for the data from `base`, for the first screen: { text, download }. */
-export function describeDataFor(base) {
+export function describeDataFor(base, dataset = hooks.dataset()) {
   if (localFiles) return { text: `uses your files (${localFiles.names.join(', ')})`, download: false };
-  if (dataKey === `url:${base}`) return { text: 'uses the CIFAR-10 data already loaded', download: false };
+  const title = dataset.title;
+  if (dataKey === urlKey(dataset, base)) return { text: `uses the ${title} data already loaded`, download: false };
   const url = new URL(base);
   const where = url.origin === location.origin ? `this site (${url.pathname})` : `${url.host}${url.pathname}`;
-  if (cachedBases.has(base)) return { text: `uses the CIFAR-10 copy kept in this browser (from ${where})`, download: false };
-  return { text: `downloads CIFAR-10 (${Math.round(CIFAR_BYTES / 2 ** 20)} MB, six files) from ${where}, once: this browser keeps a copy`, download: true };
+  if (cachedBases.has(urlKey(dataset, base))) return { text: `uses the ${title} copy kept in this browser (from ${where})`, download: false };
+  const count = ['no', 'one', 'two', 'three', 'four', 'five', 'six'][dataset.files.length];
+  return { text: `downloads ${title} (${Math.round(dataset.downloadBytes / 2 ** 20)} MB, ${count} files) from ${where}, once: this browser keeps a copy`, download: true };
 }
 
 /** Gets `source`'s data into the worker unless it holds it already. */
 export async function ensureData(source) {
   if (source.kind === 'url') {
-    if (dataKey !== `url:${source.url}`) await loadFromUrl(source.url);
+    const dataset = datasetOf(source);
+    if (dataKey !== urlKey(dataset, source.url)) await loadFromUrl(source.url, dataset);
     return;
   }
   if (localFiles && dataKey === localFiles.key) return;
   if (!localFiles) {
     throw new Error(`This run trained on files you chose (${source.names.join(', ')}). Choose or drop them again, then press Resume run.`);
   }
-  const files = await readLocalFiles(localFiles.files, { onProgress: progressRows() });
-  await sendData(files, localFiles.key);
+  const { dataset } = localFiles;
+  const files = await readLocalFiles(localFiles.files, { dataset, onProgress: progressRows(dataset) });
+  await sendData(files, localFiles.key, dataset);
+}
+
+/**
+ * The data set of dropped files: the chosen one when they include any of its files (or its
+ * archive), else the one their names say (CIFAR-100 fine and MNIST first among twins).
+ */
+function datasetOfFiles(files) {
+  const chosen = hooks.dataset();
+  const names = files.map((f) => f.name.replace(/^.*[\\/]/, ''));
+  const archive = names.find((n) => /\.(tar\.gz|tgz|tar)$/i.test(n));
+  if (archive) {
+    if (chosen.archive === archive.replace(/\.(tgz|tar)$/i, '.tar.gz')) return chosen;
+    return Object.values(DATASETS).find((d) => d.archive && archive.startsWith(d.archive.replace(/\.tar\.gz$/, ''))) ?? chosen;
+  }
+  if (names.some((n) => plainNameOf(chosen, n))) return chosen;
+  try {
+    return detectDataset('the dropped files', names).dataset;
+  } catch (error) {
+    if (error instanceof DatasetError) return chosen; // the reader then names what is missing
+    throw error;
+  }
 }
 
 /** Dropped or chosen files: read, checked by the engine, then the data source. Throws on failure. */
 export async function loadLocalFiles(fileList) {
-  const onProgress = progressRows();
+  const dataset = datasetOfFiles([...fileList]);
+  if (dataset !== hooks.dataset()) hooks.onDataset(dataset);
+  const onProgress = progressRows(dataset);
   try {
-    const files = await readLocalFiles(fileList, { onProgress });
+    const files = await readLocalFiles(fileList, { dataset, onProgress });
     const key = `local:${++localLoads}`;
-    await sendData(files, key);
+    await sendData(files, key, dataset);
     // The File objects stay readable for this page's life: a new worker can be given them again.
     const names = [...fileList].map((f) => f.name);
-    localFiles = { key, files: [...fileList], names };
-    $('local-data').textContent = `Using your files (${names.join(', ')}). Edit the data URL to fetch from there instead.`;
+    localFiles = { key, files: [...fileList], names, dataset };
+    $('local-data').textContent = `Using your files (${names.join(', ')}) as ${dataset.title}. Edit the data URL to fetch from there instead.`;
     $('local-data').hidden = false;
   } catch (error) {
     onProgress.fail(error);
@@ -118,12 +172,13 @@ export async function updateCacheSize(base) {
 export async function checkCachedData(base = lastBase) {
   lastBase = base;
   if (!base || !cacheAvailable) return;
+  const dataset = hooks.dataset();
+  const key = urlKey(dataset, base);
   try {
-    const hits = await Promise.all(fileUrls(base).map((url) => caches.match(url)));
-    if (hits.every(Boolean)) cachedBases.add(base);
-    else cachedBases.delete(base);
+    if (await allCached(base, dataset)) cachedBases.add(key);
+    else cachedBases.delete(key);
   } catch {
-    cachedBases.delete(base);
+    cachedBases.delete(key);
   }
   hooks.onChange();
 }
@@ -132,11 +187,11 @@ export async function checkCachedData(base = lastBase) {
  * One row per file with a labelled progress bar; returns onProgress, with .fail(error) to mark
  * the file that failed and the others as not loaded (never back to "waiting").
  */
-function progressRows() {
+function progressRows(dataset) {
   const list = $('file-progress');
   list.replaceChildren();
   const rows = new Map();
-  for (const name of ALL_FILES) {
+  for (const name of dataset.files) {
     const item = document.createElement('li');
     const label = document.createElement('span');
     label.className = 'file-name';
@@ -177,43 +232,56 @@ function progressRows() {
   return onProgress;
 }
 
-/** Hands the six files to the worker, which validates them with the C reader. */
-async function sendData(files, key) {
-  const buffers = ALL_FILES.map((name) => files.get(name));
-  const train = ALL_FILES.slice(0, 5).map((name, i) => ({ name: nameOf(key, name), buffer: buffers[i] }));
-  const test = { name: nameOf(key, ALL_FILES[5]), buffer: buffers[5] };
+/**
+ * Hands the data set's records to the worker, which validates them with the C reader. `files`:
+ * Map(plain name -> Uint8Array); IDX files are converted to records here (a bad one is named).
+ */
+async function sendData(files, key, dataset) {
+  const named = new Map([...files].map(([name, bytes]) => [name, { name: nameOf(key, name), bytes }]));
+  let records;
+  try {
+    records = recordFiles(dataset, named);
+  } catch (error) {
+    throw error instanceof DatasetError ? new DataError(error.message, { bad: true }) : error;
+  }
+  // Each record file goes over in its own buffer (a copy only when it is a view of a larger one).
+  const own = ({ name, bytes }) => ({ name, buffer: bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer });
+  const train = records.train.map(own);
+  const [test] = records.test.map(own);
   dataKey = null;
-  const reply = await hooks.request(P.LOAD_DATA, { train, test }, buffers);
+  const reply = await hooks.request(P.LOAD_DATA, { train, test, format: dataset.format }, [...train, test].map((f) => f.buffer));
   dataKey = key;
+  loaded = dataset;
   sample = reply.sample;
   failed = false;
   hooks.clearErrors('data');
-  renderImageGrid($('image-grid'), sample, null);
+  renderImageGrid($('image-grid'), sample, null, dataset.classNames);
   $('image-grid').classList.remove('placeholder');
-  hooks.log(`# Data: ${reply.trainCount.toLocaleString('en')} training and ${reply.testCount.toLocaleString('en')} test images`, 'log-info');
+  const f = dataset.format;
+  hooks.log(`# Data: ${reply.trainCount.toLocaleString('en')} training and ${reply.testCount.toLocaleString('en')} test images of ${dataset.title} (${f.channels}x${f.height}x${f.width}, ${f.classes} classes)`, 'log-info');
 }
 
 /** Errors name the file by its URL when it was fetched, by its name when it was dropped. */
 function nameOf(key, file) {
-  return key.startsWith('url:') ? new URL(file, key.slice(4)).href : file;
+  return key.startsWith('url:') ? new URL(file, key.replace(/^url:[^:]*:/, '')).href : file;
 }
 
-async function loadFromUrl(base) {
+async function loadFromUrl(base, dataset) {
   const controller = new AbortController();
   abortLoad = () => controller.abort();
   const cacheWrites = []; // training starts without waiting for them
-  const onProgress = progressRows();
+  const onProgress = progressRows(dataset);
   try {
-    const files = await fetchFiles(base, { onProgress, signal: controller.signal, cacheWrites });
-    await sendData(files, `url:${base}`);
+    const files = await fetchFiles(base, { dataset, onProgress, signal: controller.signal, cacheWrites });
+    await sendData(files, urlKey(dataset, base), dataset);
   } catch (error) {
     onProgress.fail(error);
     if (error.name !== 'AbortError') failed = true;
     // A file the engine refused must not come back from the cache on the next try: let the
     // writes finish, then remove what they wrote.
-    if (error instanceof WorkerError && error.scope === 'data') {
+    if ((error instanceof WorkerError && error.scope === 'data') || error.bad) {
       await Promise.all(cacheWrites);
-      await clearCache(base).catch(() => {});
+      await clearCache(base, dataset).catch(() => {});
     }
     throw error;
   } finally {

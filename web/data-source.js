@@ -1,38 +1,50 @@
-// Where the page gets the six CIFAR-10 files: fetched from a base URL with per-file progress (kept
-// in Cache Storage so a reload doesn't fetch 180 MB again), or dropped/picked as the .bin files or
-// the official cifar-10-binary.tar.gz, which is gunzipped and untarred here.
-import { ALL_FILES, OFFICIAL_ARCHIVE } from './cifar.js';
-import { RECORDS_RULE, ARCHIVE_RULE, FileSizeError, judgeSize, declaredLength, readResponse, readBlob } from './file-limits.js';
+// Where the page gets a data set's files (web/datasets.js): fetched from a base URL with per-file
+// progress (kept in Cache Storage so a reload doesn't fetch them again), or dropped/picked as the
+// files or the official archive (.tar.gz), which is gunzipped and untarred here. Gzipped IDX files
+// are gunzipped with DecompressionStream, within the plain file's ceiling.
+import { DATASETS, plainNameOf, gzipRule, isGzip, describeFiles } from './datasets.js';
+import { ARCHIVE_RULE, FileSizeError, atMost, judgeSize, declaredLength, readResponse, readBlob } from './file-limits.js';
 import { describeFetchFailure, notFoundAdvice } from './data-errors.js';
 
-const CACHE_NAME = 'webtrain-cifar-10';
-const WHAT = 'CIFAR-10 file';
+const CACHE_NAME = 'webtrain-cifar-10'; // the first data set's name, kept so stored copies stay found
+const CIFAR10 = DATASETS.cifar10;
 
 /** A failure the user can act on; the message names the URL or file. */
 export class DataError extends Error {
-  constructor(message) {
+  /** `bad`: the file's bytes are wrong (not the network): a cached copy must go. */
+  constructor(message, { bad = false } = {}) {
     super(message);
     this.name = 'DataError';
+    this.bad = bad;
   }
 }
 
 /** Cache Storage exists only in secure contexts (https, localhost). */
 export const cacheAvailable = typeof caches === 'object' && typeof isSecureContext === 'boolean' && isSecureContext;
 
-/** The absolute URL of each file under `base` (resolved against the page). */
-export function fileUrls(base) {
-  const dir = new URL(base.endsWith('/') ? base : `${base}/`, document.baseURI);
-  return ALL_FILES.map((name) => new URL(name, dir).href);
-}
+/** "CIFAR-10 file", "MNIST file": what a file is called in size messages. */
+const whatOf = (dataset) => `${dataset.title.replace(/ \(.*/, '')} file`;
 
 /**
- * Fetches the six files under `base`; onProgress(name, loaded, total, fromCache) after every
- * chunk. Returns Map(name -> ArrayBuffer). Throws DataError naming the URL that failed.
- * Downloaded files are written to Cache Storage in the background: the promise of each write
- * (never rejecting) is pushed onto `cacheWrites`.
+ * The URLs each of the data set's files may have under `base`: [[url, ...]] per file, in the order
+ * tried (a gzipped IDX file first, as the official sites serve them).
  */
-export async function fetchFiles(base, { onProgress = () => {}, signal, cacheWrites = [] } = {}) {
-  const urls = fileUrls(base);
+export function fileUrls(base, dataset = CIFAR10) {
+  const dir = new URL(base.endsWith('/') ? base : `${base}/`, document.baseURI);
+  return dataset.files.map((name) => (dataset.gzip ? [`${name}.gz`, name] : [name]).map((n) => new URL(n, dir).href));
+}
+
+/** The size rule of a file's bytes as they arrive: gzipped, or the plain file's own. */
+const arrivalRule = (dataset, plain, gzipped) => (gzipped ? gzipRule(dataset, plain) : dataset.rule(plain));
+
+/**
+ * Fetches the data set's files under `base`; onProgress(name, loaded, total, fromCache) after
+ * every chunk. Returns Map(plain name -> Uint8Array), gunzipped. Throws DataError naming the URL
+ * that failed. Downloaded files are written to Cache Storage in the background: the promise of
+ * each write (never rejecting) is pushed onto `cacheWrites`.
+ */
+export async function fetchFiles(base, { dataset = CIFAR10, onProgress = () => {}, signal, cacheWrites = [] } = {}) {
+  const urls = fileUrls(base, dataset);
   const cache = cacheAvailable ? await caches.open(CACHE_NAME).catch(() => null) : null;
   // The first failure cancels the other downloads, as does the caller's signal.
   const controller = new AbortController();
@@ -44,31 +56,44 @@ export async function fetchFiles(base, { onProgress = () => {}, signal, cacheWri
   const worker = async () => {
     while (next < urls.length && !controller.signal.aborted) {
       const i = next++;
-      results.set(ALL_FILES[i], await fetchOne(urls[i], ALL_FILES[i], cache, onProgress, controller.signal, cacheWrites));
+      const name = dataset.files[i];
+      results.set(name, await fetchFirst(urls[i], name, dataset, cache, onProgress, controller.signal, cacheWrites));
     }
   };
   try {
     await Promise.all([worker(), worker()].map((p) => p.catch((error) => { abort(); throw error; })));
   } catch (error) {
     // A file refused for its size must not leave the rest of its set in the cache.
-    if (error instanceof FileSizeError) {
+    if (error instanceof FileSizeError || error.bad) {
       await Promise.all(cacheWrites);
-      await clearCache(base).catch(() => {});
+      await clearCache(base, dataset).catch(() => {});
     }
     throw error;
   } finally {
     signal?.removeEventListener('abort', abort);
   }
   if (signal?.aborted) throw new DOMException('stopped', 'AbortError');
-  return new Map(ALL_FILES.map((name) => [name, results.get(name)]));
+  return new Map(dataset.files.map((name) => [name, results.get(name)]));
 }
 
-async function fetchOne(url, name, cache, onProgress, signal, cacheWrites) {
+/** The first of a file's URLs that exists (a 404 tries the next), gunzipped when gzipped. */
+async function fetchFirst(urls, name, dataset, cache, onProgress, signal, cacheWrites) {
+  for (let i = 0; i < urls.length; i++) {
+    const gzipped = urls[i].endsWith('.gz');
+    const bytes = await fetchOne(urls[i], name, arrivalRule(dataset, name, gzipped), dataset, cache, onProgress, signal, cacheWrites, i < urls.length - 1);
+    if (bytes) return plainBytes(bytes, urls[i], dataset, name);
+  }
+  return null; // not reached: the last URL's 404 throws
+}
+
+/** One URL's bytes, or null for a 404 when `orNext` (another URL is to be tried). */
+async function fetchOne(url, name, rule, dataset, cache, onProgress, signal, cacheWrites, orNext) {
+  const what = whatOf(dataset);
   const cached = await cache?.match(url).catch(() => null);
   if (cached) {
-    const buffer = await readResponse(cached, url, WHAT, RECORDS_RULE);
+    const buffer = await readResponse(cached, url, what, rule);
     onProgress(name, buffer.byteLength, buffer.byteLength, true);
-    return buffer;
+    return new Uint8Array(buffer);
   }
   let response;
   try {
@@ -77,28 +102,87 @@ async function fetchOne(url, name, cache, onProgress, signal, cacheWrites) {
     if (error.name === 'AbortError') throw error;
     throw new DataError(await describeFetchFailure(url, error));
   }
+  if (response.status === 404 && orNext) {
+    response.body?.cancel().catch(() => {});
+    return null;
+  }
   if (!response.ok) {
     throw new DataError(`${url}: HTTP ${response.status} ${response.statusText || ''}`.trim()
-      + (response.status === 404 ? notFoundAdvice() : ''));
+      + (response.status === 404 ? notFoundAdvice(dataset) : ''));
   }
   // The size is judged from Content-Length before anything is read or cached. The cache gets its
   // own branch of the body, so the bytes are not copied by our code. Its write (about a second
   // for 30 MB) finishes in the background: neither the next download nor the training waits for
   // it, and a failed write (a refused or aborted download errors both branches) stores nothing.
-  declaredLength(response, url, WHAT, RECORDS_RULE);
+  declaredLength(response, url, what, rule);
+  // Not once another file failed: its clean-up may already have swept the cache, and a small body
+  // received whole before the abort would still be stored.
+  if (signal.aborted) throw new DOMException('stopped', 'AbortError');
   if (cache) cacheWrites.push(cache.put(url, response.clone()).catch(() => {}));
-  return readResponse(response, url, WHAT, RECORDS_RULE, (loaded, total) => onProgress(name, loaded, total, false));
+  return new Uint8Array(await readResponse(response, url, what, rule, (loaded, total) => onProgress(name, loaded, total, false)));
 }
 
-/** Removes cached files under `base` (after they failed validation) or, without base, all. */
-export async function clearCache(base) {
+/**
+ * A file's plain bytes: gunzipped when they start as gzip does (whatever the name says: a server
+ * may have gunzipped them already), then judged by the plain file's rule. `name` names it in errors.
+ */
+export async function plainBytes(bytes, name, dataset, plain) {
+  const rule = dataset.rule(plain);
+  if (!isGzip(bytes)) {
+    if (rule.headBytes) { // an IDX file states its size: judge it now (records are judged in C)
+      const verdict = judgeSize(rule, bytes.length, bytes.subarray(0, rule.headBytes), whatOf(dataset));
+      if (verdict.problem) throw new DataError(`${name}: ${verdict.problem}`, { bad: true });
+    }
+    return bytes;
+  }
+  if (!dataset.gzip) throw new DataError(`${name}: is gzipped; ${dataset.title} files are not (drop the archive, or the extracted files)`);
+  if (typeof DecompressionStream !== 'function') throw new DataError(`${name}: this browser cannot gunzip (no DecompressionStream); gunzip the files and drop them`);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  const chunks = [];
+  let total = 0;
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > rule.ceiling) {
+        reader.cancel().catch(() => {});
+        throw new FileSizeError(`${name}: more than ${rule.ceiling} bytes once gunzipped, the ceiling for a ${whatOf(dataset)}`);
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof FileSizeError) throw error;
+    throw new DataError(`${name}: not a readable gzip file (${error.message})`, { bad: true });
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  const verdict = judgeSize(rule, total, out.subarray(0, rule.headBytes), whatOf(dataset));
+  if (verdict.problem) throw new DataError(`${name}: ${verdict.problem} (once gunzipped)`, { bad: true });
+  return out;
+}
+
+/** Removes cached files of `dataset` under `base` (after they failed validation) or, without base, all. */
+export async function clearCache(base, dataset = CIFAR10) {
   if (!cacheAvailable) return;
   if (!base) {
     await caches.delete(CACHE_NAME);
     return;
   }
   const cache = await caches.open(CACHE_NAME);
-  await Promise.all(fileUrls(base).map((url) => cache.delete(url)));
+  await Promise.all(fileUrls(base, dataset).flat().map((url) => cache.delete(url)));
+}
+
+/** Whether every file of `dataset` under `base` is in the cache (under one of its URLs). */
+export async function allCached(base, dataset = CIFAR10) {
+  if (!cacheAvailable) return false;
+  const hits = await Promise.all(fileUrls(base, dataset).map(async (urls) => (await Promise.all(urls.map((url) => caches.match(url)))).some(Boolean)));
+  return hits.every(Boolean);
 }
 
 /** Bytes held in the cache. */
@@ -115,53 +199,70 @@ export async function cachedBytes() {
 }
 
 /**
- * Reads dropped or picked files: the six .bin files, or the official archive (.tar.gz / .tgz /
- * .tar). onProgress(name, loaded, total). Returns Map(name -> ArrayBuffer) with all six files.
+ * Reads dropped or picked files of `dataset`: its files (IDX ones gzipped or not), or its
+ * official archive (.tar.gz / .tgz / .tar). onProgress(name, loaded, total). Returns
+ * Map(plain name -> Uint8Array) with all of the data set's files.
  */
-export async function readLocalFiles(fileList, { onProgress = () => {} } = {}) {
+export async function readLocalFiles(fileList, { dataset = CIFAR10, onProgress = () => {} } = {}) {
   const files = [...fileList];
   const archive = files.find((f) => /\.(tar\.gz|tgz|tar)$/i.test(f.name));
   const found = new Map();
   if (archive) {
-    await untarCifar(archive, found, onProgress);
+    await untar(archive, dataset, found, onProgress);
+    for (const [plain, { name, bytes }] of found) found.set(plain, await plainBytes(bytes, name, dataset, plain));
   } else {
-    const wanted = files.filter((file) => ALL_FILES.includes(file.name.replace(/^.*[\\/]/, '')));
+    const wanted = files.filter((file) => plainNameOf(dataset, file.name));
+    const ruleOf = (file) => {
+      const plain = plainNameOf(dataset, file.name);
+      const rule = arrivalRule(dataset, plain, file.name.endsWith('.gz'));
+      // An IDX file's header is judged once read; its size is bounded now.
+      return rule.headBytes ? atMost(rule.ceiling, whatOf(dataset)) : rule;
+    };
     // Every file is judged by its size before any is read.
     for (const file of wanted) {
-      const verdict = judgeSize(RECORDS_RULE, file.size, null, WHAT);
+      const verdict = judgeSize(ruleOf(file), file.size, null, whatOf(dataset));
       if (verdict.problem) throw new FileSizeError(`${file.name}: ${verdict.problem}`);
     }
     for (const file of wanted) {
-      const name = file.name.replace(/^.*[\\/]/, '');
-      found.set(name, await readBlob(file, file.name, WHAT, RECORDS_RULE));
-      onProgress(name, file.size, file.size);
+      const plain = plainNameOf(dataset, file.name);
+      const bytes = new Uint8Array(await readBlob(file, file.name, whatOf(dataset), ruleOf(file)));
+      found.set(plain, await plainBytes(bytes, file.name, dataset, plain));
+      onProgress(plain, file.size, file.size);
     }
   }
-  const missing = ALL_FILES.filter((name) => !found.has(name));
+  const missing = dataset.files.filter((name) => !found.has(name));
   if (missing.length) {
     const what = archive ? `${archive.name} has no` : 'missing';
     const got = archive ? '' : ` (got: ${files.map((f) => f.name).join(', ') || 'nothing'})`;
-    throw new DataError(`${what} ${missing.join(', ')}${got}. Drop the six CIFAR-10 .bin files together, or ${OFFICIAL_ARCHIVE}.`);
+    const drop = dataset.archive ? `, or ${dataset.archive}` : '';
+    throw new DataError(`${what} ${missing.join(', ')}${got}. Drop the ${dataset.title} files together (${describeFiles(dataset)})${drop}.`);
   }
   return found;
 }
 
-/** Streams the archive through gunzip and a tar reader, keeping only the six CIFAR files. */
-async function untarCifar(file, found, onProgress) {
-  const verdict = judgeSize(ARCHIVE_RULE, file.size, null, 'CIFAR-10 archive');
+/** Streams the archive through gunzip and a tar reader, keeping only the data set's files. */
+async function untar(file, dataset, found, onProgress) {
+  const verdict = judgeSize(ARCHIVE_RULE, file.size, null, `${dataset.title.replace(/ \(.*/, '')} archive`);
   if (verdict.problem) throw new FileSizeError(`${file.name}: ${verdict.problem}`);
   let stream = file.stream();
   if (!/\.tar$/i.test(file.name)) {
-    if (typeof DecompressionStream !== 'function') throw new DataError(`${file.name}: this browser cannot gunzip (no DecompressionStream); extract it and drop the six .bin files`);
+    if (typeof DecompressionStream !== 'function') throw new DataError(`${file.name}: this browser cannot gunzip (no DecompressionStream); extract it and drop the files`);
     stream = stream.pipeThrough(new DecompressionStream('gzip'));
   }
+  // A member is judged by the size its header gives before room is made for it.
+  const ruleOf = (name) => {
+    const plain = plainNameOf(dataset, name);
+    if (!plain) return null;
+    const rule = arrivalRule(dataset, plain, name.endsWith('.gz'));
+    return rule.headBytes ? atMost(rule.ceiling, whatOf(dataset)) : rule;
+  };
   const tar = new TarReader((name, bytes) => {
-    const base = name.replace(/^.*\//, '');
-    if (ALL_FILES.includes(base)) found.set(base, bytes.buffer);
+    const plain = plainNameOf(dataset, name);
+    if (plain) found.set(plain, { name: `${file.name}: ${name}`, bytes });
   }, (name, loaded, total) => {
-    const base = name.replace(/^.*\//, '');
-    if (ALL_FILES.includes(base)) onProgress(base, loaded, total);
-  });
+    const plain = plainNameOf(dataset, name);
+    if (plain) onProgress(plain, loaded, total);
+  }, ruleOf, whatOf(dataset));
   const reader = stream.getReader();
   try {
     for (;;) {
@@ -185,9 +286,12 @@ const LONG_NAME_CEILING = 65536;
  * to a multiple of 512, and two zero blocks end the archive.
  */
 class TarReader {
-  constructor(onFile, onProgress) {
+  /** ruleOf(name): the size rule of a member to keep, or null to skip it; `what` names its kind. */
+  constructor(onFile, onProgress, ruleOf, what) {
     this.onFile = onFile;
     this.onProgress = onProgress;
+    this.ruleOf = ruleOf;
+    this.what = what;
     this.header = new Uint8Array(512);
     this.headerFill = 0;
     this.member = null;  // { name, data: Uint8Array|null, size, written }
@@ -246,10 +350,11 @@ class TarReader {
     if (this.longName) { name = this.longName; this.longName = null; }
     const isFile = type === '0' || type === '7';
     const isLongName = type === 'L';
-    const wanted = isFile && /(^|\/)(data_batch_[1-5]|test_batch)\.bin$/.test(name);
+    const rule = isFile ? this.ruleOf(name) : null;
+    const wanted = rule !== null;
     // A member is judged by the size its header gives before room is made for it.
     if (wanted) {
-      const verdict = judgeSize(RECORDS_RULE, size, null, WHAT);
+      const verdict = judgeSize(rule, size, null, this.what);
       if (verdict.problem) throw new FileSizeError(`${name}: ${verdict.problem}`);
     }
     if (isLongName && size > LONG_NAME_CEILING) throw new DataError(`a long file name of ${size} bytes, more than the ${LONG_NAME_CEILING} allowed`);

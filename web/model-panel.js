@@ -34,9 +34,10 @@ function formatDuration(seconds) {
 /**
  * Wires the panel. `request(type, payload)` sends a message to the worker (a promise of its
  * reply); `onChange({ valid, text, summary })` hears every check; `trainImages()` and `workers()`
- * give the settings the estimate uses.
+ * give the settings the estimate uses; `format()` the chosen data set's shape and classes, which
+ * the description is checked against.
  */
-export function createModelPanel({ request, onChange = () => {}, trainImages = () => 50000, workers = () => 1 }) {
+export function createModelPanel({ request, onChange = () => {}, trainImages = () => 50000, workers = () => 1, format = () => undefined }) {
   const preset = $('model-preset'), editor = $('model-text'), error = $('model-error');
   const summaryBox = $('model-summary'), estimate = $('model-estimate');
   const presetTexts = new Map();
@@ -120,7 +121,7 @@ export function createModelPanel({ request, onChange = () => {}, trainImages = (
     const mine = ++generation;
     state = { ...state, checking: true };
     try {
-      const reply = await request(P.DESCRIBE, { text });
+      const reply = await request(P.DESCRIBE, { text, format: format() });
       if (mine !== generation) return;
       state = { valid: true, text, summary: reply.summary, peakGflops: reply.peakGflops, checking: false };
       showError('', null);
@@ -186,6 +187,8 @@ export function createModelPanel({ request, onChange = () => {}, trainImages = (
       await setText(text, { write: false });
     },
     setText,
+    /** The data set changed: check the description against its shape. */
+    recheck: () => check(),
     get text() { return editor.value; },
     get valid() { return state.valid; },
     get summary() { return state.summary; },

@@ -6,13 +6,16 @@
 // events the worker sends on its own while training.
 //
 // Page -> worker (requests)
-//   LOAD_DATA      { train: [{ name, buffer }], test: { name, buffer } }   buffers are transferred
-//                  -> DATA_LOADED { trainCount, testCount, sample: { images, labels } }
-//                     sample: the first SAMPLE_IMAGES test images (Uint8Array, 3072 bytes each, R, G, B
-//                     planes) and their labels, for the image grid
+//   LOAD_DATA      { train: [{ name, buffer }], test: { name, buffer }, format }   buffers are
+//                  transferred: records as format says (datasets.js; CIFAR10_FORMAT by default)
+//                  -> DATA_LOADED { trainCount, testCount, sample: { images, labels, indices, shape } }
+//                     sample: the first SAMPLE_IMAGES test images (Uint8Array, C planes of H x W
+//                     bytes each, shape [C, H, W]) and their labels, for the image grid
 //                  -> ERROR { scope: 'data', message }   message starts with the file's name
-//   DESCRIBE       { text }   a model description (model-description.js) to check against the data's
-//                  shape (CIFAR-10's), without touching the model in use
+//   DESCRIBE       { text, format }   a model description (model-description.js) to check against
+//                  `format` (the chosen data set's; kept for later checks), else the loaded data's
+//                  shape (CIFAR-10's before any), without touching the model in use; START and the
+//                  weights loaders make models for the loaded data's shape
 //                  -> DESCRIBED { summary, peakGflops }   summary: model-spec.js summarize() (rows,
 //                     totals, input, classes); peakGflops: this machine's Wasm SIMD multiply-add peak
 //                     (measured once), for the page's time estimate
@@ -83,9 +86,11 @@
 //                  losses, as the CLI prints it (formatLoss)
 //   EPOCH          { epoch, epochs, test_accuracy, correct, total, test_loss, train_samples_per_s,
 //                    eval_samples_per_s, elapsed_s, confusion, predictions, conv1 }
-//                  after each epoch's evaluation on the test set. confusion: Int32Array(100),
-//                  [true * 10 + predicted]; predictions: Uint8Array of the first SAMPLE_IMAGES test
-//                  images; conv1: Float32Array(450), conv1.weight (6, 3, 5, 5)
+//                  after each epoch's evaluation on the test set. confusion: Int32Array(K * K),
+//                  [true * K + predicted] for K classes; predictions: Uint8Array of the first
+//                  SAMPLE_IMAGES test images; mistakes: the first SAMPLE_IMAGES misclassified test
+//                  images, as DATA_LOADED's sample with `predicted`; conv1: the first conv's weight
+//                  when it sees the image (1 or 3 channels), conv1Shape its shape
 //   CHECKPOINT     { reason, runState, buffer }   reason: 'start' | 'epoch' | 'interval' | 'pause' |
 //                  'stop'. A checkpoint of the run between two steps (Model.saveCheckpoint, transferred)
 //                  for the page to keep; runState as Model.loadCheckpoint returns it. Every LOSS and

@@ -1,7 +1,7 @@
 // The Settings panel: the run's fields, their checks (each message beside its field), hints about
 // values that work but hurt, and the mirror of the fields in the address bar, so a link reproduces
 // a run.
-import { ALL_FILES } from './cifar.js';
+import { DATASETS } from './datasets.js';
 import { TRAINING_DEFAULTS } from './trainer.js';
 
 const $ = (id) => document.getElementById(id);
@@ -11,8 +11,14 @@ const DEFAULT_WORKERS = Math.max(1, CORES - 1);
 export const DEFAULTS = {
   epochs: String(TRAINING_DEFAULTS.epochs), batch: String(TRAINING_DEFAULTS.batchSize), lr: String(TRAINING_DEFAULTS.lr),
   seed: String(TRAINING_DEFAULTS.seed), limitTrain: '', limitTest: '', workers: String(DEFAULT_WORKERS),
-  data: 'data/cifar-10-batches-bin/',
+  dataset: 'cifar10', data: 'data/cifar-10-batches-bin/',
 };
+/** The data URL a data set is fetched from unless the user says otherwise: its folder under data/. */
+export const defaultDataUrl = (dataset) => `data/${dataset.folder}/`;
+/** The data set chosen in the form. */
+export const chosenDataset = () => DATASETS[$('dataset').value] ?? DATASETS.cifar10;
+/** A field's default; the data URL's depends on the data set. */
+const defaultOf = (name) => (name === 'data' ? defaultDataUrl(chosenDataset()) : DEFAULTS[name]);
 export const FIELDS = Object.keys(DEFAULTS);
 // Always written to the URL, so a copied link reproduces the run even if the defaults change.
 const ALWAYS_IN_URL = ['epochs', 'batch', 'lr', 'seed'];
@@ -40,11 +46,12 @@ export const VALIDATORS = {
     return { value };
   },
   seed: integerField('Seed', 0, 0xffffffff),
-  limitTrain: integerField('Training images', 1, 50000, { optional: true }),
+  limitTrain: integerField('Training images', 1, 60000, { optional: true }),
   limitTest: integerField('Test images', 1, 10000, { optional: true }),
   workers: integerField('Workers', 1, 64),
+  dataset: (text) => (DATASETS[text] ? { value: text } : { error: `Data set: choose one of ${Object.values(DATASETS).map((d) => d.title).join(', ')}.` }),
   data: (text) => {
-    if (text === '') return { error: `Data URL: enter the folder holding ${ALL_FILES.join(', ')}.` };
+    if (text === '') return { error: `Data URL: enter the folder holding ${chosenDataset().files.join(', ')}.` };
     let url;
     try {
       url = new URL(text.endsWith('/') ? text : `${text}/`, document.baseURI);
@@ -85,7 +92,16 @@ export function readSettings() {
 
 export function applyQuery() {
   const query = new URLSearchParams(location.search);
-  for (const name of FIELDS) $(name).value = query.get(name) ?? DEFAULTS[name];
+  for (const name of FIELDS) $(name).value = query.get(name) ?? defaultOf(name);
+  if ($('dataset').value === '') $('dataset').value = DEFAULTS.dataset; // an unknown name in the URL
+}
+
+/**
+ * The data set picker changed from `previous`: a data URL still at the previous set's default
+ * follows to the new set's.
+ */
+export function datasetChanged(previous) {
+  if (fieldText('data') === defaultDataUrl(previous)) $('data').value = defaultDataUrl(chosenDataset());
 }
 
 /** Mirrors the fields into the address bar, keeping parameters this page doesn't own. */
@@ -93,7 +109,7 @@ export function writeQuery() {
   const query = new URLSearchParams(location.search);
   for (const name of FIELDS) {
     const text = fieldText(name);
-    if (ALWAYS_IN_URL.includes(name) || (text !== DEFAULTS[name] && text !== '')) query.set(name, text);
+    if (ALWAYS_IN_URL.includes(name) || (text !== defaultOf(name) && text !== '')) query.set(name, text);
     else query.delete(name);
   }
   history.replaceState(null, '', `${location.pathname}?${query}${location.hash}`);
@@ -101,11 +117,12 @@ export function writeQuery() {
 
 /** The form and address bar show `settings` (a resumed run's, a loaded checkpoint's). */
 export function showSettings(settings, source) {
-  const text = { ...settings, limitTrain: settings.limitTrain ?? '', limitTest: settings.limitTest ?? '' };
+  const text = { ...settings, limitTrain: settings.limitTrain ?? '', limitTest: settings.limitTest ?? '', dataset: source?.dataset ?? settings.dataset ?? DEFAULTS.dataset };
+  $('dataset').value = text.dataset; // first: the data URL's default depends on it
   for (const name of FIELDS) {
     if (name === 'data' && source?.kind !== 'url') continue;
     // The default folder goes back into the form as the default text, so the URL stays short.
-    const data = source.url === VALIDATORS.data(DEFAULTS.data).value ? DEFAULTS.data : source.url;
+    const data = source.url === VALIDATORS.data(defaultOf('data')).value ? defaultOf('data') : source.url;
     $(name).value = String(name === 'data' ? data : text[name]);
   }
   readSettings();

@@ -45,6 +45,13 @@ export class TrainingRun {
       if (!ok) throw new RangeError(`invalid ${key}: ${o[key]}`);
     }
     if (!train || train.count === 0) throw new RangeError('no training records');
+    // A model made for another data set (a checkpoint's, say) would read these records wrongly.
+    for (const data of [train, test]) {
+      const f = data?.format, m = model.format;
+      if (f && m && (f.channels !== m.channels || f.height !== m.height || f.width !== m.width || f.classes !== m.classes)) {
+        throw new RangeError(`the model takes ${m.channels}x${m.height}x${m.width} images in ${m.classes} classes; the data has ${f.channels}x${f.height}x${f.width} images in ${f.classes} classes`);
+      }
+    }
     this.engine = engine;
     this.model = model;
     this.train = train;

@@ -19,6 +19,7 @@ const DEBUG_STEP_MS = DEBUG ? Number(new URL(self.location.href).searchParams.ge
 let enginePromise = null;
 let train = null;      // full data sets; a run uses views limited to limitTrain/limitTest
 let test = null;
+let describeFormat = null; // the data set the page has chosen (DESCRIBE), until data is loaded
 let model = null;
 let run = null;
 let paused = false;
@@ -71,18 +72,18 @@ function recordsOf(engine, dataset, name) {
   return { name, bytes: dataset.bytes() };
 }
 
-/** The first convolution's filters when they see the image itself (3 input channels), for the
+/** The first convolution's filters when they see the image itself (1 or 3 input channels), for the
  * page to draw: { data, shape }; null for a net without one. */
 function conv1Of(m) {
   const t = m.tensors.find((x) => x.role === 'weight' && x.shape.length === 4);
-  if (!t || t.shape[1] !== 3) return null;
+  if (!t || (t.shape[1] !== 3 && t.shape[1] !== 1)) return null;
   return m.paramsView().slice(t.offset, t.offset + t.count);
 }
 
 /** The shape of what conv1Of gives, or null. */
 function conv1ShapeOf(m) {
   const t = m.tensors.find((x) => x.role === 'weight' && x.shape.length === 4);
-  return t && t.shape[1] === 3 ? t.shape : null;
+  return t && (t.shape[1] === 3 || t.shape[1] === 1) ? t.shape : null;
 }
 
 let presetText = null; // the default model's description, fetched once
@@ -108,12 +109,16 @@ function measurePeak(engine) {
   return peakGflops;
 }
 
+/** The data's shape, classes and normalisation: the loaded data's, else the chosen data set's. */
+const dataFormat = () => train?.format ?? describeFormat ?? CIFAR10_FORMAT;
+
 /** DESCRIBE: the summary of a description (a throwaway model of it), or its error with the line. */
-async function describe(id, { text }) {
+async function describe(id, { text, format }) {
   const { engine } = await getEngine();
+  if (format) describeFormat = format;
   let candidate;
   try {
-    candidate = createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: 1 });
+    candidate = createModelFromDescription(engine, text, format ?? dataFormat(), { maxBatch: 1 });
   } catch (error) {
     reply(id, P.ERROR, { scope: 'model', message: error.message, line: error.line ?? null });
     return;
@@ -146,7 +151,7 @@ async function activations(id, { index }) {
 /** A model from a description; a bad description is refused with its line. */
 function modelFrom(engine, text, { maxBatch, seed }) {
   try {
-    return createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch, seed });
+    return createModelFromDescription(engine, text, dataFormat(), { maxBatch, seed });
   } catch (error) {
     if (error instanceof DescriptionError) throw new RangeError(`the model description: ${error.message}`);
     throw error;
@@ -157,15 +162,15 @@ function samplePredictions(predictions) {
   return predictions.slice(0, P.SAMPLE_IMAGES);
 }
 
-async function loadData(id, { train: trainFiles, test: testFile }) {
+async function loadData(id, { train: trainFiles, test: testFile, format = CIFAR10_FORMAT }) {
   const { engine } = await getEngine();
   await stopRun();
   const toFiles = (files) => files.map(({ name, buffer }) => ({ name, bytes: new Uint8Array(buffer) }));
   // Validate both before replacing either, so a bad file leaves the loaded data as it was.
-  const newTrain = engine.loadDataset(toFiles(trainFiles));
+  const newTrain = engine.loadDataset(toFiles(trainFiles), { format });
   let newTest;
   try {
-    newTest = engine.loadDataset(toFiles([testFile]));
+    newTest = engine.loadDataset(toFiles([testFile]), { format });
   } catch (error) {
     newTrain.free();
     throw error;
@@ -174,11 +179,29 @@ async function loadData(id, { train: trainFiles, test: testFile }) {
   test?.free();
   train = newTrain;
   test = newTest;
-  const n = Math.min(P.SAMPLE_IMAGES, test.count);
-  const images = new Uint8Array(n * 3072);
-  for (let i = 0; i < n; i++) images.set(test.image(i), i * 3072);
-  const labels = test.labels().slice(0, n);
-  reply(id, P.DATA_LOADED, { trainCount: train.count, testCount: test.count, sample: { images, labels } }, [images.buffer, labels.buffer]);
+  const sample = imagesOf(Array.from({ length: Math.min(P.SAMPLE_IMAGES, test.count) }, (_, i) => i));
+  reply(id, P.DATA_LOADED, { trainCount: train.count, testCount: test.count, sample }, [sample.images.buffer, sample.labels.buffer]);
+}
+
+/** Test images `indices` for the page to draw: { images (planes, one after another), labels, shape }. */
+function imagesOf(indices) {
+  const f = test.format, size = test.imageBytes;
+  const images = new Uint8Array(indices.length * size), labels = new Uint8Array(indices.length);
+  indices.forEach((index, i) => {
+    images.set(test.image(index), i * size);
+    labels[i] = test.label(index);
+  });
+  return { images, labels, indices: Int32Array.from(indices), shape: [f.channels, f.height, f.width] };
+}
+
+/** The first SAMPLE_IMAGES misclassified test images, with what the model predicted for each. */
+function mistakesOf(predictions) {
+  const labels = test.labels();
+  const picked = [];
+  for (let i = 0; i < predictions.length && picked.length < P.SAMPLE_IMAGES; i++) if (predictions[i] !== labels[i]) picked.push(i);
+  const gallery = imagesOf(picked);
+  gallery.predicted = Uint8Array.from(picked, (i) => predictions[i]);
+  return gallery;
 }
 
 /**
@@ -448,9 +471,10 @@ function emit(event) {
   lastEvalRate = summary.eval_samples_per_s;
   modelAccuracy = summary.test_accuracy;
   const confusion = detail.confusion;
+  const mistakes = mistakesOf(detail.predictions);
   const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
-  post(P.EPOCH, { ...summary, confusion, predictions, conv1, conv1Shape: conv1ShapeOf(model) }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
+  post(P.EPOCH, { ...summary, confusion, predictions, mistakes, conv1, conv1Shape: conv1ShapeOf(model) }, [confusion.buffer, predictions.buffer, mistakes.images.buffer, ...(conv1 ? [conv1.buffer] : [])]);
 }
 
 function postProgress() {
@@ -485,7 +509,7 @@ function evaluationOf(m) {
   modelAccuracy = r.accuracy;
   return {
     test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss,
-    confusion: r.confusion, predictions: samplePredictions(r.predictions),
+    confusion: r.confusion, predictions: samplePredictions(r.predictions), mistakes: mistakesOf(r.predictions),
   };
 }
 
@@ -520,7 +544,7 @@ async function exportModel(id, { kind = null }) {
   for (const k of kind ? [kind] : Object.keys(MODEL_FILE_KINDS)) {
     const file = { kind: k, name: downloadName(name, modelAccuracy, k), size: null, problem: null };
     try {
-      const bytes = modelFile(model, k, { format: CIFAR10_FORMAT, accuracy: modelAccuracy });
+      const bytes = modelFile(model, k, { format: dataFormat(), accuracy: modelAccuracy });
       file.size = bytes.byteLength;
       if (kind) {
         file.buffer = bytes.buffer;

@@ -11,11 +11,13 @@ import { parseDescription, describeDifference, DescriptionError, PRESETS, loadPr
 import { createModelFromDescription, attachDescription, summarize, formatSummary } from '../../web/model-spec.js';
 import { importSafetensors, safetensorsDescription, safetensorsDataBytes, SafetensorsError } from '../../web/safetensors.js';
 import { MODEL_FILE_KINDS, kindOfFile, modelFile } from '../../web/model-files.js';
-import { ALL_FILES, TRAIN_FILES, TEST_FILE, OFFICIAL_ARCHIVE } from '../../web/cifar.js';
+import { DATASETS, DATASET_NAMES, DatasetError } from '../../web/datasets.js';
+import { formatClassReport } from '../../web/class-stats.js';
 import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { DataParallelStepper } from '../../web/parallel.js';
 import { startPeerWorkers } from './peer.js';
-import { readCheckedFile, checkedSize, FileRefusedError, atMost, RECORDS_RULE, CHECKPOINT_RULE } from './files.js';
+import { readCheckedFile, checkedSize, FileRefusedError, atMost, CHECKPOINT_RULE } from './files.js';
+import { readDataset, detectFolder } from './data.js';
 import { weightsRule, safetensorsRule, DESCRIPTION_RULE } from '../../web/file-limits.js';
 
 /** All cores but one, at least one: the default number of training workers. */
@@ -23,10 +25,16 @@ export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
 
 const USAGE = `usage: npm run --silent train -- --data DIR [options]
 
-  --data DIR              folder with data_batch_1.bin ... data_batch_5.bin and test_batch.bin
+  --data DIR              the data set's folder, recognised by its files: CIFAR-10 (data_batch_1.bin
+                          ... test_batch.bin), CIFAR-100 (train.bin, test.bin), MNIST or Fashion-MNIST
+                          (train-images-idx3-ubyte and the three others, each may be .gz)
+  --dataset NAME          which data set DIR holds: ${DATASET_NAMES.join(', ')}. Needed
+                          to read CIFAR-100's 20 coarse labels; MNIST and Fashion-MNIST share file
+                          names: without it, a folder whose name contains "fashion" is Fashion-MNIST
   --model NAME|FILE       the network: a preset (${PRESETS.map((p) => p.name).join(', ')}; default simplecnn)
                           or a description file (see the README's "Describing a network")
-  --print-model           print the model's summary table (layers, shapes, parameters, MFLOP) and exit
+  --print-model           print the model's summary table (layers, shapes, parameters, MFLOP) and exit;
+                          for --data's shape and classes when given (CIFAR-10's otherwise)
   --epochs N              epochs to train (default 5; 0 = only evaluate)
   --batch-size N          images per step (default 64)
   --lr X                  Adam learning rate (default 0.001)
@@ -65,7 +73,7 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   return Number(text);
 }
 
-const STRING_OPTIONS = ['data', 'model', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import', 'export', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
+const STRING_OPTIONS = ['data', 'dataset', 'model', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import', 'export', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
 
 
 function parseOptions(argv) {
@@ -80,7 +88,7 @@ function parseOptions(argv) {
     parsed = parseArgs({
       args,
       options: {
-        data: { type: 'string' }, model: { type: 'string' }, 'print-model': { type: 'boolean' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+        data: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' }, 'print-model': { type: 'boolean' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
         lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
         'limit-test': { type: 'string' }, 'no-shuffle': { type: 'boolean' },
         'import-weights': { type: 'string' }, 'export-weights': { type: 'string' },
@@ -96,7 +104,9 @@ function parseOptions(argv) {
   }
   const v = parsed.values;
   if (v.help) return { help: true };
-  if (v['print-model']) return { printModel: true, model: v.model ?? 'simplecnn' };
+  if (v.dataset !== undefined && !DATASET_NAMES.includes(v.dataset)) throw new UserError(`--dataset: expected one of ${DATASET_NAMES.join(', ')}, got '${v.dataset}'`, 2);
+  if (v.dataset !== undefined && !v.data) throw new UserError('--dataset needs --data DIR, the folder holding its files', 2);
+  if (v['print-model']) return { printModel: true, model: v.model ?? 'simplecnn', data: v.data, dataset: v.dataset ?? null };
   const exports = v.export ?? [], imports = v.import ?? [];
   for (const file of exports) {
     if (!kindOfFile(file)) throw new UserError(`--export ${file}: the extension must be .safetensors, .onnx or .py (it chooses the format)`, 2);
@@ -107,7 +117,7 @@ function parseOptions(argv) {
   if (imports.length && v.resume) throw new UserError('--import and --resume cannot be combined: the checkpoint holds the weights', 2);
   if (imports.length && v['import-weights']) throw new UserError('--import and --import-weights cannot be combined: choose one file to start from', 2);
   const convertOnly = !v.data && v.epochs !== undefined && Number(v.epochs) === 0 && exports.length > 0;
-  if (!v.data && !convertOnly) throw new UserError('--data DIR is required: the folder holding the CIFAR-10 .bin files', 2);
+  if (!v.data && !convertOnly) throw new UserError('--data DIR is required: the folder holding the data set (CIFAR-10, CIFAR-100, MNIST or Fashion-MNIST)', 2);
   const lr = v.lr === undefined ? TRAINING_DEFAULTS.lr : Number(v.lr);
   if (v.lr !== undefined && (v.lr.trim() === '' || !Number.isFinite(lr) || lr <= 0)) {
     throw new UserError(`--lr: expected a positive number, got '${v.lr}'`, 2);
@@ -115,6 +125,7 @@ function parseOptions(argv) {
   if (v['checkpoint-every'] !== undefined && !v.checkpoint) throw new UserError('--checkpoint-every needs --checkpoint FILE', 2);
   return {
     data: v.data,
+    dataset: v.dataset ?? null,
     model: v.model ?? 'simplecnn',
     epochs: v.epochs === undefined ? TRAINING_DEFAULTS.epochs : parseInteger('epochs', v.epochs, 0, 100000),
     batchSize: v['batch-size'] === undefined ? TRAINING_DEFAULTS.batchSize : parseInteger('batch-size', v['batch-size'], 1, 4096),
@@ -172,10 +183,13 @@ async function modelText(model) {
   return { text: new TextDecoder().decode(await readInput(model, 'model description', DESCRIPTION_RULE)), name: model };
 }
 
-/** A model of the engine from a description; a bad description is a usage error naming the line. */
-function buildModel(engine, { text, name }, options) {
+/**
+ * A model of the engine from a description for the data's `format`; a bad description, or one
+ * that does not fit the data's shape, is a usage error naming the line and the layer.
+ */
+function buildModel(engine, { text, name }, options, format = CIFAR10_FORMAT) {
   try {
-    return createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: options.batchSize ?? 64, seed: options.seed ?? 0 });
+    return createModelFromDescription(engine, text, format, { maxBatch: options.batchSize ?? 64, seed: options.seed ?? 0 });
   } catch (error) {
     if (error instanceof DescriptionError) throw new UserError(`${name}: ${error.message}`, 2);
     throw error;
@@ -193,9 +207,6 @@ function modelFromCheckpoint(engine, bytes, file, requested, options) {
   }
   return engine.createModel({ spec, text, maxBatch: options.batchSize, seed: options.seed });
 }
-
-/** The most the six CIFAR-10 files may hold together: twice CIFAR-10, well inside Wasm's 1 GB. */
-const DATA_SET_CEILING = 2 * 60000 * 3073;
 
 /** The compiled module, shared by this thread and the peer workers. */
 async function compileModule() {
@@ -225,30 +236,31 @@ async function startPeers(count, model, train, trainFiles, testFiles, module, op
   return stepper;
 }
 
-async function loadData(engine, dir, { limitTrain, limitTest }) {
-  const what = `CIFAR-10 file (the folder must hold ${ALL_FILES.join(', ')} from ${OFFICIAL_ARCHIVE})`;
-  // Every file is judged before any is read, so a bad last file costs no reading of the others.
-  let total = 0;
-  for (const name of ALL_FILES) {
-    try {
-      total += await checkedSize(path.join(dir, name), what, RECORDS_RULE);
-    } catch (error) {
-      throw error instanceof FileRefusedError ? new UserError(error.message) : error;
-    }
+/** The data set in `dir`, read, checked by the C reader (a bad file is named) and loaded. */
+async function loadData(engine, dir, { dataset: wanted, limitTrain, limitTest }) {
+  let data;
+  try {
+    data = await readDataset(dir, wanted);
+  } catch (error) {
+    throw error instanceof FileRefusedError || error instanceof DatasetError ? new UserError(error.message) : error;
   }
-  if (total > DATA_SET_CEILING) throw new UserError(`${dir}: the six CIFAR-10 files hold ${total} bytes, more than the ${DATA_SET_CEILING}-byte ceiling (120000 records)`);
-  const read = async (name) => {
-    const file = path.join(dir, name);
-    return { name: file, bytes: await readInput(file, what, RECORDS_RULE) };
-  };
-  const trainFiles = [];
-  for (const name of TRAIN_FILES) trainFiles.push(await read(name));
-  const testFile = await read(TEST_FILE);
-  // Each file is validated by the C reader; its name prefixes any error.
-  const train = engine.loadDataset(trainFiles, { limit: limitTrain });
-  const test = engine.loadDataset([testFile], { limit: limitTest });
-  return { train, test, trainFiles, testFiles: [testFile] };
+  const { format } = data.dataset;
+  const train = engine.loadDataset(data.train, { limit: limitTrain, format });
+  const test = engine.loadDataset(data.test, { limit: limitTest, format });
+  return { ...data, train, test, trainFiles: data.train, testFiles: data.test };
 }
+
+/** The data set a folder holds, from its file names only (for --print-model). */
+async function datasetOf(dir, wanted) {
+  try {
+    return await detectFolder(dir, wanted);
+  } catch (error) {
+    throw error instanceof DatasetError ? new UserError(error.message) : error;
+  }
+}
+
+/** "MNIST (1x28x28, 10 classes)". */
+const describeShape = (title, f) => `${title.replace(/ \((.*)\)$/, ", $1")} (${f.channels}x${f.height}x${f.width}, ${f.classes} classes)`;
 
 /** Writes a temporary file, flushes it to disk, then renames it over `file`: a crash at any
  * moment leaves either the old file or the new one, never half of one. */
@@ -278,8 +290,9 @@ export async function main(argv, out = process.stdout) {
   const module = await compileModule();
   const engine = await createEngine(module);
   if (options.printModel) {
-    const model = buildModel(engine, await modelText(options.model), {});
-    out.write(`${options.model} for CIFAR-10 (3x32x32, 10 classes):\n${formatSummary(summarize(model))}\n`);
+    const { dataset } = options.data ? await datasetOf(options.data, options.dataset) : { dataset: DATASETS.cifar10 };
+    const model = buildModel(engine, await modelText(options.model), {}, dataset.format);
+    out.write(`${options.model} for ${describeShape(dataset.title, dataset.format)}:\n${formatSummary(summarize(model))}\n`);
     return;
   }
   const print = options.json
@@ -293,6 +306,8 @@ export async function main(argv, out = process.stdout) {
       }
     };
 
+  // The data set decides the model's input shape and classes: recognised first, read later.
+  const { dataset, note } = options.data ? await datasetOf(options.data, options.dataset) : { dataset: DATASETS.cifar10, note: null };
   let resume = null, model;
   let description = options.resume && !options.given.has('model') ? null : await modelText(options.model);
   if (options.imports.length && !options.given.has('model')) description = (await modelOfImport(options.imports[0])) ?? description;
@@ -309,7 +324,7 @@ export async function main(argv, out = process.stdout) {
     model = modelFromCheckpoint(engine, bytes, options.resume, null, options);
     model.loadCheckpoint(bytes, options.resume);
   }
-  model ??= buildModel(engine, description, options);
+  model ??= buildModel(engine, description, options, dataset.format);
   if (options.importWeights) {
     const rule = weightsRule(model.paramCount, `a ${options.model} weights file (${model.paramCount.toLocaleString('en')} float32 parameters)`);
     model.importWeights(await readInput(options.importWeights, 'weights file', rule), options.importWeights);
@@ -325,10 +340,10 @@ export async function main(argv, out = process.stdout) {
     }
   }
   if (options.convertOnly) {
-    await writeExports(model, options.exports, null);
+    await writeExports(model, options.exports, null, dataset.format);
     return;
   }
-  const { train, test, trainFiles, testFiles } = await loadData(engine, options.data, options);
+  const { train, test, trainFiles, testFiles, classNames } = await loadData(engine, options.data, { ...options, dataset: dataset.name });
 
   const workers = options.epochs > 0 ? options.workers : 1;
   let run;
@@ -336,6 +351,9 @@ export async function main(argv, out = process.stdout) {
     run = new TrainingRun(engine, model, { train, test, ...options, resume, workers });
   } catch (error) {
     throw new UserError(`${options.resume ?? 'training'}: ${error.message}`);
+  }
+  if (!options.json) {
+    out.write(`Data: ${describeShape(dataset.title, dataset.format)}, ${train.count} training and ${test.count} test images${note ? `. ${note}` : ''}\n`);
   }
   const stepper = run.done ? null : await startPeers(workers, model, train, trainFiles, testFiles, module, options);
   run.stepper = stepper;
@@ -346,9 +364,11 @@ export async function main(argv, out = process.stdout) {
     lastCheckpoint = options.checkpoint;
   };
   let accuracy = null; // the last test accuracy, for the exported files' metadata
+  let confusion = null; // the last evaluation's, for the per-class report
   if (options.epochs === 0) {
     const result = await run.evaluate();
     accuracy = result.summary.test_accuracy;
+    confusion = result.confusion;
     print({ event: 'eval', ...result.summary, eval_samples_per_s: result.samplesPerSecond, elapsed_s: (performance.now() - run.startedAt) / 1000 });
   } else {
     try {
@@ -363,7 +383,10 @@ export async function main(argv, out = process.stdout) {
         }
         for (const event of events) {
           const { detail, ...summary } = event;
-          if (event.event === 'epoch') accuracy = event.test_accuracy;
+          if (event.event === 'epoch') {
+            accuracy = event.test_accuracy;
+            confusion = detail?.confusion ?? null;
+          }
           print(options.json ? withoutDisplayFields(summary) : summary);
         }
         const epochEnded = events.some((e) => e.event === 'epoch');
@@ -375,6 +398,7 @@ export async function main(argv, out = process.stdout) {
       stepper?.close();
     }
   }
+  if (confusion && !options.json) out.write(`${formatClassReport(confusion, classNames)}\n`);
   if (options.exportWeights) {
     let bytes;
     try {
@@ -384,7 +408,7 @@ export async function main(argv, out = process.stdout) {
     }
     await writeFileAtomic(options.exportWeights, bytes, 'weights');
   }
-  await writeExports(model, options.exports, accuracy);
+  await writeExports(model, options.exports, accuracy, dataset.format);
 }
 
 /** The description a safetensors file carries (webtrain writes it), as --model would give it. */
@@ -400,13 +424,13 @@ async function modelOfImport(file) {
 }
 
 /** Writes each --export file in the format its extension names; `accuracy` goes in the metadata. */
-async function writeExports(model, files, accuracy) {
+async function writeExports(model, files, accuracy, format = CIFAR10_FORMAT) {
   if (!files.length) return;
   // A model made from a checkpoint's spec gets its description (version 1: SimpleCNN's).
   if (!model.description) attachDescription(model, parseDescription(model.source().text || await loadPreset('simplecnn')));
   for (const file of files) {
     const kind = kindOfFile(file);
-    await writeFileAtomic(file, modelFile(model, kind, { format: CIFAR10_FORMAT, accuracy }), MODEL_FILE_KINDS[kind].label);
+    await writeFileAtomic(file, modelFile(model, kind, { format, accuracy }), MODEL_FILE_KINDS[kind].label);
   }
 }
 

@@ -18,6 +18,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 export const WEB_ROOT = path.join(root, 'web');
 export const DEFAULT_DATA = path.join(root, 'data', 'cifar-10-batches-bin');
 const DATA_PREFIX = 'data/cifar-10-batches-bin/';
+/** The other standard data sets' folders (web/datasets.js), served from the project's data/. */
+const OTHER_DATA = /^data\/(cifar-100-binary|mnist|fashion-mnist)\//;
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -56,11 +58,12 @@ function send(res, status, text, headers = {}) {
 
 /**
  * Starts the server; resolves to { server, url, close() }. `port` 0 picks a free one. Requests
- * under `base` map to webRoot, except base + 'data/cifar-10-batches-bin/', which maps to dataDir.
+ * under `base` map to webRoot, except base + 'data/cifar-10-batches-bin/', which maps to dataDir,
+ * and base + 'data/mnist/' (and the other data sets' folders), which map to datasetsDir/mnist.
  */
-export function startServer({ port = 8080, host = 'localhost', webRoot = WEB_ROOT, dataDir = DEFAULT_DATA, base = '/', log = () => {} } = {}) {
+export function startServer({ port = 8080, host = 'localhost', webRoot = WEB_ROOT, dataDir = DEFAULT_DATA, datasetsDir = path.join(root, 'data'), base = '/', log = () => {} } = {}) {
   const prefix = normalizeBase(base);
-  const roots = { web: path.resolve(webRoot), data: path.resolve(dataDir) };
+  const roots = { web: path.resolve(webRoot), data: path.resolve(dataDir), datasets: path.resolve(datasetsDir) };
 
   const handle = async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
@@ -74,7 +77,8 @@ export function startServer({ port = 8080, host = 'localhost', webRoot = WEB_ROO
     if (prefix !== '/' && (pathname === '/' || `${pathname}/` === prefix)) return send(res, 302, undefined, { Location: prefix });
     if (!pathname.startsWith(prefix)) return send(res, 404, `not found: ${pathname} (the site is at ${prefix})`);
     const relative = pathname.slice(prefix.length);
-    const [dir, sub] = relative.startsWith(DATA_PREFIX) ? [roots.data, relative.slice(DATA_PREFIX.length)] : [roots.web, relative];
+    const [dir, sub] = relative.startsWith(DATA_PREFIX) ? [roots.data, relative.slice(DATA_PREFIX.length)]
+      : OTHER_DATA.test(relative) ? [roots.datasets, relative.slice('data/'.length)] : [roots.web, relative];
     let file = inside(dir, sub);
     if (!file) return send(res, 403, 'forbidden');
     let info;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { TRAIN_FILES, TEST_FILE } from '../../web/cifar.js';
 
 /** Deterministic xorshift32 stream, so every run writes the same bytes. */
-function makeRandom(seed) {
+export function makeRandom(seed) {
   let x = (seed >>> 0) || 0x9e3779b9;
   return () => {
     x ^= x << 13; x >>>= 0;

@@ -1,0 +1,69 @@
+// What the browser tests share: Debian's Chromium driven by playwright-core (or why a test must
+// skip), a fresh page per test that fails it on uncaught page errors, waiting for the page's
+// state with a report of where it was instead, and axe-core's serious findings.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+import { WEB_ROOT } from '../../src/node/serve.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** { browser } launched headless, or { skipReason } saying what is missing. */
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM)) return { skipReason: `${CHROMIUM} not found (apt-get install -y chromium)` };
+  let chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch {
+    return { skipReason: 'playwright-core is not installed (npm install)' };
+  }
+  if (!existsSync(path.join(WEB_ROOT, 'webtrain.wasm'))) return { skipReason: "web/webtrain.wasm is missing: run 'npm run build'" };
+  if (!existsSync(path.join(WEB_ROOT, 'vendor', 'uPlot.esm.js'))) (await import('../../src/node/vendor.js')).vendor();
+  return { browser: await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS }) };
+}
+
+/** A fresh page (own context: own cache storage) that fails the test on uncaught page errors. */
+export async function openPage(browser, t, url, { width = 1400, height = 1000 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  t.after(async () => {
+    await context.close();
+    assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+  });
+  if (url) await page.goto(url);
+  return page;
+}
+
+/** Waits for the page to reach one of `states`; on a timeout, says where it was instead. */
+export async function waitForState(page, states, { timeout = 60000 } = {}) {
+  try {
+    await page.waitForSelector(states.map((s) => `body[data-state="${s}"]`).join(', '), { timeout });
+  } catch (error) {
+    const where = await page.evaluate(() => ({
+      state: document.body.dataset.state, errors: document.getElementById('error-list').textContent,
+      progress: document.getElementById('progress-label').textContent, log: document.getElementById('log').textContent.slice(-600),
+    })).catch(() => ({}));
+    throw new Error(`waiting for state ${states.join(' or ')}: ${error.message.split('\n')[0]}; the page is at ${JSON.stringify(where)}`);
+  }
+}
+
+export const AXE_SOURCE = (() => {
+  try {
+    return readFileSync(fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
+  } catch {
+    return null;
+  }
+})();
+
+/** axe-core's serious and critical findings on the page as it is now, one line each. */
+export async function axeFindings(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return violations.filter((v) => ['serious', 'critical'].includes(v.impact))
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')} (${v.nodes[0].failureSummary.replace(/\s+/g, ' ').slice(0, 160)})`);
+}
