@@ -18,13 +18,16 @@ import { tempDir } from './helpers/temp.js';
 import { createSimpleCnn, createPresetModel, presetText } from './helpers/models.js';
 
 const wasm = readFileSync(new URL('../web/webtrain.wasm', import.meta.url));
-// Version 2 (src/checkpoint.c): a 256-byte header, the spec, the description text, the floats.
+// Version 3 (src/checkpoint.c): a 256-byte header, the spec, the description text, the recipe,
+// the floats.
 const HEADER = 256;
-const checkpointBytes = (model) => model.engine.wasm.wt_checkpoint_bytes(model.ptr);
-/** Byte offset of the first parameter in a version 2 file. */
+const pad4 = (n) => (n + 3) & ~3;
+const checkpointBytes = (model, recipe) => model.engine.wasm.wt_checkpoint_bytes(model.ptr, new TextEncoder().encode(JSON.stringify(recipe)).length);
+/** Byte offset of the first parameter in a version 2 or 3 file. */
 function paramsOffset(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset);
-  return HEADER + 4 * view.getUint32(24, true) + ((view.getUint32(28, true) + 3) & ~3);
+  const recipe = view.getUint32(8, true) >= 3 ? view.getUint32(128, true) : 0;
+  return HEADER + 4 * view.getUint32(24, true) + pad4(view.getUint32(28, true)) + pad4(recipe);
 }
 let dir, data;
 before(() => {
@@ -66,7 +69,7 @@ test('a checkpoint resumed mid-epoch continues bit-identically', async () => {
   assert.equal(first.epoch, 1);
   assert.equal(first.step, 17);
   const bytes = first.checkpoint();
-  assert.equal(bytes.length, checkpointBytes(first.model));
+  assert.equal(bytes.length, checkpointBytes(first.model, first.runState().recipe));
 
   const c = await setup(); // a fresh engine, as after a reload
   const model = createSimpleCnn(c.engine, { maxBatch: 16, seed: 12345 });
@@ -111,7 +114,7 @@ test('bad checkpoints are refused, naming the problem, and the model is untouche
     [flipped, /corrupted \(CRC-32/],
     [new Uint8Array(n), /not a webtrain checkpoint/],
     [new Uint8Array(0), /not a webtrain checkpoint/],
-    [edit(8, 3), /format version 3 is not supported/],
+    [edit(8, 4), /format version 4 is not supported/],
     [edit(12, 128), /header size 128 is wrong/],
     [edit(32, 1000), /sections .* do not add up/],
     [edit(52, 1000), /step 1000 is not inside an epoch/],
