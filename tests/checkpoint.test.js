@@ -239,3 +239,42 @@ test('a loss far above chance (100 × ln 10) is divergence too: lr 50 exits with
   assert.match(r.stderr.trim(), /^webtrain: training diverged at epoch 1, step \d+: the running loss \S+ is above 100 × ln\(10\) = 230\.3\. Try a lower learning rate \(now 50\)\.$/);
   assert.doesNotMatch(r.stdout, /^Test accuracy/m, 'no epoch reported as a result');
 });
+
+test('resume mid-epoch is bit-exact with SGD + Nesterov, a schedule, label smoothing, groups and the weights average', async () => {
+  const text = 'stem: conv(6, 3, padding=1)\nbatchnorm\nrelu\nmaxpool(4)\nflatten\nlinear(classes)\n';
+  for (const ema of ['lookahead:every=3,start_epoch=1', 'plain:decay=0.9,every=2']) {
+    const recipe = {
+      optimizer: 'sgd', lr: 0.05, momentum: 0.85, nesterov: true, weightDecay: 5e-4, decoupledWeightDecay: true,
+      schedule: 'triangular:start=0.2,peak=0.23,end=0.07', labelSmoothing: 0.2, epochs: 3, batchSize: 16, ema,
+      groups: ['batchnorm lr=4 weight_decay=0', 'stem.bias frozen_after=1'],
+    };
+    const options = { seed: 9, logEvery: 10, recipe };
+    const make = (engine, seed) => createPresetModel(engine, null, { text, maxBatch: 16, seed });
+    const a = await setup();
+    const full = new TrainingRun(a.engine, make(a.engine, 9), { train: a.train, test: a.test, ...options });
+    const fullEvents = [];
+    while (!full.done) fullEvents.push(...(await full.runStep()).map(({ detail, train_samples_per_s, eval_samples_per_s, elapsed_s, train_s, ...e }) => e));
+
+    const b = await setup();
+    const first = new TrainingRun(b.engine, make(b.engine, 9), { train: b.train, test: b.test, ...options });
+    for (let i = 0; i < 44 + 17; i++) await first.runStep(); // inside epoch 2, after the average started
+    const bytes = first.checkpoint();
+    assert.equal(first.model.emaActive, true, ema);
+
+    const c = await setup();
+    const model = make(c.engine, 123);
+    const state = model.loadCheckpoint(bytes);
+    assert.equal(state.recipe.optimizer, 'sgd');
+    assert.deepEqual(state.recipe, first.recipe, 'the recipe round-trips through the checkpoint');
+    assert.equal(model.optimizer, 'sgd');
+    assert.equal(model.emaActive, true);
+    const resumed = new TrainingRun(c.engine, model, { train: c.train, test: c.test, seed: 9, logEvery: 10, recipe: state.recipe, resume: state });
+    const tail = [];
+    while (!resumed.done) tail.push(...(await resumed.runStep()).map(({ detail, train_samples_per_s, eval_samples_per_s, elapsed_s, train_s, ...e }) => e));
+    const from = fullEvents.findIndex((e) => e.epoch === 2 && (e.event === 'epoch' || e.step > 17));
+    assert.deepEqual(tail, fullEvents.slice(from), ema);
+    assert.deepEqual(model.params(), full.model.params(), ema);
+    assert.deepEqual(model.ema(), full.model.ema(), ema);
+    assert.deepEqual(model.exportState().adamM, full.model.exportState().adamM, `${ema}: momentum buffers`);
+  }
+});

@@ -377,6 +377,12 @@ export class Model {
 
   /** The optimizer settings of the next updates (see writeOptimConfig); checked at the update. */
   setOptimizer(config) {
+    if (typeof this.engine.wasm.wt_model_set_tensor_group !== 'function') {
+      // A build from before the optimizers (npm run bench:ab compares with one) reads wt_adam_config.
+      if ((config.kind ?? 'adam') !== 'adam' || config.groups.length !== 1) throw new RangeError('this webtrain.wasm has only Adam with one group');
+      this.engine.heapF64.set([config.groups[0].lr, config.beta1 ?? ADAM_DEFAULTS.beta1, config.beta2 ?? ADAM_DEFAULTS.beta2, config.eps ?? ADAM_DEFAULTS.eps], this.optimPtr >> 3);
+      return;
+    }
     writeOptimConfig(this.engine, this.optimPtr, config);
   }
 
