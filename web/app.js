@@ -17,6 +17,12 @@ import {
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
 import { readBlob, weightsRule, CHECKPOINT_RULE } from './file-limits.js';
 import { DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled } from './settings.js';
+import {
+  setupRecipePanel, readRecipeOverrides, pageRecipe, setDescription, descriptionSetting, writeRecipeQuery, showRecipe,
+  setRecipeFieldsDisabled, plotSchedule, markScheduleProgress, defaultPlot,
+} from './recipe-panel.js';
+import { RecipeError } from './recipe.js';
+import { parseDescription as parseModelText } from './model-description.js';
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
@@ -89,6 +95,7 @@ function setState(next) {
   exportPanel?.setLoadDisabled(loadDisabled);
   if (!busy || next === 'paused') exportPanel?.refresh(hasModel && next !== 'loading' && next !== 'unsupported');
   setFieldsDisabled(busy);
+  setRecipeFieldsDisabled(busy);
   $('choose-data-files').disabled = busy || next === 'unsupported';
   $('drop-zone').classList.toggle('disabled', busy);
   const failed = next === 'idle' && dataFailed();
@@ -233,9 +240,18 @@ async function loadLocal(fileList) {
 
 async function start() {
   const settings = readSettings();
-  if (!settings) {
+  const overrides = readRecipeOverrides();
+  if (!settings || !overrides) {
     $('status').textContent = 'Fix the settings';
-    $(FIELDS.find((name) => $(name).getAttribute('aria-invalid') === 'true'))?.focus();
+    document.querySelector('#settings [aria-invalid="true"]')?.focus();
+    return;
+  }
+  let recipe;
+  try {
+    recipe = pageRecipe(settings);
+  } catch (error) {
+    if (!(error instanceof RecipeError)) throw error;
+    showError(`The recipe does not work: ${error.message}`, 'run');
     return;
   }
   const choice = await confirmNewRun();
@@ -254,7 +270,7 @@ async function start() {
     const started = await request(P.START, {
       epochs: settings.epochs, batchSize: settings.batch, lr: settings.lr, seed: settings.seed,
       limitTrain: settings.limitTrain, limitTest: settings.limitTest, workers: settings.workers,
-      autosaveSeconds: AUTOSAVE_SECONDS, model: modelPanel.text,
+      autosaveSeconds: AUTOSAVE_SECONDS, model: modelPanel.text, recipe,
     });
     runStarted(started);
   } catch (error) {
@@ -307,6 +323,10 @@ function runStarted(started) {
     return;
   }
   $('counts').textContent = `${started.trainCount.toLocaleString('en')} / ${started.testCount.toLocaleString('en')}`;
+  if (started.recipe) {
+    const done = started.resumed ? started.resumed.epoch * started.stepsPerEpoch + started.resumed.step : 0;
+    plotSchedule(started.recipe, started.epochs * started.stepsPerEpoch, started.stepsPerEpoch, done);
+  }
   const workers = `${started.workersUsed} worker${started.workersUsed === 1 ? '' : 's'}`;
   const what = `${started.epochs} epoch(s), batch ${started.batchSize}, lr ${started.lr}, seed ${started.seed}, ${workers}: ${started.stepsPerEpoch} steps per epoch`;
   if (started.resumed) {
@@ -678,6 +698,7 @@ function showProgress(p) {
   bar.max = p.steps;
   bar.value = ended ? p.steps : p.step;
   bar.dataset.globalStep = String(p.globalStep);
+  markScheduleProgress(p.globalStep);
   const epoch = ended ? Math.min(p.epoch, p.epochs) : p.epoch;
   const position = `Epoch ${epoch}/${p.epochs} · step ${ended ? p.steps : p.step}/${p.steps}`;
   $('progress-label').textContent = position;
@@ -899,7 +920,10 @@ function wire() {
   $('settings').addEventListener('input', (event) => {
     if (event.target.id === 'data') useDataUrl();
     readSettings();
+    readRecipeOverrides();
     writeQuery();
+    writeRecipeUrl();
+    refreshSchedule();
     updateStartInfo();
     if (event.target.id === 'data') checkCachedData(VALIDATORS.data(fieldText('data')).value);
   });
@@ -922,6 +946,42 @@ function wire() {
   });
 }
 
+// ---------------------------------------------------------------- recipe
+
+/** The recipe fields' part of the address bar (settings.js writes the rest). */
+function writeRecipeUrl() {
+  const query = new URLSearchParams(location.search);
+  writeRecipeQuery(query);
+  history.replaceState(null, '', `${location.pathname}?${query}${location.hash}`);
+}
+
+/** The schedule plot for the settings as they stand (not during a run: it shows the run's). */
+function refreshSchedule() {
+  if (['loading', 'running', 'paused'].includes(state)) return;
+  const settings = readSettings();
+  if (settings) defaultPlot(settings, settings.limitTrain ?? 50000);
+}
+
+/**
+ * The model description changed: its @ lines are the recipe's defaults (placeholders), and its
+ * epochs, batch size and lr fill those fields while they hold the page's defaults.
+ */
+function modelChanged() {
+  let json = null;
+  try {
+    json = parseModelText(modelPanel.text ?? '');
+  } catch {
+    json = null; // the model panel shows the error
+  }
+  setDescription(json);
+  for (const [name, key] of [['epochs', 'epochs'], ['batch', 'batchSize'], ['lr', 'lr']]) {
+    const value = descriptionSetting(key);
+    if (value !== undefined && fieldText(name) === DEFAULTS[name] && !new URLSearchParams(location.search).has(name)) $(name).value = String(value);
+  }
+  readSettings();
+  refreshSchedule();
+}
+
 /** The activation view: every layer's output for the chosen test image, with the model in the page. */
 async function showActivations() {
   const index = Number($('activation-index').value);
@@ -938,10 +998,14 @@ async function showActivations() {
 async function main() {
   $('boot-notice').remove();
   applyQuery();
+  setupRecipePanel();
   setupDataPanel({ request, log, showError, clearErrors, onChange: updateStartInfo });
   modelPanel = createModelPanel({
     request,
-    onChange: () => setState(state),
+    onChange: () => {
+      setState(state);
+      modelChanged();
+    },
     trainImages: () => readSettings()?.limitTrain ?? 50000,
     workers: () => readSettings()?.workers ?? 1,
   });
