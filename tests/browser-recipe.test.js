@@ -2,70 +2,26 @@
 // fields round-trip through the URL, a bad value is named beside its field and blocks Start, the
 // schedule is plotted before the run and marked during it, and the run's checkpoint holds the
 // page's recipe.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { startServer, WEB_ROOT } from '../src/node/serve.js';
-import { writeSyntheticCifar } from './helpers/synthetic.js';
+import { WEB_ROOT } from '../src/node/serve.js';
 import { RECIPE_FIELDS } from '../web/recipe.js';
 import { createEngine } from '../web/engine.js';
+import { browserFixture, openPage as open } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-let skipReason = null, browser, server, temp;
-
-before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    skipReason = `${CHROMIUM} not found (apt-get install -y chromium)`;
-    return;
-  }
-  let chromium;
-  try {
-    ({ chromium } = await import('playwright-core'));
-  } catch {
-    skipReason = 'playwright-core is not installed (npm install)';
-    return;
-  }
-  if (!existsSync(path.join(WEB_ROOT, 'webtrain.wasm'))) {
-    skipReason = "web/webtrain.wasm is missing: run 'npm run build'";
-    return;
-  }
-  if (!existsSync(path.join(WEB_ROOT, 'vendor', 'uPlot.esm.js'))) (await import('../src/node/vendor.js')).vendor();
-  temp = mkdtempSync(path.join(tmpdir(), 'webtrain-browser-recipe-'));
-  const data = writeSyntheticCifar(path.join(temp, 'data'), { perTrainFile: 100, test: 100 });
-  server = await startServer({ port: 0, dataDir: data });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (temp) rmSync(temp, { recursive: true, force: true });
-});
-
-async function openPage(t, url) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  t.after(async () => {
-    await context.close();
-    assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
-  });
-  await page.goto(url);
-  return page;
-}
+const env = browserFixture('browser-recipe');
+const openPage = (t, url) => open(env.browser, t, url);
 
 const PANEL = RECIPE_FIELDS.filter((f) => !['epochs', 'batchSize', 'lr'].includes(f.key));
 
 test('every recipe setting has a field; they round-trip through the URL; the schedule is plotted and marked during the run; the checkpoint holds the recipe', async (t) => {
-  if (skipReason) return t.skip(skipReason);
+  if (env.skipReason) return t.skip(env.skipReason);
   const query = 'epochs=2&batch=25&limitTrain=500&lr=0.05&optimizer=sgd&nesterov=true&momentum=0.85&schedule=triangular%3Astart%3D0.2%2Cpeak%3D0.23%2Cend%3D0.07'
     + '&labelSmoothing=0.2&ema=lookahead%3Aevery%3D3&groups=bias+lr%3D2&weightDecay=0.0005';
-  const page = await openPage(t, `${server.url}?${query}`);
+  const page = await openPage(t, `${env.server.url}?${query}`);
   for (const f of PANEL) assert.ok(await page.$(`#recipe-${f.key}`), `a field for ${f.key}`);
   assert.equal(await page.inputValue('#recipe-optimizer'), 'sgd');
   assert.equal(await page.inputValue('#recipe-schedule'), 'triangular:start=0.2,peak=0.23,end=0.07');

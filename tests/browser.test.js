@@ -18,6 +18,7 @@ import path from 'node:path';
 
 import { startServer, WEB_ROOT } from '../src/node/serve.js';
 import { writeSyntheticCifar } from './helpers/synthetic.js';
+import { openPage as openPageOf } from './helpers/browser.js';
 import { ALL_FILES } from '../web/cifar.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -82,17 +83,8 @@ after(async () => {
 });
 
 /** A fresh page (own context: own cache storage) that fails the test on uncaught page errors. */
-async function openPage(t, url, { width = 1400, height = 1000 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  t.after(async () => {
-    await context.close();
-    assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
-  });
-  if (url) await page.goto(url);
-  return page;
+function openPage(t, url, size) {
+  return openPageOf(browser, t, url, size);
 }
 
 /** Waits for the page to reach one of `states`; on a timeout, says where it was instead. */
