@@ -217,6 +217,7 @@ WT_API wt_status wt_model_set_label_smoothing(wt_model *model, double smoothing)
 
 /* The optimizer the model's state belongs to (wt_optimizer; set by the last update or checkpoint). */
 WT_API int32_t wt_model_optimizer(const wt_model *model);
+WT_API wt_status wt_model_set_optimizer(wt_model *model, int32_t kind);
 
 /* One optimizer update from the current gradients (torch.optim's exact formulas), and the
  * running statistics from the gradient vector's statistics (`groups` = blocks in the batch).
@@ -262,9 +263,10 @@ WT_API wt_status wt_model_run_backward(wt_model *model, const float *x, int32_t 
 
 /* ---- checkpoints: the whole training state in one versioned, CRC-checked file ---- */
 
-/* Version 2 embeds the model's spec and description text; version 1 files (SimpleCNN, 744,204
- * bytes) still load. See src/checkpoint.c for the layout. */
-#define WT_CHECKPOINT_VERSION 2
+/* Version 3 adds the run's recipe (JSON text), the optimizer's kind and the weights' average to
+ * version 2, which embeds the model's spec and description text; version 1 files (SimpleCNN,
+ * 744,204 bytes) and version 2 files still load. See src/checkpoint.c for the layout. */
+#define WT_CHECKPOINT_VERSION 3
 #define WT_CHECKPOINT_MAX_BYTES ((uint64_t)1 << 30) /* 1 GiB: nothing larger is read */
 
 /* Where a run is and how it was configured; everything needed to continue it exactly. The
@@ -283,12 +285,17 @@ typedef struct wt_run_state {
   wt_adam_config adam;
 } wt_run_state;
 
-/* Exact size of the checkpoint of `model`. */
-WT_API size_t wt_checkpoint_bytes(const wt_model *model);
+/* Exact size of the checkpoint of `model` with a recipe of `recipe_bytes`. */
+WT_API size_t wt_checkpoint_bytes(const wt_model *model, size_t recipe_bytes);
 
-/* Writes the checkpoint of `model` and `state` into out[0..wt_checkpoint_bytes(model)). */
-WT_API wt_status wt_checkpoint_save(const wt_model *model, const wt_run_state *state, uint8_t *out,
-                                    size_t out_bytes);
+/* Writes the checkpoint of `model`, `state` and the recipe text (opaque here; may be empty) into
+ * out[0..wt_checkpoint_bytes(model, recipe_bytes)). */
+WT_API wt_status wt_checkpoint_save(const wt_model *model, const wt_run_state *state, const uint8_t *recipe,
+                                    size_t recipe_bytes, uint8_t *out, size_t out_bytes);
+
+/* The recipe text of a checkpoint, validating it as wt_checkpoint_describe does (versions 1 and
+ * 2: none, 0 bytes). The pointer is into `data`. */
+WT_API wt_status wt_checkpoint_recipe(const uint8_t *data, size_t bytes, const uint8_t **recipe, size_t *recipe_bytes);
 
 /* Reads what model a checkpoint is for, validating its header, sizes and CRC-32 (not its values):
  * it gives its spec (version 1: SimpleCNN's) and its description text (version 1: none, 0 bytes).
@@ -297,8 +304,9 @@ WT_API wt_status wt_checkpoint_describe(const uint8_t *data, size_t bytes, const
                                         const uint8_t **text, size_t *text_bytes);
 
 /* Validates every header field and the CRC-32 first, and that the checkpoint's spec is the
- * model's; only then restores the parameters, running statistics, Adam's moments and step counts
- * into `model` and fills *state. On any error the model is untouched. */
+ * model's; only then restores the parameters, running statistics, the optimizer's buffers, kind
+ * and step counts, and the weights' average (or its absence) into `model` and fills *state. On
+ * any error the model is untouched. */
 WT_API wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t *data,
                                     size_t bytes);
 

@@ -1,6 +1,16 @@
-/* Checkpoint files: a fixed little-endian header, the model's spec and description, the
- * parameters, Adam's two moments, the running statistics, and a CRC-32 of everything before it.
- * Loading checks all of it before touching the model.
+/* Checkpoint files: a fixed little-endian header, the model's spec and description, the run's
+ * recipe, the parameters, the optimizer's two buffers, the running statistics, the weights'
+ * average, and a CRC-32 of everything before it. Loading checks all of it before touching the
+ * model.
+ *
+ * Version 3 is version 2 with, in the header's reserved bytes:
+ *      128     4  recipe bytes J (the run's recipe as JSON text, web/recipe.js; JS validates it)
+ *      132     4  optimizer (wt_optimizer: whose state adam_m and adam_v hold; SGD's momentum
+ *                 buffer is adam_m, and its adam_v is zero)
+ *      136     4  weights' average floats E: 0 (none) or P + R
+ *      140   116  zero
+ * and after the description: J bytes of recipe, zero-padded to 4, then the v2 floats, then E
+ * floats of the average (parameters, then running statistics), then the CRC-32.
  *
  * Version 2:
  *   offset  size  field
@@ -33,6 +43,7 @@
 #include "spec.h"
 
 #define V2_HEADER 256
+#define V3_RESERVED_FROM 140
 #define V1_HEADER 128
 #define V1_ARCH_SIMPLECNN 0x31434E53u
 #define V1_PARAMS 62006
@@ -118,12 +129,17 @@ static void get_floats(float *x, const uint8_t *p, size_t n) {
 
 static size_t pad4(size_t n) { return (n + 3) & ~(size_t)3; }
 
-size_t wt_checkpoint_bytes(const wt_model *model) {
+/* Floats of the weights' average a checkpoint of `model` holds. */
+static size_t ema_floats(const wt_model *model) {
+  return wt_model_ema_active(model) ? (size_t)wt_model_param_count(model) + (size_t)wt_model_running_count(model) : 0;
+}
+
+size_t wt_checkpoint_bytes(const wt_model *model, size_t recipe_bytes) {
   size_t spec_words, text_bytes;
   wt_model_spec(model, &spec_words);
   wt_model_text(model, &text_bytes);
   const size_t P = (size_t)wt_model_param_count(model), R = (size_t)wt_model_running_count(model);
-  return V2_HEADER + 4 * spec_words + pad4(text_bytes) + 4 * (3 * P + R) + 4;
+  return V2_HEADER + 4 * spec_words + pad4(text_bytes) + pad4(recipe_bytes) + 4 * (3 * P + R + ema_floats(model)) + 4;
 }
 
 /* Names the first difference between a checkpoint's spec and a model's, for the refusal. */
@@ -182,9 +198,11 @@ static void get_state(wt_run_state *s, const uint8_t *ints, const uint8_t *windo
   s->adam.lr = get_f64(adam), s->adam.beta1 = get_f64(adam + 8), s->adam.beta2 = get_f64(adam + 16), s->adam.eps = get_f64(adam + 24);
 }
 
-wt_status wt_checkpoint_save(const wt_model *model, const wt_run_state *state, uint8_t *out, size_t out_bytes) {
-  if (!model || !state || !out) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_checkpoint_save: NULL argument");
-  const size_t total = wt_checkpoint_bytes(model);
+wt_status wt_checkpoint_save(const wt_model *model, const wt_run_state *state, const uint8_t *recipe, size_t recipe_bytes,
+                             uint8_t *out, size_t out_bytes) {
+  if (!model || !state || !out || (!recipe && recipe_bytes)) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_checkpoint_save: NULL argument");
+  if (recipe_bytes > MAX_TEXT_BYTES) return wt_fail(WT_ERR_INVALID_ARGUMENT, "recipe of %zu bytes is over 1 MiB", recipe_bytes);
+  const size_t total = wt_checkpoint_bytes(model, recipe_bytes);
   if (out_bytes < total) return wt_fail(WT_ERR_INVALID_ARGUMENT, "checkpoint buffer of %zu bytes is smaller than %zu", out_bytes, total);
   const wt_status st = check_state(state);
   if (st != WT_OK) return st;
@@ -192,10 +210,10 @@ wt_status wt_checkpoint_save(const wt_model *model, const wt_run_state *state, u
   size_t spec_words, text_bytes;
   const int32_t *spec = wt_model_spec(m, &spec_words);
   const uint8_t *text = wt_model_text(m, &text_bytes);
-  const size_t P = (size_t)wt_model_param_count(m), R = (size_t)wt_model_running_count(m);
+  const size_t P = (size_t)wt_model_param_count(m), R = (size_t)wt_model_running_count(m), E = ema_floats(m);
   memset(out, 0, V2_HEADER);
   memcpy(out, MAGIC, 8);
-  put_u32(out + 8, 2);
+  put_u32(out + 8, WT_CHECKPOINT_VERSION);
   put_u32(out + 12, V2_HEADER);
   put_u32(out + 16, (uint32_t)total), put_u32(out + 20, (uint32_t)((uint64_t)total >> 32));
   put_u32(out + 24, (uint32_t)spec_words), put_u32(out + 28, (uint32_t)text_bytes);
@@ -205,25 +223,30 @@ wt_status wt_checkpoint_save(const wt_model *model, const wt_run_state *state, u
   put_f64(out + 88, state->window_sum);
   put_f64(out + 96, state->adam.lr), put_f64(out + 104, state->adam.beta1);
   put_f64(out + 112, state->adam.beta2), put_f64(out + 120, state->adam.eps);
+  put_u32(out + 128, (uint32_t)recipe_bytes), put_u32(out + 132, (uint32_t)wt_model_optimizer(m)), put_u32(out + 136, (uint32_t)E);
   uint8_t *p = out + V2_HEADER;
   for (size_t i = 0; i < spec_words; i++, p += 4) put_u32(p, (uint32_t)spec[i]);
   memset(p, 0, pad4(text_bytes));
   if (text_bytes) memcpy(p, text, text_bytes);
   p += pad4(text_bytes);
+  memset(p, 0, pad4(recipe_bytes));
+  if (recipe_bytes) memcpy(p, recipe, recipe_bytes);
+  p += pad4(recipe_bytes);
   put_floats(p, wt_model_params(m), P), p += 4 * P;
   put_floats(p, wt_model_adam_m(m), P), p += 4 * P;
   put_floats(p, wt_model_adam_v(m), P), p += 4 * P;
   put_floats(p, wt_model_running(m), R), p += 4 * R;
+  put_floats(p, wt_model_ema(m), E), p += 4 * E;
   put_u32(p, wt_crc32(out, total - 4));
   return WT_OK;
 }
 
 /* The parts of a checked checkpoint file. */
 typedef struct parsed {
-  int32_t version;
+  int32_t version, optimizer;
   const int32_t *spec;
-  size_t spec_words, text_bytes, params, running;
-  const uint8_t *text, *floats; /* params, m, v, running */
+  size_t spec_words, text_bytes, recipe_bytes, params, running, ema;
+  const uint8_t *text, *recipe, *floats; /* floats: params, m, v, running, ema */
   int32_t adam_steps, stat_steps;
   wt_run_state state;
 } parsed;
@@ -255,6 +278,7 @@ static wt_status parse_v1(const uint8_t *data, size_t bytes, parsed *out) {
   out->spec = SIMPLECNN_SPEC;
   out->spec_words = sizeof SIMPLECNN_SPEC / 4;
   out->text = data, out->text_bytes = 0;
+  out->recipe = data, out->recipe_bytes = 0, out->optimizer = WT_OPTIM_ADAM, out->ema = 0;
   out->params = V1_PARAMS, out->running = 0;
   out->floats = data + V1_HEADER;
   out->adam_steps = (int32_t)get_u32(data + 24), out->stat_steps = 0;
@@ -262,7 +286,8 @@ static wt_status parse_v1(const uint8_t *data, size_t bytes, parsed *out) {
   return WT_OK;
 }
 
-static wt_status parse_v2(const uint8_t *data, size_t bytes, parsed *out) {
+/* Versions 2 and 3 (3: a recipe, the optimizer's kind and the weights' average). */
+static wt_status parse_v2(const uint8_t *data, size_t bytes, uint32_t version, parsed *out) {
   if (bytes < V2_HEADER + 4) return wt_fail(WT_ERR_BAD_DATA, "checkpoint truncated: %zu bytes, the header alone is %d", bytes, V2_HEADER);
   const uint64_t total = (uint64_t)get_u32(data + 16) | (uint64_t)get_u32(data + 20) << 32;
   if (get_u32(data + 12) != V2_HEADER) return wt_fail(WT_ERR_BAD_DATA, "checkpoint header size %u is wrong (expected %d)", (unsigned)get_u32(data + 12), V2_HEADER);
@@ -271,25 +296,38 @@ static wt_status parse_v2(const uint8_t *data, size_t bytes, parsed *out) {
                    (unsigned long long)total);
   }
   const uint64_t S = get_u32(data + 24), T = get_u32(data + 28), P = get_u32(data + 32), R = get_u32(data + 36);
-  if (S > MAX_SPEC_WORDS || T > MAX_TEXT_BYTES || V2_HEADER + 4 * S + pad4(T) + 4 * (3 * P + R) + 4 != total) {
-    return wt_fail(WT_ERR_BAD_DATA, "checkpoint sections (spec %llu words, text %llu bytes, %llu parameters, %llu statistics) do not add up to its %zu bytes",
-                   (unsigned long long)S, (unsigned long long)T, (unsigned long long)P, (unsigned long long)R, bytes);
+  const uint64_t J = version >= 3 ? get_u32(data + 128) : 0, E = version >= 3 ? get_u32(data + 136) : 0;
+  const uint32_t optimizer = version >= 3 ? get_u32(data + 132) : WT_OPTIM_ADAM;
+  if (S > MAX_SPEC_WORDS || T > MAX_TEXT_BYTES || J > MAX_TEXT_BYTES || E > P + R ||
+      V2_HEADER + 4 * S + pad4(T) + pad4(J) + 4 * (3 * P + R + E) + 4 != total) {
+    return wt_fail(WT_ERR_BAD_DATA, "checkpoint sections (spec %llu words, text %llu bytes, recipe %llu bytes, %llu parameters, %llu statistics, %llu averaged) do not add up to its %zu bytes",
+                   (unsigned long long)S, (unsigned long long)T, (unsigned long long)J, (unsigned long long)P, (unsigned long long)R,
+                   (unsigned long long)E, bytes);
   }
   wt_status st = check_crc(data, bytes);
   if (st != WT_OK) return st;
+  if (E != 0 && E != P + R) {
+    return wt_fail(WT_ERR_BAD_DATA, "checkpoint's weights average holds %llu floats; expected 0 or %llu", (unsigned long long)E, (unsigned long long)(P + R));
+  }
+  if (optimizer > WT_OPTIM_SGD) return wt_fail(WT_ERR_BAD_DATA, "checkpoint optimizer %u is not 0 (Adam), 1 (AdamW) or 2 (SGD)", (unsigned)optimizer);
   for (int i = 84; i < 88; i++)
     if (data[i]) return wt_fail(WT_ERR_BAD_DATA, "checkpoint header has a non-zero reserved byte at offset %d", i);
-  for (int i = 128; i < V2_HEADER; i++)
+  for (int i = version >= 3 ? V3_RESERVED_FROM : 128; i < V2_HEADER; i++)
     if (data[i]) return wt_fail(WT_ERR_BAD_DATA, "checkpoint header has a non-zero reserved byte at offset %d", i);
   for (size_t i = 0; i < S; i++) spec_copy[i] = (int32_t)get_u32(data + V2_HEADER + 4 * i);
   for (size_t i = T; i < pad4(T); i++)
     if (data[V2_HEADER + 4 * S + i]) return wt_fail(WT_ERR_BAD_DATA, "checkpoint description padding is not zero");
-  out->version = 2;
+  const uint8_t *recipe = data + V2_HEADER + 4 * S + pad4(T);
+  for (size_t i = J; i < pad4(J); i++)
+    if (recipe[i]) return wt_fail(WT_ERR_BAD_DATA, "checkpoint recipe padding is not zero");
+  out->version = (int32_t)version;
   out->spec = spec_copy;
   out->spec_words = (size_t)S;
   out->text = data + V2_HEADER + 4 * S, out->text_bytes = (size_t)T;
+  out->recipe = recipe, out->recipe_bytes = (size_t)J;
+  out->optimizer = (int32_t)optimizer, out->ema = (size_t)E;
   out->params = (size_t)P, out->running = (size_t)R;
-  out->floats = out->text + pad4(T);
+  out->floats = recipe + pad4(J);
   out->adam_steps = (int32_t)get_u32(data + 40), out->stat_steps = (int32_t)get_u32(data + 44);
   get_state(&out->state, data + 48, data + 88, data + 96);
   return WT_OK;
@@ -302,8 +340,8 @@ static wt_status parse(const uint8_t *data, size_t bytes, parsed *out) {
   if ((uint64_t)bytes > WT_CHECKPOINT_MAX_BYTES) return wt_fail(WT_ERR_BAD_DATA, "checkpoint of %zu bytes is over the 1 GiB limit", bytes);
   const uint32_t version = get_u32(data + 8);
   if (version == 1) return parse_v1(data, bytes, out);
-  if (version == 2) return parse_v2(data, bytes, out);
-  return wt_fail(WT_ERR_BAD_DATA, "checkpoint format version %u is not supported (this build reads versions 1 and 2)", (unsigned)version);
+  if (version == 2 || version == 3) return parse_v2(data, bytes, version, out);
+  return wt_fail(WT_ERR_BAD_DATA, "checkpoint format version %u is not supported (this build reads versions 1 to 3)", (unsigned)version);
 }
 
 wt_status wt_checkpoint_describe(const uint8_t *data, size_t bytes, const int32_t **spec, size_t *spec_words,
@@ -313,6 +351,15 @@ wt_status wt_checkpoint_describe(const uint8_t *data, size_t bytes, const int32_
   const wt_status st = parse(data, bytes, &p);
   if (st != WT_OK) return st;
   *spec = p.spec, *spec_words = p.spec_words, *text = p.text, *text_bytes = p.text_bytes;
+  return WT_OK;
+}
+
+wt_status wt_checkpoint_recipe(const uint8_t *data, size_t bytes, const uint8_t **recipe, size_t *recipe_bytes) {
+  if (!recipe || !recipe_bytes) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_checkpoint_recipe: NULL argument");
+  parsed p;
+  const wt_status st = parse(data, bytes, &p);
+  if (st != WT_OK) return st;
+  *recipe = p.recipe, *recipe_bytes = p.recipe_bytes;
   return WT_OK;
 }
 
@@ -333,7 +380,7 @@ wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t
   st = check_state(&p.state);
   if (st != WT_OK) return st;
   if (p.adam_steps < 0 || p.stat_steps < 0) return wt_fail(WT_ERR_BAD_DATA, "checkpoint step counts (%d, %d) are negative", (int)p.adam_steps, (int)p.stat_steps);
-  const size_t P = p.params, total = 3 * P + p.running;
+  const size_t P = p.params, total = 3 * P + p.running + p.ema;
   /* Which running statistics are variances (they must not be negative either). */
   size_t var_lo[WT_SPEC_MAX_NODES], var_hi[WT_SPEC_MAX_NODES];
   int vars = 0;
@@ -345,11 +392,15 @@ wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t
     float v;
     const uint32_t bits = get_u32(p.floats + 4 * i);
     memcpy(&v, &bits, 4);
+    const size_t ema_from = 3 * P + p.running;
     int var = i >= 2 * P && i < 3 * P;
-    for (int k = 0; k < vars && !var; k++) var = i >= var_lo[k] && i < var_hi[k];
+    for (int k = 0; k < vars && !var; k++) {
+      var = (i >= var_lo[k] && i < var_hi[k]) || (p.ema && i >= var_lo[k] + p.running + P && i < var_hi[k] + p.running + P);
+    }
     if (!isfinite(v) || (var && v < 0)) {
-      const char *what = i < P ? "parameter" : i < 2 * P ? "Adam m" : i < 3 * P ? "Adam v" : "running statistic";
-      return wt_fail(WT_ERR_BAD_DATA, "checkpoint holds an invalid %s value at index %zu", what, i < 3 * P ? i % P : i - 3 * P);
+      const char *what = i < P ? "parameter" : i < 2 * P ? "Adam m" : i < 3 * P ? "Adam v" : i < ema_from ? "running statistic" : "weights average";
+      return wt_fail(WT_ERR_BAD_DATA, "checkpoint holds an invalid %s value at index %zu", what,
+                     i < 3 * P ? i % P : i < ema_from ? i - 3 * P : i - ema_from);
     }
   }
   /* Everything checked: now the model changes. */
@@ -357,6 +408,9 @@ wt_status wt_checkpoint_load(wt_model *model, wt_run_state *state, const uint8_t
   get_floats(wt_model_adam_m(model), p.floats + 4 * P, P);
   get_floats(wt_model_adam_v(model), p.floats + 8 * P, P);
   get_floats(wt_model_running(model), p.floats + 12 * P, p.running);
+  wt_model_ema_reset(model, p.ema != 0);
+  get_floats(wt_model_ema(model), p.floats + 12 * P + 4 * p.running, p.ema);
+  wt_model_set_optimizer(model, p.optimizer);
   wt_model_set_adam_step_count(model, p.adam_steps);
   wt_model_set_stat_steps(model, p.stat_steps);
   *state = p.state;

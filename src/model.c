@@ -775,6 +775,13 @@ wt_status wt_model_set_label_smoothing(wt_model *model, double smoothing) {
 
 int32_t wt_model_optimizer(const wt_model *model) { return model->optim_kind; }
 
+wt_status wt_model_set_optimizer(wt_model *model, int32_t kind) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_optimizer: model is NULL");
+  if (kind < WT_OPTIM_ADAM || kind > WT_OPTIM_SGD) return wt_fail(WT_ERR_INVALID_ARGUMENT, "optimizer kind %d is not 0, 1 or 2", (int)kind);
+  model->optim_kind = kind;
+  return WT_OK;
+}
+
 float *wt_model_ema(wt_model *model) { return model->ema; }
 int32_t wt_model_ema_active(const wt_model *model) { return model->ema_active; }
 

@@ -23,7 +23,9 @@ import { ALL_FILES } from '../web/cifar.js';
 
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const WEIGHTS_BYTES = 248024;
-const CHECKPOINT_BYTES = 745608; // a version 2 checkpoint of SimpleCNN (header, spec, description, 3 x 62,006 floats, CRC)
+// A version 3 checkpoint of SimpleCNN: header, spec, description, 3 x 62,006 floats, CRC (745,608
+// bytes), and the run's recipe as JSON text (its length at offset 128), padded to 4 bytes.
+const CHECKPOINT_BYTES = (file) => 745608 + ((file.readUInt32LE(128) + 3) & ~3);
 // 5 x 200 training records at batch 8: 125 steps per epoch, so each epoch logs one loss line.
 const PER_TRAIN_FILE = 200;
 const TEST_RECORDS = 200;
@@ -436,7 +438,8 @@ test('Download checkpoint and Load checkpoint restore a model; a corrupted check
   const page = await openPage(t, `${server.url}?epochs=1&batch=8&seed=0&autostart=1`);
   await state(page, 'done');
   const checkpoint = await downloadCheckpoint(page);
-  assert.equal(checkpoint.byteLength, CHECKPOINT_BYTES);
+  assert.equal(checkpoint.readUInt32LE(8), 3, 'version 3');
+  assert.equal(checkpoint.byteLength, CHECKPOINT_BYTES(checkpoint));
   const trained = await downloadWeights(page);
   const accuracy = await page.textContent('#accuracy');
   const checkpointFile = path.join(temp, 'run.ckpt');

@@ -18,13 +18,16 @@ import { tempDir } from './helpers/temp.js';
 import { createSimpleCnn, createPresetModel, presetText } from './helpers/models.js';
 
 const wasm = readFileSync(new URL('../web/webtrain.wasm', import.meta.url));
-// Version 2 (src/checkpoint.c): a 256-byte header, the spec, the description text, the floats.
+// Version 3 (src/checkpoint.c): a 256-byte header, the spec, the description text, the recipe,
+// the floats.
 const HEADER = 256;
-const checkpointBytes = (model) => model.engine.wasm.wt_checkpoint_bytes(model.ptr);
-/** Byte offset of the first parameter in a version 2 file. */
+const pad4 = (n) => (n + 3) & ~3;
+const checkpointBytes = (model, recipe) => model.engine.wasm.wt_checkpoint_bytes(model.ptr, new TextEncoder().encode(JSON.stringify(recipe)).length);
+/** Byte offset of the first parameter in a version 2 or 3 file. */
 function paramsOffset(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset);
-  return HEADER + 4 * view.getUint32(24, true) + ((view.getUint32(28, true) + 3) & ~3);
+  const recipe = view.getUint32(8, true) >= 3 ? view.getUint32(128, true) : 0;
+  return HEADER + 4 * view.getUint32(24, true) + pad4(view.getUint32(28, true)) + pad4(recipe);
 }
 let dir, data;
 before(() => {
@@ -66,7 +69,7 @@ test('a checkpoint resumed mid-epoch continues bit-identically', async () => {
   assert.equal(first.epoch, 1);
   assert.equal(first.step, 17);
   const bytes = first.checkpoint();
-  assert.equal(bytes.length, checkpointBytes(first.model));
+  assert.equal(bytes.length, checkpointBytes(first.model, first.runState().recipe));
 
   const c = await setup(); // a fresh engine, as after a reload
   const model = createSimpleCnn(c.engine, { maxBatch: 16, seed: 12345 });
@@ -111,7 +114,7 @@ test('bad checkpoints are refused, naming the problem, and the model is untouche
     [flipped, /corrupted \(CRC-32/],
     [new Uint8Array(n), /not a webtrain checkpoint/],
     [new Uint8Array(0), /not a webtrain checkpoint/],
-    [edit(8, 3), /format version 3 is not supported/],
+    [edit(8, 4), /format version 4 is not supported/],
     [edit(12, 128), /header size 128 is wrong/],
     [edit(32, 1000), /sections .* do not add up/],
     [edit(52, 1000), /step 1000 is not inside an epoch/],
@@ -235,4 +238,43 @@ test('a loss far above chance (100 × ln 10) is divergence too: lr 50 exits with
   assert.equal(r.status, 1, r.stdout);
   assert.match(r.stderr.trim(), /^webtrain: training diverged at epoch 1, step \d+: the running loss \S+ is above 100 × ln\(10\) = 230\.3\. Try a lower learning rate \(now 50\)\.$/);
   assert.doesNotMatch(r.stdout, /^Test accuracy/m, 'no epoch reported as a result');
+});
+
+test('resume mid-epoch is bit-exact with SGD + Nesterov, a schedule, label smoothing, groups and the weights average', async () => {
+  const text = 'stem: conv(6, 3, padding=1)\nbatchnorm\nrelu\nmaxpool(4)\nflatten\nlinear(classes)\n';
+  for (const ema of ['lookahead:every=3,start_epoch=1', 'plain:decay=0.9,every=2']) {
+    const recipe = {
+      optimizer: 'sgd', lr: 0.05, momentum: 0.85, nesterov: true, weightDecay: 5e-4, decoupledWeightDecay: true,
+      schedule: 'triangular:start=0.2,peak=0.23,end=0.07', labelSmoothing: 0.2, epochs: 3, batchSize: 16, ema,
+      groups: ['batchnorm lr=4 weight_decay=0', 'stem.bias frozen_after=1'],
+    };
+    const options = { seed: 9, logEvery: 10, recipe };
+    const make = (engine, seed) => createPresetModel(engine, null, { text, maxBatch: 16, seed });
+    const a = await setup();
+    const full = new TrainingRun(a.engine, make(a.engine, 9), { train: a.train, test: a.test, ...options });
+    const fullEvents = [];
+    while (!full.done) fullEvents.push(...(await full.runStep()).map(({ detail, train_samples_per_s, eval_samples_per_s, elapsed_s, train_s, ...e }) => e));
+
+    const b = await setup();
+    const first = new TrainingRun(b.engine, make(b.engine, 9), { train: b.train, test: b.test, ...options });
+    for (let i = 0; i < 44 + 17; i++) await first.runStep(); // inside epoch 2, after the average started
+    const bytes = first.checkpoint();
+    assert.equal(first.model.emaActive, true, ema);
+
+    const c = await setup();
+    const model = make(c.engine, 123);
+    const state = model.loadCheckpoint(bytes);
+    assert.equal(state.recipe.optimizer, 'sgd');
+    assert.deepEqual(state.recipe, first.recipe, 'the recipe round-trips through the checkpoint');
+    assert.equal(model.optimizer, 'sgd');
+    assert.equal(model.emaActive, true);
+    const resumed = new TrainingRun(c.engine, model, { train: c.train, test: c.test, seed: 9, logEvery: 10, recipe: state.recipe, resume: state });
+    const tail = [];
+    while (!resumed.done) tail.push(...(await resumed.runStep()).map(({ detail, train_samples_per_s, eval_samples_per_s, elapsed_s, train_s, ...e }) => e));
+    const from = fullEvents.findIndex((e) => e.epoch === 2 && (e.event === 'epoch' || e.step > 17));
+    assert.deepEqual(tail, fullEvents.slice(from), ema);
+    assert.deepEqual(model.params(), full.model.params(), ema);
+    assert.deepEqual(model.ema(), full.model.ema(), ema);
+    assert.deepEqual(model.exportState().adamM, full.model.exportState().adamM, `${ema}: momentum buffers`);
+  }
 });

@@ -264,7 +264,7 @@ const ERROR_CASES = [
   ['@ghost_batch 8\n@ghost_batch 16\nrelu', 2, '@ghost_batch is already set on line 1'],
   ['@ghost_bach 8\nrelu', 1, "unknown setting '@ghost_bach' (did you mean @ghost_batch? known: @ghost_batch, @optimizer, @lr, @momentum, @dampening, @nesterov, @beta1, @beta2, @eps, @weight_decay, @decoupled_weight_decay, @schedule, @label_smoothing, @epochs, @batch_size, @augment, @tta, @ema, @group)"],
   ['@optimiser sgd\nrelu', 1, /unknown setting '@optimiser' \(did you mean @optimizer\?/],
-  ['@lr 0\nrelu', 1, "@lr: expected a number above 0, got '0'"],
+  ['@lr 0\nrelu', 1, "@lr: expected a positive number, got '0'"],
   ['@lr 0.1\n@lr 0.2\nrelu', 2, '@lr is already set on line 1'],
   ['relu\n@schedule cosine:warm=0.1', 2, "@schedule: cosine takes warmup, min, not 'warm'"],
   ['@nesterov maybe\nrelu', 1, "@nesterov: expected true or false, got 'maybe'"],

@@ -20,6 +20,12 @@ import {
   DEFAULTS, FIELDS, VALIDATORS, CORES, fieldText, readSettings, applyQuery, writeQuery, showSettings, setFieldsDisabled,
   chosenDataset, datasetChanged,
 } from './settings.js';
+import {
+  setupRecipePanel, readRecipeOverrides, pageRecipe, setDescription, descriptionSetting, writeRecipeQuery, showRecipe,
+  setRecipeFieldsDisabled, plotSchedule, markScheduleProgress, defaultPlot,
+} from './recipe-panel.js';
+import { RecipeError } from './recipe.js';
+import { parseDescription as parseModelText } from './model-description.js';
 import { ask } from './dialog.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
@@ -92,6 +98,7 @@ function setState(next) {
   exportPanel?.setLoadDisabled(loadDisabled);
   if (!busy || next === 'paused') exportPanel?.refresh(hasModel && next !== 'loading' && next !== 'unsupported');
   setFieldsDisabled(busy);
+  setRecipeFieldsDisabled(busy);
   $('choose-data-files').disabled = busy || next === 'unsupported';
   $('drop-zone').classList.toggle('disabled', busy);
   const failed = next === 'idle' && dataFailed();
@@ -236,9 +243,18 @@ async function loadLocal(fileList) {
 
 async function start() {
   const settings = readSettings();
-  if (!settings) {
+  const overrides = readRecipeOverrides();
+  if (!settings || !overrides) {
     $('status').textContent = 'Fix the settings';
-    $(FIELDS.find((name) => $(name).getAttribute('aria-invalid') === 'true'))?.focus();
+    document.querySelector('#settings [aria-invalid="true"]')?.focus();
+    return;
+  }
+  let recipe;
+  try {
+    recipe = pageRecipe(settings);
+  } catch (error) {
+    if (!(error instanceof RecipeError)) throw error;
+    showError(`The recipe does not work: ${error.message}`, 'run');
     return;
   }
   const choice = await confirmNewRun();
@@ -257,7 +273,7 @@ async function start() {
     const started = await request(P.START, {
       epochs: settings.epochs, batchSize: settings.batch, lr: settings.lr, seed: settings.seed,
       limitTrain: settings.limitTrain, limitTest: settings.limitTest, workers: settings.workers,
-      autosaveSeconds: AUTOSAVE_SECONDS, model: modelPanel.text,
+      autosaveSeconds: AUTOSAVE_SECONDS, model: modelPanel.text, recipe,
     });
     runStarted(started);
   } catch (error) {
@@ -310,6 +326,10 @@ function runStarted(started) {
     return;
   }
   $('counts').textContent = `${started.trainCount.toLocaleString('en')} / ${started.testCount.toLocaleString('en')}`;
+  if (started.recipe) {
+    const done = started.resumed ? started.resumed.epoch * started.stepsPerEpoch + started.resumed.step : 0;
+    plotSchedule(started.recipe, started.epochs * started.stepsPerEpoch, started.stepsPerEpoch, done);
+  }
   const workers = `${started.workersUsed} worker${started.workersUsed === 1 ? '' : 's'}`;
   const what = `${started.epochs} epoch(s), batch ${started.batchSize}, lr ${started.lr}, seed ${started.seed}, ${workers}: ${started.stepsPerEpoch} steps per epoch`;
   if (started.resumed) {
@@ -681,6 +701,7 @@ function showProgress(p) {
   bar.max = p.steps;
   bar.value = ended ? p.steps : p.step;
   bar.dataset.globalStep = String(p.globalStep);
+  markScheduleProgress(p.globalStep);
   const epoch = ended ? Math.min(p.epoch, p.epochs) : p.epoch;
   const position = `Epoch ${epoch}/${p.epochs} · step ${ended ? p.steps : p.step}/${p.steps}`;
   $('progress-label').textContent = position;
@@ -905,7 +926,10 @@ function wire() {
     if (event.target.id === 'dataset') onDatasetChosen();
     if (event.target.id === 'data') useDataUrl();
     readSettings();
+    readRecipeOverrides();
     writeQuery();
+    writeRecipeUrl();
+    refreshSchedule();
     updateStartInfo();
     if (event.target.id === 'data') checkCachedData(VALIDATORS.data(fieldText('data')).value);
   });
@@ -955,6 +979,42 @@ function showDataset() {
   $('data-intro').textContent = `Start fetches ${dataset.title} for you. Already have it on this computer?`;
 }
 
+// ---------------------------------------------------------------- recipe
+
+/** The recipe fields' part of the address bar (settings.js writes the rest). */
+function writeRecipeUrl() {
+  const query = new URLSearchParams(location.search);
+  writeRecipeQuery(query);
+  history.replaceState(null, '', `${location.pathname}?${query}${location.hash}`);
+}
+
+/** The schedule plot for the settings as they stand (not during a run: it shows the run's). */
+function refreshSchedule() {
+  if (['loading', 'running', 'paused'].includes(state)) return;
+  const settings = readSettings();
+  if (settings) defaultPlot(settings, settings.limitTrain ?? 50000);
+}
+
+/**
+ * The model description changed: its @ lines are the recipe's defaults (placeholders), and its
+ * epochs, batch size and lr fill those fields while they hold the page's defaults.
+ */
+function modelChanged() {
+  let json = null;
+  try {
+    json = parseModelText(modelPanel.text ?? '');
+  } catch {
+    json = null; // the model panel shows the error
+  }
+  setDescription(json);
+  for (const [name, key] of [['epochs', 'epochs'], ['batch', 'batchSize'], ['lr', 'lr']]) {
+    const value = descriptionSetting(key);
+    if (value !== undefined && fieldText(name) === DEFAULTS[name] && !new URLSearchParams(location.search).has(name)) $(name).value = String(value);
+  }
+  readSettings();
+  refreshSchedule();
+}
+
 /** The activation view: every layer's output for the chosen test image, with the model in the page. */
 async function showActivations() {
   const index = Number($('activation-index').value);
@@ -971,6 +1031,7 @@ async function showActivations() {
 async function main() {
   $('boot-notice').remove();
   applyQuery();
+  setupRecipePanel();
   setupDataPanel({
     request, log, showError, clearErrors, onChange: updateStartInfo, dataset: chosenDataset,
     onDataset: (dataset) => {
@@ -981,7 +1042,10 @@ async function main() {
   });
   modelPanel = createModelPanel({
     request,
-    onChange: () => setState(state),
+    onChange: () => {
+      setState(state);
+      modelChanged();
+    },
     trainImages: () => readSettings()?.limitTrain ?? chosenDataset().trainImages,
     format: () => chosenDataset().format,
     workers: () => readSettings()?.workers ?? 1,

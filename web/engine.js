@@ -1,6 +1,6 @@
 // The bridge to the C engine: instantiates webtrain.wasm (the same file in Node and in a Worker)
 // and wraps its exports in a Model and a Dataset that own their Wasm memory.
-import { MAX_PARAM_GROUPS } from './recipe.js';
+import { MAX_PARAM_GROUPS, checkRecipe, RecipeError } from './recipe.js';
 
 /**
  * Where a data set's records keep their label and pixels, and what the pixels are: CIFAR-10's
@@ -141,7 +141,37 @@ export class Engine {
       return {
         spec: copyOut(this.heapI32.subarray(specPtr >> 2, (specPtr >> 2) + words)),
         text: new TextDecoder().decode(this.heapU8.subarray(textPtr, textPtr + textBytes)),
+        recipe: this.#checkpointRecipe(ptr, data.byteLength, out, name),
       };
+    } finally {
+      this.free(ptr);
+      this.free(out);
+    }
+  }
+
+  /**
+   * The recipe of the checkpoint at ptr (checked by recipe.js), or null for a version 1 or 2
+   * file; `out` is 8 bytes of scratch. Throws an EngineError (bad data) naming `name`.
+   */
+  #checkpointRecipe(ptr, bytes, out, name) {
+    this.check(this.wasm.wt_checkpoint_recipe(ptr, bytes, out, out + 4), name);
+    const [recipePtr, recipeBytes] = this.heapU32.subarray(out >> 2, (out >> 2) + 2);
+    if (!recipeBytes) return null;
+    try {
+      return checkRecipe(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(this.heapU8.subarray(recipePtr, recipePtr + recipeBytes))), 'recipe');
+    } catch (error) {
+      if (!(error instanceof RecipeError || error instanceof SyntaxError || error instanceof TypeError)) throw error;
+      throw new EngineError(`${name}: the checkpoint's recipe is not valid: ${error.message}`, 3);
+    }
+  }
+
+  /** The recipe of a checkpoint file (null before version 3); throws on a bad file. */
+  checkpointRecipe(bytes, name = 'checkpoint') {
+    const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    const ptr = this.alloc(Math.max(data.byteLength, 1)), out = this.alloc(8);
+    try {
+      this.heapU8.set(data, ptr);
+      return this.#checkpointRecipe(ptr, data.byteLength, out, name);
     } finally {
       this.free(ptr);
       this.free(out);
@@ -347,6 +377,12 @@ export class Model {
 
   /** The optimizer settings of the next updates (see writeOptimConfig); checked at the update. */
   setOptimizer(config) {
+    if (typeof this.engine.wasm.wt_model_set_tensor_group !== 'function') {
+      // A build from before the optimizers (npm run bench:ab compares with one) reads wt_adam_config.
+      if ((config.kind ?? 'adam') !== 'adam' || config.groups.length !== 1) throw new RangeError('this webtrain.wasm has only Adam with one group');
+      this.engine.heapF64.set([config.groups[0].lr, config.beta1 ?? ADAM_DEFAULTS.beta1, config.beta2 ?? ADAM_DEFAULTS.beta2, config.eps ?? ADAM_DEFAULTS.eps], this.optimPtr >> 3);
+      return;
+    }
     writeOptimConfig(this.engine, this.optimPtr, config);
   }
 
@@ -358,10 +394,12 @@ export class Model {
   /** groupOfTensor[i]: the parameter group of tensor i (of this.tensors). */
   setTensorGroups(groupOfTensor) {
     groupOfTensor.forEach((g, i) => this.engine.check(this.engine.wasm.wt_model_set_tensor_group(this.ptr, i, g), 'parameter groups'));
+    this.groupOfTensor = Array.from(groupOfTensor);
   }
 
   setLabelSmoothing(s) {
     this.engine.check(this.engine.wasm.wt_model_set_label_smoothing(this.ptr, s), 'label smoothing');
+    this.labelSmoothing = s;
   }
 
   /** The optimizer the model's state belongs to ('adam', 'adamw' or 'sgd'). */
@@ -374,6 +412,15 @@ export class Model {
     this.engine.check(this.engine.wasm.wt_model_ema_update(this.ptr, decay, copyBack ? 1 : 0), 'weights average');
   }
   emaSwap() { this.engine.check(this.engine.wasm.wt_model_ema_swap(this.ptr), 'weights average'); }
+  /** fn() with the average swapped in when `use` (evaluation with a plain EMA); returns its result. */
+  withAverage(use, fn) {
+    if (use) this.emaSwap();
+    try {
+      return fn();
+    } finally {
+      if (use) this.emaSwap();
+    }
+  }
   /** A copy of the average: parameters then running statistics. */
   ema() { return copyOut(this.#floats(this.engine.wasm.wt_model_ema, this.paramCount + this.runningCount)); }
 
@@ -401,11 +448,13 @@ export class Model {
       params: this.params(), running: this.running(),
       adamM: copyOut(this.#floats(w.wt_model_adam_m)), adamV: copyOut(this.#floats(w.wt_model_adam_v)),
       adamSteps: this.adamSteps, statSteps: this.statSteps,
+      ema: this.emaActive ? this.ema() : null,
+      groupOfTensor: this.groupOfTensor ?? null, labelSmoothing: this.labelSmoothing ?? 0,
     };
   }
 
   /** Restores what exportState() returned. */
-  importState({ params, running = new Float32Array(0), adamM, adamV, adamSteps, statSteps = 0 }) {
+  importState({ params, running = new Float32Array(0), adamM, adamV, adamSteps, statSteps = 0, ema = null, groupOfTensor = null, labelSmoothing = 0 }) {
     const w = this.engine.wasm;
     for (const [name, a, n] of [['params', params, this.paramCount], ['adamM', adamM, this.paramCount], ['adamV', adamV, this.paramCount], ['running', running, this.runningCount]]) {
       if (a?.length !== n) throw new RangeError(`model state: ${name} must hold ${n} floats`);
@@ -416,23 +465,32 @@ export class Model {
     this.runningView().set(running);
     this.#floats(w.wt_model_adam_m).set(adamM);
     this.#floats(w.wt_model_adam_v).set(adamV);
+    if (ema && ema.length !== this.paramCount + this.runningCount) throw new RangeError(`model state: ema must hold ${this.paramCount + this.runningCount} floats`);
+    this.emaReset(Boolean(ema));
+    if (ema) this.#floats(w.wt_model_ema, ema.length).set(ema);
+    if (groupOfTensor) this.setTensorGroups(groupOfTensor);
+    this.setLabelSmoothing(labelSmoothing);
   }
 
   /**
    * A checkpoint file (Uint8Array) of this model and `runState`: { epoch, step, epochs,
-   * batchSize, shuffle, workers, seed, trainCount, windowCount, windowSum, adam: {lr, ...} }.
+   * batchSize, shuffle, workers, seed, trainCount, windowCount, windowSum, adam: {lr, ...},
+   * recipe } (recipe: the run's recipe, saved as JSON text; may be absent).
    */
   saveCheckpoint(runState) {
     const e = this.engine;
-    const bytes = e.wasm.wt_checkpoint_bytes(this.ptr);
-    const state = e.alloc(RUN_STATE.bytes), out = e.alloc(bytes);
+    const recipe = runState.recipe ? new TextEncoder().encode(JSON.stringify(runState.recipe)) : new Uint8Array(0);
+    const bytes = e.wasm.wt_checkpoint_bytes(this.ptr, recipe.length);
+    const state = e.alloc(RUN_STATE.bytes), out = e.alloc(bytes), recipePtr = e.alloc(Math.max(recipe.length, 1));
     try {
       writeRunState(e, state, runState);
-      e.check(e.wasm.wt_checkpoint_save(this.ptr, state, out, bytes), 'saving checkpoint');
+      e.heapU8.set(recipe, recipePtr);
+      e.check(e.wasm.wt_checkpoint_save(this.ptr, state, recipePtr, recipe.length, out, bytes), 'saving checkpoint');
       return copyOut(e.heapU8.subarray(out, out + bytes));
     } finally {
       e.free(state);
       e.free(out);
+      e.free(recipePtr);
     }
   }
 
@@ -444,8 +502,9 @@ export class Model {
     const state = e.alloc(RUN_STATE.bytes), ptr = e.alloc(Math.max(data.byteLength, 1));
     try {
       e.heapU8.set(data, ptr);
+      const recipe = e.checkpointRecipe(data, name); // checked before the model changes
       e.check(e.wasm.wt_checkpoint_load(this.ptr, state, ptr, data.byteLength), name);
-      return readRunState(e, state);
+      return { ...readRunState(e, state), recipe };
     } finally {
       e.free(state);
       e.free(ptr);

@@ -58,7 +58,7 @@ export const DESCRIPTION_RULE = atMost(100000, 'a model description');
 /** A dropped cifar-10-binary.tar.gz (the official one is 170 MB). */
 export const ARCHIVE_RULE = atMost(1 << 30, 'a CIFAR-10 archive');
 
-/** The largest checkpoint read (version 2 embeds the model, so its size varies). */
+/** The largest checkpoint read (versions 2 and 3 embed the model, so their size varies). */
 export const CHECKPOINT_CEILING = 1 << 30;
 const CHECKPOINT_MAGIC = [0x57, 0x54, 0x43, 0x4b, 0x50, 0x54, 0x0d, 0x0a]; // "WTCKPT\r\n"
 /** Version 1 is SimpleCNN's fixed layout: 128-byte header, params and Adam's m and v, CRC-32. */
@@ -67,7 +67,7 @@ const CHECKPOINT_V1_BYTES = 128 + 3 * SIMPLECNN_WEIGHTS_BYTES + 4;
 const CHECKPOINT_PREFIX_BYTES = 4096;
 
 /**
- * A checkpoint states its size in its header: version 1 is 744,204 bytes; version 2 holds its
+ * A checkpoint states its size in its header: version 1 is 744,204 bytes; versions 2 and 3 hold its
  * total size as a u64 at offset 16 (magic, u32 version, u32 header size, u64 file size). A file
  * that is no checkpoint, or of another version, is read only as far as the C loader needs to say so.
  */
@@ -80,7 +80,7 @@ export const CHECKPOINT_RULE = {
     const version = view.getUint32(8, true);
     let expected;
     if (version === 1) expected = CHECKPOINT_V1_BYTES;
-    else if (version === 2 && head.length >= 24) expected = Number(view.getBigUint64(16, true));
+    else if ((version === 2 || version === 3) && head.length >= 24) expected = Number(view.getBigUint64(16, true));
     else return Math.min(size, CHECKPOINT_PREFIX_BYTES);
     if (expected > CHECKPOINT_CEILING) return `${what} is ${size} bytes, and its header says ${expected}: more than the ${CHECKPOINT_CEILING}-byte ceiling for a checkpoint`;
     if (size !== expected) return `checkpoint ${size < expected ? 'truncated' : 'has trailing bytes'}: ${size} bytes, expected ${expected} (version ${version})`;

@@ -14,18 +14,22 @@
 //     limit, testLimit, seed, shuffle, maxBatch, lr, state }   (spec/text/modelSeed: the model, as
 //     engine.js createModel takes it (the seed keys dropout); format: the records' layout; seed:
 //     the shuffle's; state: the leader's Model.exportState())
-//   { type: 'apply', grads: Float32Array, groups, spares: [Float32Array] }   the summed gradient
-//     vector (gradients, then batch statistics): apply the update with it (no reply). It and the
+//   { type: 'apply', grads: Float32Array, groups, plan, spares: [Float32Array] }   the summed
+//     gradient vector (gradients, then batch statistics): apply the update with it as `plan` says
+//     (trainer.js applyStepPlan: the optimizer settings, the weights' average; no reply). It and the
 //     spares are the buffers the peer's nodes came in: they go back and forth instead of being
 //     allocated every step (248 KB each for SimpleCNN, a millisecond in Chromium).
 //   { type: 'step', epoch, step, offset, batch, lo, hi }  tree nodes of blocks [lo, hi) of the
 //     batch perm[offset .. offset + batch); step: the run's global step (dropout masks)
-//   { type: 'eval', offset, count }                evaluate test records [offset..+count)
+//   { type: 'eval', offset, count, ema }           evaluate test records [offset..+count) (with the
+//     weights' average swapped in when ema)
 // peer -> leader:
 //   { type: 'ready' } | { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
 //   { type: 'nodes', nodes: [{ lo, hi, grads: Float32Array, lossSum }], startedAt, doneAt }
 //     (the times bracket the computation, in ms of timeOrigin + now(), for the balancing)
 //   { type: 'error', message }
+
+import { applyStepPlan } from './trainer.js';
 
 /** Splits `total` records into `parts` contiguous slices, the first ones one larger. */
 export function splitBatch(total, parts) {
@@ -177,6 +181,8 @@ export class DataParallelStepper {
    */
   async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr, transferFiles = false }) {
     const { spec, text } = this.model.source(), { format } = this.train;
+    // Without a plan from a TrainingRun, a step is the seed's: Adam at `lr`.
+    this.defaultPlan = { optim: { kind: 'adam', groups: [{ lr }] }, emaReset: false, emaUpdates: [] };
     const state = this.model.exportState();
     this.peersHaveTest = testFiles.length > 0;
     const last = this.peers.length - 1;
@@ -192,11 +198,12 @@ export class DataParallelStepper {
    * Model.evaluate() over `test` with the work shared by all workers (when the peers were given
    * the same test files at init; otherwise the leader evaluates alone).
    */
-  async evaluate(test) {
-    if (!this.peersHaveTest) return this.model.evaluate(test);
+  async evaluate(test, { ema = false } = {}) {
+    const own = (range) => this.model.withAverage(ema, () => this.model.evaluate(test, range));
+    if (!this.peersHaveTest) return own();
     const slices = splitBatch(test.count, this.workers);
-    const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1] }));
-    const mine = this.model.evaluate(test, slices[0]);
+    const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1], ema }));
+    const mine = own(slices[0]);
     const results = await Promise.all(replies);
     const predictions = new Uint8Array(test.count);
     predictions.set(mine.predictions, 0);
@@ -216,8 +223,11 @@ export class DataParallelStepper {
     return this.nodeBuffers[i];
   }
 
-  /** One step on perm[start .. start+batch); returns the mean loss. `step`: the global step. */
-  async trainStep(permPtr, start, batch, epoch, step = 0) {
+  /**
+   * One step on perm[start .. start+batch); returns the mean loss. `step`: the global step;
+   * `plan`: the update's plan (trainer.js), the same on every worker.
+   */
+  async trainStep(permPtr, start, batch, epoch, step = 0, plan = this.defaultPlan) {
     const blocks = this.model.blocks(batch);
     const overheadMs = this.startMs.map((ms, k) => ms.value + this.returnMs[k].value);
     const shares = this.plan ? this.plan(blocks, this) : planShares(blocks, this.perBlockMs.map((ms) => ms.value), overheadMs);
@@ -262,15 +272,15 @@ export class DataParallelStepper {
       return { ptr: left.ptr, lossSum: left.lossSum + right.lossSum };
     };
     const loss = combine(0, blocks).lossSum / batch;
-    if (!Number.isFinite(loss)) throw new Error(`the loss is ${Number.isNaN(loss) ? 'NaN' : 'infinite'} at Adam step ${model.adamSteps + 1}; parameters left unchanged`);
+    if (!Number.isFinite(loss)) throw new Error(`the loss is ${Number.isNaN(loss) ? 'NaN' : 'infinite'} at optimizer step ${model.adamSteps + 1}; parameters left unchanged`);
     const sum = model.gradsView();
     this.peers.forEach((p, k) => { // a copy each, in a buffer the peer sent, by transfer
       const [grads = new Float32Array(model.gradCount), ...spares] = this.returned[k];
       this.returned[k] = [];
       grads.set(sum);
-      p.endpoint.post({ type: 'apply', grads, groups: blocks, spares }, [grads.buffer, ...spares.map((b) => b.buffer)]);
+      p.endpoint.post({ type: 'apply', grads, groups: blocks, plan, spares }, [grads.buffer, ...spares.map((b) => b.buffer)]);
     });
-    model.update(blocks);
+    applyStepPlan(model, plan, () => model.update(blocks));
     return Math.fround(loss);
   }
 
@@ -294,9 +304,9 @@ export class DataParallelStepper {
 export function serveGradientPeer(endpoint, createEngine) {
   let engine, model, train, test, permPtr = 0, permEpoch = -1, options;
   const pool = []; // Float32Array(gradCount) buffers the leader sent back
-  const applyUpdate = (grads, groups) => {
+  const applyUpdate = (grads, groups, plan) => {
     model.gradsView().set(grads);
-    model.update(groups);
+    applyStepPlan(model, plan, () => model.update(groups));
   };
   const copyOfGrads = () => {
     const out = pool.pop() ?? new Float32Array(model.gradCount);
@@ -311,12 +321,11 @@ export function serveGradientPeer(endpoint, createEngine) {
       test = msg.testFiles?.length ? engine.loadDataset(msg.testFiles, { limit: msg.testLimit ?? Infinity, format: msg.format }) : null;
       model = engine.createModel({ spec: msg.spec, text: msg.text, maxBatch: msg.maxBatch, seed: msg.modelSeed });
       model.importState(msg.state);
-      model.setAdam({ lr: msg.lr });
       permPtr = engine.alloc(4 * train.count);
       return { type: 'ready' };
     }
     if (msg.type === 'apply') {
-      applyUpdate(msg.grads, msg.groups);
+      applyUpdate(msg.grads, msg.groups, msg.plan);
       pool.push(msg.grads, ...(msg.spares ?? []));
       return null;
     }
@@ -337,7 +346,7 @@ export function serveGradientPeer(endpoint, createEngine) {
     }
     if (msg.type === 'eval') {
       if (!test) throw new Error('no test set was given at init');
-      const r = model.evaluate(test, msg);
+      const r = model.withAverage(msg.ema, () => model.evaluate(test, msg));
       return { reply: { type: 'evaluated', correct: r.correct, lossSum: r.loss * r.total, confusion: r.confusion, predictions: r.predictions }, transfer: [r.confusion.buffer, r.predictions.buffer] };
     }
     throw new Error(`unknown message ${msg.type}`);

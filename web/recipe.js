@@ -20,7 +20,8 @@ function number(text, what, { min = -Infinity, max = Infinity, integer = false, 
   const low = openMin ? x > min : x >= min, high = openMax ? x < max : x <= max;
   if (!Number.isFinite(x) || !low || !high || (integer && !Number.isInteger(x))) {
     const range = [min > -Infinity ? `${openMin ? 'above' : 'from'} ${min}` : '', max < Infinity ? `${openMax ? 'below' : 'to'} ${max}` : ''].filter(Boolean).join(' ');
-    throw new RecipeError(`${what}: expected ${integer ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got '${text}'`);
+    const kind = min === 0 && openMin && max === Infinity && !integer ? 'a positive number' : `${integer ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}`;
+    throw new RecipeError(`${what}: expected ${kind}, got '${text}'`);
   }
   return x;
 }

@@ -1,6 +1,9 @@
 // The reference training loop, one step at a time so a driver (the CLI, the page's worker) can
 // pause, report or stop between steps. Events mirror the PyTorch loop's output.
 
+import { checkRecipe, resolveGroups, optimizerConfig } from './recipe.js';
+import { scheduleFactor, emaStartsAt, emaUpdatesAfter } from './schedule.js';
+
 const now = () => performance.now();
 
 /** Training stopped because the loss or a parameter stopped being finite, or the loss exploded. */
@@ -33,9 +36,13 @@ export class TrainingRun {
   /**
    * stepper: optional DataParallelStepper (parallel.js); without it this thread trains alone.
    * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
+   * recipe: the training recipe (recipe.js; missing keys take their defaults); epochs,
+   * batchSize and lr, when given, override its values.
    */
-  constructor(engine, model, { train, test, stepper = null, resume = null, ...options }) {
-    const o = { ...TRAINING_DEFAULTS, classes: model.classes ?? TRAINING_DEFAULTS.classes, ...options };
+  constructor(engine, model, { train, test, stepper = null, resume = null, recipe = {}, ...options }) {
+    const given = Object.fromEntries(['epochs', 'batchSize', 'lr'].filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+    const r = checkRecipe({ ...recipe, ...given });
+    const o = { ...TRAINING_DEFAULTS, classes: model.classes ?? TRAINING_DEFAULTS.classes, ...options, epochs: r.epochs, batchSize: r.batchSize, lr: r.lr };
     for (const [key, ok] of [
       ['epochs', Number.isInteger(o.epochs) && o.epochs >= 0],
       ['batchSize', Number.isInteger(o.batchSize) && o.batchSize >= 1 && o.batchSize <= model.maxBatch],
@@ -58,7 +65,10 @@ export class TrainingRun {
     this.test = test;
     this.options = o;
     this.stepper = stepper;
-    model.setAdam({ lr: o.lr });
+    this.recipe = r;
+    this.groups = resolveGroups(r, model);
+    model.setTensorGroups(this.groups.groupOfTensor);
+    model.setLabelSmoothing(r.labelSmoothing);
     this.stepsPerEpoch = Math.ceil(train.count / o.batchSize);
     this.epoch = 0; // 0-based epoch in progress
     this.step = 0;  // steps done in this epoch
@@ -87,7 +97,8 @@ export class TrainingRun {
       epoch: this.epoch, step: this.step, epochs: o.epochs, batchSize: o.batchSize, shuffle: o.shuffle,
       workers: o.workers, seed: o.seed, trainCount: this.train.count,
       windowCount: this.windowCount, windowSum: this.windowSum,
-      adam: { lr: o.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+      adam: { lr: o.lr, beta1: this.recipe.beta1, beta2: this.recipe.beta2, eps: this.recipe.eps },
+      recipe: this.recipe,
     };
   }
 
@@ -98,8 +109,27 @@ export class TrainingRun {
 
   get done() { return this.epoch >= this.options.epochs; }
 
-  /** 1-based global step count, for messages. */
+  /** Steps done in the whole run: the position in the schedule. */
   get globalStep() { return this.epoch * this.stepsPerEpoch + this.step; }
+
+  get totalSteps() { return this.options.epochs * this.stepsPerEpoch; }
+
+  /** The lr factor of the schedule for the next step. */
+  get scheduleFactor() { return scheduleFactor(this.recipe.schedule, this.globalStep, this.totalSteps, this.stepsPerEpoch); }
+
+  /**
+   * What the next step does besides the gradient, the same on every worker: the optimizer
+   * settings (the schedule's lr, each group's, frozen groups), whether the weights' average
+   * starts before it and its updates after it.
+   */
+  #stepPlan() {
+    const r = this.recipe, step = this.globalStep;
+    return {
+      optim: optimizerConfig(r, this.groups.groups, this.scheduleFactor, this.epoch),
+      emaReset: emaStartsAt(r.ema, step, this.stepsPerEpoch) && !this.model.emaActive,
+      emaUpdates: emaUpdatesAfter(r.ema, step + 1, this.totalSteps, this.stepsPerEpoch),
+    };
+  }
 
   #preparePermutation() {
     const n = this.train.count;
@@ -120,10 +150,13 @@ export class TrainingRun {
     const batch = Math.min(batchSize, this.train.count - start);
     const t0 = now();
     let loss;
+    const plan = this.#stepPlan();
     try {
-      loss = this.stepper
-        ? await this.stepper.trainStep(this.permPtr, start, batch, this.epoch, this.globalStep)
-        : this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch, this.globalStep);
+      if (this.stepper) {
+        loss = await this.stepper.trainStep(this.permPtr, start, batch, this.epoch, this.globalStep, plan);
+      } else {
+        applyStepPlan(this.model, plan, () => { loss = this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch, this.globalStep); });
+      }
     } catch (error) {
       if (error.code !== 4 && !/^the loss is/.test(error.message)) throw error;
       throw this.#diverged(error.message.replace(/^training step: /, ''));
@@ -172,10 +205,19 @@ export class TrainingRun {
     return new DivergenceError(`training diverged at epoch ${where.epoch}, step ${where.step}: ${reason}. Try a lower learning rate (now ${this.options.lr}).`, where);
   }
 
+  /** Whether evaluation uses the weights' average (a plain EMA, once started). */
+  get evaluatesAverage() { return this.recipe.ema.kind === 'plain' && this.model.emaActive; }
+
   /** Test-set accuracy, loss and confusion matrix of the current model (shared by all workers). */
   async evaluate() {
     const t0 = now();
-    const r = this.stepper ? await this.stepper.evaluate(this.test) : this.model.evaluate(this.test);
+    const ema = this.evaluatesAverage;
+    let r;
+    if (this.stepper) {
+      r = await this.stepper.evaluate(this.test, { ema });
+    } else {
+      r = this.model.withAverage(ema, () => this.model.evaluate(this.test));
+    }
     const seconds = (now() - t0) / 1000;
     return {
       ...r,
@@ -188,6 +230,17 @@ export class TrainingRun {
     if (this.permPtr) this.engine.free(this.permPtr);
     this.permPtr = 0;
   }
+}
+
+/**
+ * One step's plan around `update` (the optimizer step): start the weights' average if due, set
+ * the optimizer, update, then the average's updates. Every worker runs the same plan.
+ */
+export function applyStepPlan(model, plan, update) {
+  if (plan.emaReset) model.emaReset(true);
+  model.setOptimizer(plan.optim);
+  update();
+  for (const u of plan.emaUpdates) model.emaUpdate(u.decay, u.copyBack);
 }
 
 export function formatLoss(e) {

@@ -296,6 +296,7 @@ async function start(id, options) {
   let settings = {
     epochs: options.epochs, batchSize: options.batchSize, lr: options.lr, seed: options.seed, shuffle: true,
     workers: options.workers ?? 1, limitTrain: options.limitTrain, limitTest: options.limitTest,
+    recipe: options.recipe ?? {}, // the page's recipe (recipe.js); epochs, batchSize and lr above override it
   };
   let next, resume = null, fromWeights = null;
   if (options.checkpoint) {
@@ -312,6 +313,8 @@ async function start(id, options) {
       ...settings, batchSize: runState.batchSize, seed: runState.seed, shuffle: runState.shuffle,
       workers: Math.max(1, runState.workers || 1), limitTrain: runState.trainCount,
       epochs: options.epochs ?? runState.epochs, lr: options.lr ?? runState.adam.lr,
+      // A checkpoint's own recipe (version 3) continues; the page may change epochs and lr.
+      recipe: runState.recipe ?? options.recipe ?? {},
     };
   } else {
     // Safetensors weights bring their model, unless the page names one.
@@ -352,7 +355,7 @@ async function start(id, options) {
   samplesBeforeRun = run.epoch * runTrain.count + Math.min(run.step * settings.batchSize, runTrain.count);
   autosaveMs = 1000 * (options.autosaveSeconds > 0 ? options.autosaveSeconds : P.AUTOSAVE_SECONDS);
   reply(id, P.RUN_STARTED, {
-    stepsPerEpoch: run.stepsPerEpoch, epochs: settings.epochs, batchSize: settings.batchSize, lr: settings.lr,
+    stepsPerEpoch: run.stepsPerEpoch, epochs: settings.epochs, batchSize: settings.batchSize, lr: settings.lr, recipe: run.recipe,
     seed: settings.seed, trainCount: runTrain.count, testCount: runTest.count,
     workersUsed: run.stepper ? run.stepper.workers : 1, fromWeights,
     resumed: resume ? { epoch: resume.epoch, step: resume.step } : null,

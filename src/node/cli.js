@@ -14,6 +14,7 @@ import { MODEL_FILE_KINDS, kindOfFile, modelFile } from '../../web/model-files.j
 import { DATASETS, DATASET_NAMES, DatasetError } from '../../web/datasets.js';
 import { formatClassReport } from '../../web/class-stats.js';
 import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
+import { RECIPE_FIELDS, RecipeError, resolveRecipe, defaultRecipe, formatField } from '../../web/recipe.js';
 import { DataParallelStepper } from '../../web/parallel.js';
 import { startPeerWorkers } from './peer.js';
 import { readCheckedFile, checkedSize, FileRefusedError, atMost, CHECKPOINT_RULE } from './files.js';
@@ -35,9 +36,6 @@ const USAGE = `usage: npm run --silent train -- --data DIR [options]
                           or a description file (see the README's "Describing a network")
   --print-model           print the model's summary table (layers, shapes, parameters, MFLOP) and exit;
                           for --data's shape and classes when given (CIFAR-10's otherwise)
-  --epochs N              epochs to train (default 5; 0 = only evaluate)
-  --batch-size N          images per step (default 64)
-  --lr X                  Adam learning rate (default 0.001)
   --seed N                seed for initial weights and shuffling (default 0)
   --limit-train N         use only the first N training records
   --limit-test N          use only the first N test records
@@ -53,10 +51,31 @@ const USAGE = `usage: npm run --silent train -- --data DIR [options]
   --export-weights FILE   write the trained weights in that format (nets without batch norm)
   --checkpoint FILE       save the whole training state to FILE after every epoch (atomically)
   --checkpoint-every N    ... and also every N steps
-  --resume FILE           continue the run saved in a checkpoint (its seed, batch size, lr and
-                          shuffle apply; --epochs may extend it)
+  --resume FILE           continue the run saved in a checkpoint (its seed, recipe and shuffle
+                          apply; --epochs may extend it)
   --json                  one JSON object per line instead of text
-  --help                  this text`;
+  --help                  this text
+
+The recipe (README "Training recipes"). A preset's or description's @ lines are its defaults;
+these options override them. Defaults shown are webtrain's own (the seed's run):
+${recipeUsage()}`;
+
+/** One usage line per recipe setting: its option, what it takes, its default. */
+function recipeUsage() {
+  const base = defaultRecipe();
+  return RECIPE_FIELDS.map((f) => {
+    const boolean = typeof f.default === 'boolean';
+    const arg = f.many ? 'RULE' : typeof f.default === 'number' ? (Number.isInteger(f.default) && f.key !== 'lr' ? 'N' : 'X') : typeof f.default === 'string' ? 'NAME' : 'SPEC';
+    const flag = boolean ? `--${f.cli}, --no-${f.cli}` : `--${f.cli} ${arg}`;
+    const shown = f.many ? 'none' : formatField(f.key, base[f.key]);
+    const note = f.key === 'epochs' ? '; 0 = only evaluate' : '';
+    const text = `${f.help} (default ${shown}${note})`;
+    return flag.length < 24 ? `  ${flag.padEnd(24)}${text}` : `  ${flag}\n${' '.repeat(26)}${text}`;
+  }).join('\n');
+}
+
+const BOOLEAN_RECIPE = RECIPE_FIELDS.filter((f) => typeof f.default === 'boolean');
+const VALUE_RECIPE = RECIPE_FIELDS.filter((f) => typeof f.default !== 'boolean');
 
 /** A mistake the user can fix; printed as one line, exit status 2 for usage, 1 otherwise. */
 class UserError extends Error {
@@ -73,7 +92,7 @@ function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   return Number(text);
 }
 
-const STRING_OPTIONS = ['data', 'dataset', 'model', 'epochs', 'batch-size', 'lr', 'seed', 'limit-train', 'limit-test', 'import', 'export', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume'];
+const STRING_OPTIONS = ['data', 'dataset', 'model', 'seed', 'limit-train', 'limit-test', 'import', 'export', 'import-weights', 'export-weights', 'workers', 'checkpoint', 'checkpoint-every', 'resume', ...VALUE_RECIPE.map((f) => f.cli)];
 
 
 function parseOptions(argv) {
@@ -88,8 +107,9 @@ function parseOptions(argv) {
     parsed = parseArgs({
       args,
       options: {
-        data: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' }, 'print-model': { type: 'boolean' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
-        lr: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
+        data: { type: 'string' }, dataset: { type: 'string' }, model: { type: 'string' }, 'print-model': { type: 'boolean' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
+        ...Object.fromEntries(VALUE_RECIPE.map((f) => [f.cli, { type: 'string', multiple: Boolean(f.many) }])),
+        ...Object.fromEntries(BOOLEAN_RECIPE.flatMap((f) => [[f.cli, { type: 'boolean' }], [`no-${f.cli}`, { type: 'boolean' }]])),
         'limit-test': { type: 'string' }, 'no-shuffle': { type: 'boolean' },
         'import-weights': { type: 'string' }, 'export-weights': { type: 'string' },
         import: { type: 'string', multiple: true }, export: { type: 'string', multiple: true },
@@ -118,18 +138,12 @@ function parseOptions(argv) {
   if (imports.length && v['import-weights']) throw new UserError('--import and --import-weights cannot be combined: choose one file to start from', 2);
   const convertOnly = !v.data && v.epochs !== undefined && Number(v.epochs) === 0 && exports.length > 0;
   if (!v.data && !convertOnly) throw new UserError('--data DIR is required: the folder holding the data set (CIFAR-10, CIFAR-100, MNIST or Fashion-MNIST)', 2);
-  const lr = v.lr === undefined ? TRAINING_DEFAULTS.lr : Number(v.lr);
-  if (v.lr !== undefined && (v.lr.trim() === '' || !Number.isFinite(lr) || lr <= 0)) {
-    throw new UserError(`--lr: expected a positive number, got '${v.lr}'`, 2);
-  }
   if (v['checkpoint-every'] !== undefined && !v.checkpoint) throw new UserError('--checkpoint-every needs --checkpoint FILE', 2);
   return {
     data: v.data,
     dataset: v.dataset ?? null,
     model: v.model ?? 'simplecnn',
-    epochs: v.epochs === undefined ? TRAINING_DEFAULTS.epochs : parseInteger('epochs', v.epochs, 0, 100000),
-    batchSize: v['batch-size'] === undefined ? TRAINING_DEFAULTS.batchSize : parseInteger('batch-size', v['batch-size'], 1, 4096),
-    lr,
+    recipe: recipeOptions(v),
     seed: v.seed === undefined ? TRAINING_DEFAULTS.seed : parseInteger('seed', v.seed, 0, 0xffffffff),
     limitTrain: v['limit-train'] === undefined ? Infinity : parseInteger('limit-train', v['limit-train'], 1),
     limitTest: v['limit-test'] === undefined ? Infinity : parseInteger('limit-test', v['limit-test'], 1),
@@ -148,16 +162,56 @@ function parseOptions(argv) {
   };
 }
 
-/** A resumed run takes its settings from the checkpoint; a contradicting option is an error. */
-function applyCheckpointSettings(options, state, file) {
-  const pairs = [['seed', 'seed', state.seed], ['batch-size', 'batchSize', state.batchSize], ['lr', 'lr', state.adam.lr], ['no-shuffle', 'shuffle', state.shuffle]];
-  for (const [flag, key, saved] of pairs) {
-    if (options.given.has(flag) && options[key] !== saved) {
-      throw new UserError(`--${flag} ${flag === 'no-shuffle' ? '' : `${options[key]} `}contradicts ${file}, which was saved with ${key} ${saved}`, 2);
+/** The recipe settings given on the command line, checked: recipe key -> value. */
+function recipeOptions(v) {
+  const out = {};
+  try {
+    for (const f of VALUE_RECIPE) {
+      if (v[f.cli] === undefined) continue;
+      out[f.key] = f.many ? v[f.cli].map((x) => f.parse(x, `--${f.cli}`)) : f.parse(v[f.cli], `--${f.cli}`);
     }
-    options[key] = saved;
+    for (const f of BOOLEAN_RECIPE) {
+      if (v[f.cli] && v[`no-${f.cli}`]) throw new RecipeError(`--${f.cli} and --no-${f.cli} contradict each other`);
+      if (v[f.cli] || v[`no-${f.cli}`]) out[f.key] = Boolean(v[f.cli]);
+    }
+  } catch (error) {
+    throw error instanceof RecipeError ? new UserError(error.message, 2) : error;
   }
-  if (!options.given.has('epochs')) options.epochs = state.epochs;
+  return out;
+}
+
+/** The run's recipe: the description's @ lines, then the command line's options. */
+function runRecipe(description, options) {
+  try {
+    return resolveRecipe(description ? parseDescription(description.text) : null, options.recipe);
+  } catch (error) {
+    if (error instanceof RecipeError) throw new UserError(`${description?.name ?? 'recipe'}: ${error.message}`, 2);
+    throw error;
+  }
+}
+
+/**
+ * A resumed run takes its settings from the checkpoint (its recipe; before version 3, Adam at
+ * the saved lr and batch size); a contradicting option is an error. --epochs may extend it.
+ */
+function applyCheckpointSettings(options, state, file) {
+  const saved = state.recipe ?? resolveRecipe(null, { lr: state.adam.lr, batchSize: state.batchSize, epochs: state.epochs });
+  const pairs = [['seed', 'seed', state.seed], ['no-shuffle', 'shuffle', state.shuffle]];
+  for (const [flag, key, value] of pairs) {
+    if (options.given.has(flag) && options[key] !== value) {
+      throw new UserError(`--${flag} ${flag === 'no-shuffle' ? '' : `${options[key]} `}contradicts ${file}, which was saved with ${key} ${value}`, 2);
+    }
+    options[key] = value;
+  }
+  for (const [key, value] of Object.entries(options.recipe)) {
+    if (key === 'epochs') continue;
+    if (JSON.stringify(value) !== JSON.stringify(saved[key])) {
+      const f = RECIPE_FIELDS.find((x) => x.key === key);
+      throw new UserError(`--${f.cli} ${[].concat(formatField(key, value)).join(' ')} contradicts ${file}, which was saved with ${f.setting} ${[].concat(formatField(key, saved[key])).join(' ') || 'none'}`, 2);
+    }
+  }
+  options.runRecipe = { ...saved, epochs: options.recipe.epochs ?? state.epochs };
+  options.batchSize = saved.batchSize;
   if (!options.given.has('limit-train')) options.limitTrain = state.trainCount;
   if (!options.given.has('workers')) options.workers = state.workers;
   if (options.importWeights) throw new UserError('--import-weights and --resume cannot be combined: the checkpoint holds the weights', 2);
@@ -227,7 +281,7 @@ async function startPeers(count, model, train, trainFiles, testFiles, module, op
   try {
     await stepper.init({
       module, trainFiles, testFiles, limit: options.limitTrain, testLimit: options.limitTest,
-      seed: options.seed, shuffle: options.shuffle, lr: options.lr,
+      seed: options.seed, shuffle: options.shuffle, lr: options.runRecipe.lr,
     });
   } catch (error) {
     stepper.close();
@@ -323,6 +377,13 @@ export async function main(argv, out = process.stdout) {
     applyCheckpointSettings(options, resume, options.resume);
     model = modelFromCheckpoint(engine, bytes, options.resume, null, options);
     model.loadCheckpoint(bytes, options.resume);
+  } else {
+    options.runRecipe = runRecipe(description, options);
+    options.batchSize = options.runRecipe.batchSize;
+  }
+  const recipe = options.runRecipe;
+  if (recipe.augment.flip !== 'none' || recipe.augment.translate || recipe.augment.crop || recipe.augment.cutout || recipe.tta !== 'none') {
+    process.stderr.write('webtrain: note: the recipe\'s augment and tta settings are recorded (in the recipe and checkpoints) but this build does not apply them yet\n');
   }
   model ??= buildModel(engine, description, options, dataset.format);
   if (options.importWeights) {
@@ -345,10 +406,10 @@ export async function main(argv, out = process.stdout) {
   }
   const { train, test, trainFiles, testFiles, classNames } = await loadData(engine, options.data, { ...options, dataset: dataset.name });
 
-  const workers = options.epochs > 0 ? options.workers : 1;
+  const workers = recipe.epochs > 0 ? options.workers : 1;
   let run;
   try {
-    run = new TrainingRun(engine, model, { train, test, ...options, resume, workers });
+    run = new TrainingRun(engine, model, { train, test, seed: options.seed, shuffle: options.shuffle, recipe, resume, workers });
   } catch (error) {
     throw new UserError(`${options.resume ?? 'training'}: ${error.message}`);
   }
@@ -365,7 +426,7 @@ export async function main(argv, out = process.stdout) {
   };
   let accuracy = null; // the last test accuracy, for the exported files' metadata
   let confusion = null; // the last evaluation's, for the per-class report
-  if (options.epochs === 0) {
+  if (recipe.epochs === 0) {
     const result = await run.evaluate();
     accuracy = result.summary.test_accuracy;
     confusion = result.confusion;

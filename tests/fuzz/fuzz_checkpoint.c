@@ -1,11 +1,11 @@
-/* libFuzzer harness for checkpoints, versions 1 and 2. Each input is
+/* libFuzzer harness for checkpoints, versions 1 to 3. Each input is
  *   1. described (wt_checkpoint_describe); when that succeeds, a model is created from the spec it
  *      describes, as the CLI and the worker do on --resume, and the file loaded into it. The spec
  *      may be hostile: a huge model must be refused by its sizes before anything is allocated, so
  *      run.sh bounds the harness with -malloc_limit_mb just above the engine's arena limit (an
  *      allocation past it fails the run) and -rss_limit_mb;
  *   2. loaded into two fixed models, SimpleCNN and a small batch-norm net: a refused file leaves
- *      the model and the run state exactly as they were; an accepted version 2 file saves back to
+ *      the model and the run state exactly as they were; an accepted version 3 file saves back to
  *      the same bytes (the format is canonical).
  * Random bytes almost never carry a valid CRC-32, so each input is also tried resealed (its CRC
  * recomputed) and, when shorter than a reference checkpoint, spliced over the front of one (the
@@ -20,7 +20,8 @@ typedef struct victim {
 } victim;
 
 static victim victims[2];
-static uint8_t *references[2]; /* valid version 2 checkpoints of the victims' nets, trained */
+static uint8_t *references[2]; /* valid version 3 checkpoints of the victims' nets, trained */
+static const uint8_t RECIPE[] = "{\"optimizer\":\"sgd\",\"ema\":\"plain\"}";
 static size_t reference_bytes[2];
 static uint8_t *candidate, *resaved;
 static size_t largest;
@@ -33,10 +34,14 @@ static void reseal(uint8_t *file, size_t bytes) {
 static void train_steps(wt_model *m, int first, int steps) {
   wt_records records;
   uint8_t *data = records_for(m, 4, &records);
-  const wt_adam_config adam = {1e-3, 0.9, 0.999, 1e-8};
+  /* SGD with Nesterov momentum: the checkpoints hold a momentum buffer, an SGD kind and an average. */
+  const wt_optim_config sgd = {.kind = WT_OPTIM_SGD, .nesterov = 1, .group_count = 1, .momentum = 0.9, .groups = {{.lr = 1e-2, .weight_decay = 5e-4}}};
   const uint32_t indices[4] = {0, 1, 2, 3};
-  for (int s = first; s < first + steps; s++)
-    require(wt_model_train_step(m, &records, indices, 4, s, &adam, NULL) == WT_OK, "warm-up step failed");
+  if (!wt_model_ema_active(m)) wt_model_ema_reset(m, 1);
+  for (int s = first; s < first + steps; s++) {
+    require(wt_model_train_step(m, &records, indices, 4, s, &sgd, NULL) == WT_OK, "warm-up step failed");
+    require(wt_model_ema_update(m, 0.9, 0) == WT_OK, "average update failed");
+  }
   free(data);
 }
 
@@ -51,9 +56,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   for (int v = 0; v < 2; v++) {
     wt_model *m = victims[v].model;
     train_steps(m, 0, 3);
-    reference_bytes[v] = wt_checkpoint_bytes(m);
+    reference_bytes[v] = wt_checkpoint_bytes(m, sizeof RECIPE - 1);
     references[v] = malloc(reference_bytes[v]);
-    require(wt_checkpoint_save(m, &state, references[v], reference_bytes[v]) == WT_OK, "saving a reference failed");
+    require(wt_checkpoint_save(m, &state, RECIPE, sizeof RECIPE - 1, references[v], reference_bytes[v]) == WT_OK, "saving a reference failed");
     /* The model every load starts from differs from the reference in every buffer. */
     wt_model_init(m, 12);
     train_steps(m, 3, 1);
@@ -68,17 +73,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-/* Version 2 files save back to their own bytes, when the model holds the same description text
- * (the spec must match to load; the text is the user's wording and may differ). */
+/* Version 3 files save back to their own bytes, with their recipe, when the model holds the same
+ * description text (the spec must match to load; the text is the user's wording and may differ). */
 static void require_canonical(wt_model *m, const wt_run_state *state, const uint8_t *file, size_t size) {
-  if (file[8] != 2) return; /* a version 1 file saves as version 2 */
+  if (file[8] != WT_CHECKPOINT_VERSION) return; /* older versions save as the current one */
+  const uint8_t *recipe = NULL;
+  size_t recipe_bytes = 0;
+  require(wt_checkpoint_recipe(file, size, &recipe, &recipe_bytes) == WT_OK, "a loaded checkpoint has no readable recipe");
   size_t text_bytes = 0;
   const uint8_t *text = wt_model_text(m, &text_bytes);
   const uint8_t *file_text = file + 256 + 4 * (size_t)get_u32(file + 24);
   if (get_u32(file + 28) != text_bytes || memcmp(file_text, text, text_bytes) != 0) return;
-  require(size == wt_checkpoint_bytes(m), "accepted a checkpoint of the wrong size");
+  require(size == wt_checkpoint_bytes(m, recipe_bytes), "accepted a checkpoint of the wrong size");
   memset(resaved, 0, size);
-  require(wt_checkpoint_save(m, state, resaved, size) == WT_OK, "saving a loaded checkpoint failed");
+  require(wt_checkpoint_save(m, state, recipe, recipe_bytes, resaved, size) == WT_OK, "saving a loaded checkpoint failed");
   if (memcmp(resaved, file, size) != 0) {
     size_t at = 0;
     while (resaved[at] == file[at]) at++;

@@ -54,7 +54,7 @@ static void check_as(target *t, const uint8_t *data, size_t size) {
   const int32_t batch = count < MAX_BATCH ? count : MAX_BATCH;
   uint32_t indices[MAX_BATCH];
   for (int32_t i = 0; i < batch; i++) indices[i] = (uint32_t)(count - 1 - i);
-  const wt_adam_config adam = {1e-3, 0.9, 0.999, 1e-8};
+  const wt_optim_config adam = {.kind = WT_OPTIM_ADAM, .group_count = 1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .groups = {{.lr = 1e-3}}};
   float step_loss = 0;
   const wt_status trained = wt_model_train_step(t->model, &records, indices, batch, 0, &adam, &step_loss);
   require(trained == WT_OK || trained == WT_ERR_NON_FINITE, "a train step refused accepted records");

@@ -31,7 +31,7 @@ static void run_model(wt_model *m) {
   wt_records records;
   uint8_t *data = records_for(m, batch, &records);
   const uint32_t indices[3] = {2, 0, 1};
-  const wt_adam_config adam = {1e-3, 0.9, 0.999, 1e-8};
+  const wt_optim_config adam = {.kind = WT_OPTIM_ADAM, .group_count = 1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .groups = {{.lr = 1e-3}}};
   float loss = 0;
   const wt_status trained = wt_model_train_step(m, &records, indices, batch, 1, &adam, &loss);
   require(trained == WT_OK || trained == WT_ERR_NON_FINITE, "a train step failed on a created model");

@@ -14,7 +14,7 @@ static wt_records records;
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   model = create_or_die(SIMPLECNN_SPEC, SIMPLECNN_WORDS, 2, 7);
   data_records = records_for(model, EVAL_RECORDS, &records);
-  const wt_adam_config adam = {1e-3, 0.9, 0.999, 1e-8};
+  const wt_optim_config adam = {.kind = WT_OPTIM_ADAM, .group_count = 1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .groups = {{.lr = 1e-3}}};
   const uint32_t indices[2] = {0, 2};
   for (int s = 0; s < 2; s++)
     require(wt_model_train_step(model, &records, indices, 2, s, &adam, NULL) == WT_OK, "warm-up step failed");

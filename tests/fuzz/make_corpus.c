@@ -49,11 +49,12 @@ static void put_u32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* A version 2 checkpoint of `model` with `state`; caller frees. */
+/* A version 3 checkpoint of `model` with `state` and a recipe; caller frees. */
 static uint8_t *checkpoint(wt_model *model, const wt_run_state *state, size_t *bytes) {
-  *bytes = wt_checkpoint_bytes(model);
+  static const char recipe[] = "{\"optimizer\":\"sgd\",\"nesterov\":true,\"ema\":\"plain:decay=0.9\"}";
+  *bytes = wt_checkpoint_bytes(model, sizeof recipe - 1);
   uint8_t *out = malloc(*bytes);
-  require(wt_checkpoint_save(model, state, out, *bytes), "wt_checkpoint_save");
+  require(wt_checkpoint_save(model, state, (const uint8_t *)recipe, sizeof recipe - 1, out, *bytes), "wt_checkpoint_save");
   return out;
 }
 
@@ -87,28 +88,31 @@ int main(int argc, char **argv) {
   memcpy(weights + 4 * 45000, &nan_bits, 4);
   write_file("weights", "nan_in_fc1.bin", weights, param_bytes);
 
-  /* checkpoints, version 2: SimpleCNN fresh and mid-epoch after a few steps (non-zero Adam
-   * state), and the small batch-norm net with its description text and running statistics */
+  /* checkpoints, version 3 (the v2_* files of the corpus were made by this program's version 2
+   * and stay as seeds for the version 2 reader): SimpleCNN fresh and mid-epoch after a few Adam
+   * steps, and the small batch-norm net with its description text, running statistics, an SGD
+   * momentum buffer and the weights' average */
   wt_run_state state = {.epoch = 0, .step = 0, .epochs = 2, .batch_size = 4, .shuffle = 1, .workers = 1,
                         .seed = 5, .train_count = 5, .window_count = 0, .window_sum = 0,
                         .adam = {1e-3, 0.9, 0.999, 1e-8}};
   size_t bytes;
   uint8_t *ckpt = checkpoint(model, &state, &bytes);
-  write_file("checkpoint", "v2_simplecnn_fresh.bin", ckpt, bytes);
+  write_file("checkpoint", "v3_simplecnn_fresh.bin", ckpt, bytes);
   free(ckpt);
   const wt_records train = {make_records(5, labels), 5, CIFAR_RECORD_BYTES, 0, 1};
   const uint32_t indices[4] = {4, 0, 2, 1};
-  for (int s = 0; s < 3; s++) require(wt_model_train_step(model, &train, indices, 4, s, &state.adam, NULL), "train step");
+  const wt_optim_config adam = {.kind = WT_OPTIM_ADAM, .group_count = 1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .groups = {{.lr = 1e-3}}};
+  for (int s = 0; s < 3; s++) require(wt_model_train_step(model, &train, indices, 4, s, &adam, NULL), "train step");
   state = (wt_run_state){.epoch = 1, .step = 1, .epochs = 3, .batch_size = 2, .shuffle = 1, .workers = 2,
                          .seed = 5, .train_count = 5, .window_count = 1, .window_sum = 2.25,
                          .adam = {3e-4, 0.8, 0.99, 1e-7}};
   ckpt = checkpoint(model, &state, &bytes);
-  write_file("checkpoint", "v2_simplecnn_mid_epoch.bin", ckpt, bytes);
+  write_file("checkpoint", "v3_simplecnn_mid_epoch.bin", ckpt, bytes);
   /* Near-valid prefixes: the harness splices a short input over a valid checkpoint. */
-  write_file("checkpoint", "v2_header_only.bin", ckpt, 256);
-  write_file("checkpoint", "v2_header_and_spec.bin", ckpt, 256 + 4 * SIMPLECNN_WORDS);
+  write_file("checkpoint", "v3_header_only.bin", ckpt, 256);
+  write_file("checkpoint", "v3_header_and_spec.bin", ckpt, 256 + 4 * SIMPLECNN_WORDS);
   put_u32(ckpt + 8, WT_CHECKPOINT_VERSION + 1);
-  write_file("checkpoint", "v2_header_next_version.bin", ckpt, 256);
+  write_file("checkpoint", "v3_header_next_version.bin", ckpt, 256);
   free(ckpt);
 
   int32_t spec[SPEC_MAX_WORDS];
@@ -118,9 +122,14 @@ int main(int argc, char **argv) {
   wt_model *bn;
   require(wt_model_create(&bn, spec, words, (const uint8_t *)text, sizeof text - 1, 4, 8), "wt_model_create (batch norm)");
   wt_records small_records = {small, 5, 193, 0, 1};
-  for (int s = 0; s < 2; s++) require(wt_model_train_step(bn, &small_records, indices, 4, s, &state.adam, NULL), "train step (batch norm)");
+  const wt_optim_config sgd = {.kind = WT_OPTIM_SGD, .nesterov = 1, .group_count = 1, .momentum = 0.9, .groups = {{.lr = 1e-2}}};
+  wt_model_ema_reset(bn, 1);
+  for (int s = 0; s < 2; s++) {
+    require(wt_model_train_step(bn, &small_records, indices, 4, s, &sgd, NULL), "train step (batch norm)");
+    require(wt_model_ema_update(bn, 0.9, 0), "average update (batch norm)");
+  }
   ckpt = checkpoint(bn, &state, &bytes);
-  write_file("checkpoint", "v2_batchnorm.bin", ckpt, bytes);
+  write_file("checkpoint", "v3_batchnorm_sgd_average.bin", ckpt, bytes);
   free(ckpt);
 
   /* specs: the nets above, every layer kind, and near-misses */

@@ -2,11 +2,14 @@
 // skip), a fresh page per test that fails it on uncaught page errors, waiting for the page's
 // state with a report of where it was instead, and axe-core's serious findings.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { before, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-import { WEB_ROOT } from '../../src/node/serve.js';
+import { startServer, WEB_ROOT } from '../../src/node/serve.js';
+import { writeSyntheticCifar } from './synthetic.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -66,4 +69,26 @@ export async function axeFindings(page) {
   const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
   return violations.filter((v) => ['serious', 'critical'].includes(v.impact))
     .map((v) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')} (${v.nodes[0].failureSummary.replace(/\s+/g, ' ').slice(0, 160)})`);
+}
+
+/**
+ * Registers before/after hooks for a test file; the returned object's fields fill in before the
+ * tests run: { skipReason, browser, server (with .url), temp } with a server of synthetic CIFAR-10.
+ */
+export function browserFixture(name, { perTrainFile = 100, test = 100 } = {}) {
+  const env = { skipReason: null, browser: null, server: null, temp: null };
+  before(async () => {
+    const launched = await launchBrowser();
+    if (launched.skipReason) { env.skipReason = launched.skipReason; return; }
+    env.browser = launched.browser;
+    env.temp = mkdtempSync(path.join(tmpdir(), `webtrain-${name}-`));
+    const data = writeSyntheticCifar(path.join(env.temp, 'data'), { perTrainFile, test });
+    env.server = await startServer({ port: 0, dataDir: data });
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.close();
+    if (env.temp) rmSync(env.temp, { recursive: true, force: true });
+  });
+  return env;
 }

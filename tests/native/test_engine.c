@@ -871,14 +871,18 @@ static void put_f64(uint8_t *p, double v) {
 }
 static void reseal(uint8_t *ckpt, size_t bytes) { put_u32(ckpt + bytes - 4, wt_crc32(ckpt, bytes - 4)); }
 
+/* The recipe text saved with the checkpoints (opaque to C): 11 bytes, 1 of padding. */
+static const uint8_t RECIPE[] = "{\"lr\":0.01}";
+#define RECIPE_BYTES (sizeof RECIPE - 1)
+
 static uint8_t *save(wt_model *m, const wt_run_state *state, size_t *bytes) {
-  *bytes = wt_checkpoint_bytes(m);
+  *bytes = wt_checkpoint_bytes(m, RECIPE_BYTES);
   uint8_t *file = malloc(*bytes + 1);
-  CHECK_STATUS(wt_checkpoint_save(m, state, file, *bytes + 1), WT_OK); /* a larger buffer is fine */
+  CHECK_STATUS(wt_checkpoint_save(m, state, RECIPE, RECIPE_BYTES, file, *bytes + 1), WT_OK); /* a larger buffer is fine */
   return file;
 }
 
-/* Version 2 on SimpleCNN: the layout, a round trip, training after a resume, and every refusal. */
+/* Version 3 on SimpleCNN: the layout, a round trip, training after a resume, and every refusal. */
 static void test_checkpoints(void) {
   CHECK(wt_crc32((const uint8_t *)"123456789", 9) == 0xCBF43926u, "CRC-32 check value %08X", (unsigned)wt_crc32((const uint8_t *)"123456789", 9));
   CHECK(wt_crc32(NULL, 0) == 0, "CRC-32 of nothing is %08X", (unsigned)wt_crc32(NULL, 0));
@@ -892,14 +896,19 @@ static void test_checkpoints(void) {
   if (!source) exit(1);
   train(source, &records, 5, 2);
   const size_t P = SIMPLECNN_PARAMS, PB = 4 * P;
-  const size_t text_at = 256 + 4 * SIMPLECNN_WORDS, floats_at = text_at + 12;
+  const size_t text_at = 256 + 4 * SIMPLECNN_WORDS, recipe_at = text_at + 12, floats_at = recipe_at + 12;
   const wt_run_state state = valid_state();
   size_t bytes;
   uint8_t *file = save(source, &state, &bytes);
   CHECK(bytes == floats_at + 3 * PB + 4, "checkpoint size %zu", bytes);
-  CHECK(memcmp(file, "WTCKPT\r\n\2\0\0\0", 12) == 0 && memcmp(file + 256, SIMPLECNN_SPEC, 4 * SIMPLECNN_WORDS) == 0 &&
-            memcmp(file + text_at, "simplecnn\0\0\0", 12) == 0 && memcmp(file + floats_at, wt_model_params(source), PB) == 0,
-        "the file's layout is not version 2's");
+  CHECK(memcmp(file, "WTCKPT\r\n\3\0\0\0", 12) == 0 && memcmp(file + 256, SIMPLECNN_SPEC, 4 * SIMPLECNN_WORDS) == 0 &&
+            memcmp(file + text_at, "simplecnn\0\0\0", 12) == 0 && memcmp(file + recipe_at, "{\"lr\":0.01}\0", 12) == 0 &&
+            memcmp(file + floats_at, wt_model_params(source), PB) == 0,
+        "the file's layout is not version 3's");
+  const uint8_t *recipe;
+  size_t recipe_bytes;
+  CHECK_STATUS(wt_checkpoint_recipe(file, bytes, &recipe, &recipe_bytes), WT_OK);
+  CHECK(recipe_bytes == RECIPE_BYTES && memcmp(recipe, RECIPE, RECIPE_BYTES) == 0, "the recipe read back differs (%zu bytes)", recipe_bytes);
 
   /* It describes itself. */
   const int32_t *spec;
@@ -930,7 +939,7 @@ static void test_checkpoints(void) {
   if (!target) exit(1);
   CHECK_STATUS(wt_checkpoint_load(target, &loaded, file, bytes), WT_OK);
   uint8_t *again = malloc(bytes);
-  CHECK_STATUS(wt_checkpoint_save(target, &loaded, again, bytes), WT_OK);
+  CHECK_STATUS(wt_checkpoint_save(target, &loaded, RECIPE, RECIPE_BYTES, again, bytes), WT_OK);
   CHECK(memcmp(file, again, bytes) == 0, "saving a loaded checkpoint gives different bytes");
   /* ...and training continues identically. */
   const uint32_t idx[2] = {3, 11};
@@ -939,6 +948,26 @@ static void test_checkpoints(void) {
   CHECK_STATUS(wt_model_train_step(target, &records, idx, 2, 7, &ADAM, &loss_b), WT_OK);
   CHECK(loss_a == loss_b && memcmp(wt_model_params(source), wt_model_params(target), PB) == 0,
         "training after a resume diverges (loss %.9g vs %.9g)", loss_a, loss_b);
+
+  /* The same file in version 2 (no recipe, no optimizer kind, no average) still loads. */
+  {
+    const size_t v2_bytes = bytes - 12;
+    uint8_t *v2 = malloc(v2_bytes);
+    memcpy(v2, file, recipe_at);
+    memcpy(v2 + recipe_at, file + floats_at, bytes - floats_at);
+    put_u32(v2 + 8, 2), put_u32(v2 + 16, (uint32_t)v2_bytes), put_u32(v2 + 20, 0);
+    memset(v2 + 128, 0, 12);
+    reseal(v2, v2_bytes);
+    wt_model *old = new_model(2, 98);
+    wt_run_state old_state;
+    CHECK_STATUS(wt_checkpoint_load(old, &old_state, v2, v2_bytes), WT_OK);
+    CHECK_STATUS(wt_checkpoint_recipe(v2, v2_bytes, &recipe, &recipe_bytes), WT_OK);
+    CHECK(memcmp(wt_model_params(old), file + floats_at, PB) == 0 && memcmp(wt_model_adam_v(old), file + floats_at + 2 * PB, PB) == 0 &&
+              recipe_bytes == 0 && same_state(&old_state, &state) && wt_model_optimizer(old) == WT_OPTIM_ADAM && !wt_model_ema_active(old),
+          "a version 2 file loads other values (recipe of %zu bytes)", recipe_bytes);
+    wt_model_destroy(old);
+    free(v2);
+  }
 
   /* Refusals: each names its problem and leaves the model and *state alone. */
   snapshot before;
@@ -959,7 +988,7 @@ static void test_checkpoints(void) {
       {"header only", 0, 0, 0, 256, 0, "truncated"},
       {"one byte short", 0, 0, 0, bytes - 1, 0, "truncated"},
       {"one byte long", 0, 0, 0, bytes + 1, 0, "trailing bytes"},
-      {"version 3", 8, 4, 3, 0, 1, "version 3"},
+      {"version 4", 8, 4, 4, 0, 1, "version 4"},
       {"version 0", 8, 4, 0, 0, 1, "version 0"},
       {"header size", 12, 4, 128, 0, 1, "header size"},
       {"total size", 16, 4, bytes + 4, 0, 1, "truncated"},
@@ -990,6 +1019,12 @@ static void test_checkpoints(void) {
       {"beta2 NaN", 112, 8, 0x7FF8000000000000ull, 0, 1, "Adam settings"},
       {"eps infinite", 120, 8, 0x7FF0000000000000ull, 0, 1, "Adam settings"},
       {"reserved byte 200", 200, 1, 1, 0, 1, "reserved"},
+      {"reserved byte 140", 140, 1, 1, 0, 1, "reserved"},
+      {"recipe bytes", 128, 4, RECIPE_BYTES + 4, 0, 1, "do not add up"},
+      {"recipe bytes huge", 128, 4, 0xFFFFFFFCu, 0, 1, "do not add up"},
+      {"recipe padding", recipe_at + 11, 1, 'x', 0, 1, "recipe padding"},
+      {"optimizer 3", 132, 4, 3, 0, 1, "optimizer 3"},
+      {"average of 1 float", 136, 4, 1, 0, 1, "do not add up"},
       {"another spec: conv2 with 17 channels", 256 + 4 * (WT_SPEC_HEADER_WORDS + 3 * WT_NODE_WORDS + 1), 4, 17, 0, 1, "another model"},
       {"another spec: magic", 256, 4, 0, 0, 1, "another model"},
       {"text padding", text_at + 10, 1, 'x', 0, 1, "padding"},
@@ -1016,15 +1051,16 @@ static void test_checkpoints(void) {
   CHECK_STATUS(wt_checkpoint_load(NULL, &loaded, file, bytes), WT_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(wt_checkpoint_load(target, NULL, file, bytes), WT_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(wt_checkpoint_load(target, &loaded, NULL, bytes), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_checkpoint_save(NULL, &state, again, bytes), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_checkpoint_save(target, NULL, again, bytes), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_checkpoint_save(target, &state, NULL, bytes), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_checkpoint_save(target, &state, again, bytes - 1), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_checkpoint_save(NULL, &state, RECIPE, RECIPE_BYTES, again, bytes), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_checkpoint_save(target, NULL, RECIPE, RECIPE_BYTES, again, bytes), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_checkpoint_save(target, &state, RECIPE, RECIPE_BYTES, NULL, bytes), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_checkpoint_save(target, &state, NULL, RECIPE_BYTES, again, bytes), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_checkpoint_save(target, &state, RECIPE, RECIPE_BYTES, again, bytes - 1), WT_ERR_INVALID_ARGUMENT);
   /* An impossible run state is refused before anything is written. */
   wt_run_state impossible = state;
   impossible.step = 1000;
   memset(again, 0xA5, bytes);
-  const wt_status st = wt_checkpoint_save(target, &impossible, again, bytes);
+  const wt_status st = wt_checkpoint_save(target, &impossible, RECIPE, RECIPE_BYTES, again, bytes);
   CHECK(st != WT_OK, "saving step 1000 of a 13-step epoch succeeded");
   int written = 0;
   for (size_t i = 0; i < bytes; i++) written |= again[i] != 0xA5;
@@ -1079,11 +1115,11 @@ static void test_checkpoint_v1(void) {
   CHECK(same_as_snapshot(&want, target, "version 1"), "the version 1 file loads other values");
   CHECK(same_state(&loaded, &state), "the version 1 run state differs");
   free_snapshot(&want);
-  /* Saved again, it is a version 2 file of the same state. */
-  size_t v2_bytes;
-  uint8_t *v2 = save(target, &loaded, &v2_bytes);
-  CHECK(v2[8] == 2 && v2_bytes == 256 + 4 * SIMPLECNN_WORDS + 12 * P + 4, "resaved as %zu bytes, version %d", v2_bytes, v2[8]);
-  free(v2);
+  /* Saved again, it is a version 3 file of the same state. */
+  size_t v3_bytes;
+  uint8_t *v3 = save(target, &loaded, &v3_bytes);
+  CHECK(v3[8] == 3 && v3_bytes == 256 + 4 * SIMPLECNN_WORDS + 12 + 12 * P + 4, "resaved as %zu bytes, version %d", v3_bytes, v3[8]);
+  free(v3);
 
   /* Refused: another architecture, a wrong size, a bad CRC, a reserved byte, into another net. */
   snapshot before;
@@ -1143,7 +1179,7 @@ static void test_checkpoint_batchnorm(void) {
   size_t bytes;
   uint8_t *file = save(source, &state, &bytes);
   const size_t P = (size_t)wt_model_param_count(source), R = (size_t)wt_model_running_count(source);
-  CHECK(bytes == 256 + 4 * every_words + ((sizeof text - 1 + 3) & ~(size_t)3) + 4 * (3 * P + R) + 4, "checkpoint of %zu bytes", bytes);
+  CHECK(bytes == 256 + 4 * every_words + ((sizeof text - 1 + 3) & ~(size_t)3) + 12 + 4 * (3 * P + R) + 4, "checkpoint of %zu bytes", bytes);
 
   const int32_t *spec;
   size_t words, text_bytes;
@@ -1169,7 +1205,7 @@ static void test_checkpoint_batchnorm(void) {
   CHECK(same_state(&loaded, &state), "the loaded run state differs");
   free_snapshot(&want);
   uint8_t *again = malloc(bytes);
-  CHECK_STATUS(wt_checkpoint_save(target, &loaded, again, bytes), WT_OK);
+  CHECK_STATUS(wt_checkpoint_save(target, &loaded, RECIPE, RECIPE_BYTES, again, bytes), WT_OK);
   CHECK(memcmp(file, again, bytes) == 0, "saving the loaded batch-norm checkpoint gives different bytes");
   /* Both continue the same: the same loss, parameters and running statistics. */
   const double tail_a = train_from(source, &records, 8, 4, 5, 9), tail_b = train_from(target, &records, 8, 4, 5, 9);
