@@ -711,6 +711,7 @@ function showLoss(e) {
 }
 
 function showEpoch(e) {
+  if (e.wasmBytes) $('epoch-progress').dataset.wasmBytes = String(e.wasmBytes); // the worker's Wasm memory, for tests
   if (e.partial_loss) {
     // The epoch's last steps, after its last loss line: a point on the chart, not a log line
     // (the log keeps the CLI's lines), so a 50-step epoch still draws its loss.
@@ -938,7 +939,7 @@ async function showActivations() {
 async function main() {
   $('boot-notice').remove();
   applyQuery();
-  setupDataPanel({ request, log, showError, clearErrors, onChange: updateStartInfo });
+  setupDataPanel({ request, log, showError, clearErrors, onChange: updateStartInfo, busy: () => !['idle', 'stopped', 'done'].includes(state) });
   modelPanel = createModelPanel({
     request,
     onChange: () => setState(state),

@@ -8,13 +8,15 @@ import { fetchFiles, readLocalFiles, clearCache, cachedBytes, cacheAvailable, fi
 import { renderImageGrid } from './visuals.js';
 import { WorkerError } from './worker-client.js';
 import { formatBytes } from './format.js';
+import { setupImagePanel, imageRecords, handedOver } from './image-panel.js';
+import { formatOfMeta } from './image-records.js';
 
 const $ = (id) => document.getElementById(id);
 
 /** The six files' size: 60,000 records of 3,073 bytes. */
 export const CIFAR_BYTES = 60000 * 3073;
 
-let hooks = null;        // { request, log, showError, clearErrors, onChange }
+let hooks = null;        // { request, log, showError, clearErrors, onChange, busy }
 let dataKey = null;      // what the worker holds: 'url:<base>' or 'local:<n>'
 let localFiles = null;   // { key, files, names } when chosen files are the data source
 let localLoads = 0;
@@ -23,9 +25,11 @@ let failed = false;      // the last attempt to get the data failed
 let sample = null;       // the first test images and labels, for the grid
 let lastBase = null;     // the data URL last checked against the cache
 const cachedBases = new Set(); // data URLs whose six files are all in Cache Storage
+let imageSet = null;     // { meta } of your images (image-panel.js) when they are the data source
 
 /** hooks: request (worker-client), log(line, className), showError(message, scope),
- * clearErrors(scope), onChange() after anything Start's description depends on changed. */
+ * clearErrors(scope), onChange() after anything Start's description depends on changed, busy()
+ * (a run or a load is going on: a dropped image folder waits). */
 export function setupDataPanel(pageHooks) {
   hooks = pageHooks;
   $('drop-zone').title = `The six files from ${OFFICIAL_ARCHIVE}: ${ALL_FILES.join(', ')}`;
@@ -33,6 +37,20 @@ export function setupDataPanel(pageHooks) {
     await clearCache().catch((error) => hooks.showError(`Could not clear the stored data: ${error.message}`, 'data'));
     updateCacheSize();
   });
+  setupImagePanel({
+    onSet: (set) => {
+      imageSet = set ? { meta: set.meta } : null;
+      if (set && localFiles) {
+        localFiles = null;
+        $('local-data').hidden = true;
+      }
+      $('image-use').hidden = Boolean(set);
+      hooks.onChange();
+    },
+    showError: (message) => hooks.showError(message, 'data'),
+    clearErrors: () => hooks.clearErrors('data'),
+    busy: () => hooks.busy?.() ?? false,
+  }).catch((error) => hooks.showError(`Your stored images could not be read: ${error.message}`, 'data'));
 }
 
 export const dataFailed = () => failed;
@@ -47,6 +65,10 @@ export function abortDataLoad() { abortLoad?.(); }
 
 /** The data URL was edited: fetch from it again instead of the chosen files. */
 export function useDataUrl() {
+  if (imageSet && !localFiles) {
+    imageSet = null;
+    $('image-use').hidden = false;
+  }
   if (!localFiles) return;
   localFiles = null;
   $('local-data').hidden = true;
@@ -54,11 +76,16 @@ export function useDataUrl() {
 
 /** Where the data comes from: the URL in the settings, or the files the user chose. */
 export function currentSource(settings) {
+  if (imageSet) return { kind: 'images', id: imageSet.meta.id, names: [imageSet.meta.source || 'your images'] };
   return localFiles ? { kind: 'local', names: localFiles.names } : { kind: 'url', url: settings.data };
 }
 
 /** What Start does for the data from `base`, for the first screen: { text, download }. */
 export function describeDataFor(base) {
+  if (imageSet) {
+    const m = imageSet.meta;
+    return { text: `uses your images (${m.source || 'dropped'}: ${m.classes} classes, ${m.trainCount.toLocaleString('en')} training images, ${m.channels}×${m.height}×${m.width})`, download: false };
+  }
   if (localFiles) return { text: `uses your files (${localFiles.names.join(', ')})`, download: false };
   if (dataKey === `url:${base}`) return { text: 'uses the CIFAR-10 data already loaded', download: false };
   const url = new URL(base);
@@ -69,6 +96,10 @@ export function describeDataFor(base) {
 
 /** Gets `source`'s data into the worker unless it holds it already. */
 export async function ensureData(source) {
+  if (source.kind === 'images') {
+    if (dataKey !== `images:${source.id}`) await sendImageSet(await imageRecords(source.id));
+    return;
+  }
   if (source.kind === 'url') {
     if (dataKey !== `url:${source.url}`) await loadFromUrl(source.url);
     return;
@@ -91,6 +122,8 @@ export async function loadLocalFiles(fileList) {
     // The File objects stay readable for this page's life: a new worker can be given them again.
     const names = [...fileList].map((f) => f.name);
     localFiles = { key, files: [...fileList], names };
+    imageSet = null; // the dropped CIFAR-10 files replace your images as the source (they stay stored)
+    $('image-use').hidden = false;
     $('local-data').textContent = `Using your files (${names.join(', ')}). Edit the data URL to fetch from there instead.`;
     $('local-data').hidden = false;
   } catch (error) {
@@ -191,6 +224,30 @@ async function sendData(files, key) {
   renderImageGrid($('image-grid'), sample, null);
   $('image-grid').classList.remove('placeholder');
   hooks.log(`# Data: ${reply.trainCount.toLocaleString('en')} training and ${reply.testCount.toLocaleString('en')} test images`, 'log-info');
+}
+
+/** Your images' records to the worker, in their own format (shape, classes, mean and std). */
+async function sendImageSet(set) {
+  const { meta } = set;
+  const stored = set.stored !== false;
+  // Stored records can be read again; records that are not must stay in the page for a new worker.
+  const train = stored ? set.train : set.train.slice(0), test = stored ? set.test : set.test.slice(0);
+  dataKey = null;
+  const name = meta.source || 'your images';
+  const reply = await hooks.request(P.LOAD_DATA, {
+    train: [{ name: `${name}/${meta.files.train}`, buffer: train }], test: { name: `${name}/${meta.files.test}`, buffer: test }, format: formatOfMeta(meta),
+  }, [train, test]);
+  handedOver(set);
+  dataKey = `images:${meta.id}`;
+  failed = false;
+  hooks.clearErrors('data');
+  // The image grid draws 3 x 32 x 32 records; other shapes keep the placeholder for now.
+  sample = meta.channels === 3 && meta.height === 32 && meta.width === 32 ? reply.sample : null;
+  if (sample) {
+    renderImageGrid($('image-grid'), sample, null);
+    $('image-grid').classList.remove('placeholder');
+  }
+  hooks.log(`# Data: your images (${name}), ${meta.classes} classes, ${reply.trainCount.toLocaleString('en')} training and ${reply.testCount.toLocaleString('en')} test images of ${meta.channels}x${meta.height}x${meta.width} (Wasm memory ${formatBytes(reply.wasmBytes)})`, 'log-info');
 }
 
 /** Errors name the file by its URL when it was fetched, by its name when it was dropped. */

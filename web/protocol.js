@@ -6,8 +6,12 @@
 // events the worker sends on its own while training.
 //
 // Page -> worker (requests)
-//   LOAD_DATA      { train: [{ name, buffer }], test: { name, buffer } }   buffers are transferred
-//                  -> DATA_LOADED { trainCount, testCount, sample: { images, labels } }
+//   LOAD_DATA      { train: [{ name, buffer }], test: { name, buffer }, format }   buffers are transferred;
+//                  format: the records' layout (engine.js CIFAR10_FORMAT, the default, or an image
+//                  set's, image-records.js formatOfMeta); more records than fit in the worker's
+//                  Wasm memory are refused, saying how many fit
+//                  -> DATA_LOADED { trainCount, testCount, sample: { images, labels }, wasmBytes }
+//                     wasmBytes: the worker's Wasm memory now
 //                     sample: the first SAMPLE_IMAGES test images (Uint8Array, 3072 bytes each, R, G, B
 //                     planes) and their labels, for the image grid
 //                  -> ERROR { scope: 'data', message }   message starts with the file's name
@@ -82,10 +86,11 @@
 //   LOSS           { epoch, epochs, step, steps, loss }   every 100 steps: the mean of those steps'
 //                  losses, as the CLI prints it (formatLoss)
 //   EPOCH          { epoch, epochs, test_accuracy, correct, total, test_loss, train_samples_per_s,
-//                    eval_samples_per_s, elapsed_s, confusion, predictions, conv1 }
+//                    eval_samples_per_s, elapsed_s, confusion, predictions, conv1, wasmBytes }
 //                  after each epoch's evaluation on the test set. confusion: Int32Array(100),
 //                  [true * 10 + predicted]; predictions: Uint8Array of the first SAMPLE_IMAGES test
-//                  images; conv1: Float32Array(450), conv1.weight (6, 3, 5, 5)
+//                  images; conv1: Float32Array(450), conv1.weight (6, 3, 5, 5); wasmBytes: the
+//                  worker's Wasm memory
 //   CHECKPOINT     { reason, runState, buffer }   reason: 'start' | 'epoch' | 'interval' | 'pause' |
 //                  'stop'. A checkpoint of the run between two steps (Model.saveCheckpoint, transferred)
 //                  for the page to keep; runState as Model.loadCheckpoint returns it. Every LOSS and

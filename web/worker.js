@@ -9,6 +9,7 @@ import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
 import { importSafetensors, safetensorsDescription } from './safetensors.js';
 import { MODEL_FILE_KINDS, modelFile, downloadName, modelNameOf } from './model-files.js';
+import { checkFits } from './image-records.js';
 
 // Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
 const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
@@ -19,6 +20,7 @@ const DEBUG_STEP_MS = DEBUG ? Number(new URL(self.location.href).searchParams.ge
 let enginePromise = null;
 let train = null;      // full data sets; a run uses views limited to limitTrain/limitTest
 let test = null;
+let dataFormat = CIFAR10_FORMAT; // the loaded records' layout (LOAD_DATA's format)
 let model = null;
 let run = null;
 let paused = false;
@@ -113,7 +115,7 @@ async function describe(id, { text }) {
   const { engine } = await getEngine();
   let candidate;
   try {
-    candidate = createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: 1 });
+    candidate = createModelFromDescription(engine, text, dataFormat, { maxBatch: 1 });
   } catch (error) {
     reply(id, P.ERROR, { scope: 'model', message: error.message, line: error.line ?? null });
     return;
@@ -146,7 +148,7 @@ async function activations(id, { index }) {
 /** A model from a description; a bad description is refused with its line. */
 function modelFrom(engine, text, { maxBatch, seed }) {
   try {
-    return createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch, seed });
+    return createModelFromDescription(engine, text, dataFormat, { maxBatch, seed });
   } catch (error) {
     if (error instanceof DescriptionError) throw new RangeError(`the model description: ${error.message}`);
     throw error;
@@ -157,15 +159,17 @@ function samplePredictions(predictions) {
   return predictions.slice(0, P.SAMPLE_IMAGES);
 }
 
-async function loadData(id, { train: trainFiles, test: testFile }) {
+async function loadData(id, { train: trainFiles, test: testFile, format = CIFAR10_FORMAT }) {
   const { engine } = await getEngine();
   await stopRun();
   const toFiles = (files) => files.map(({ name, buffer }) => ({ name, bytes: new Uint8Array(buffer) }));
+  const count = [...trainFiles, testFile].reduce((n, f) => n + f.buffer.byteLength / format.recordBytes, 0);
+  checkFits(count, format.recordBytes, 'records');
   // Validate both before replacing either, so a bad file leaves the loaded data as it was.
-  const newTrain = engine.loadDataset(toFiles(trainFiles));
+  const newTrain = engine.loadDataset(toFiles(trainFiles), { format });
   let newTest;
   try {
-    newTest = engine.loadDataset(toFiles([testFile]));
+    newTest = engine.loadDataset(toFiles([testFile]), { format });
   } catch (error) {
     newTrain.free();
     throw error;
@@ -174,11 +178,12 @@ async function loadData(id, { train: trainFiles, test: testFile }) {
   test?.free();
   train = newTrain;
   test = newTest;
+  dataFormat = format;
   const n = Math.min(P.SAMPLE_IMAGES, test.count);
-  const images = new Uint8Array(n * 3072);
-  for (let i = 0; i < n; i++) images.set(test.image(i), i * 3072);
+  const images = new Uint8Array(n * test.imageBytes);
+  for (let i = 0; i < n; i++) images.set(test.image(i), i * test.imageBytes);
   const labels = test.labels().slice(0, n);
-  reply(id, P.DATA_LOADED, { trainCount: train.count, testCount: test.count, sample: { images, labels } }, [images.buffer, labels.buffer]);
+  reply(id, P.DATA_LOADED, { trainCount: train.count, testCount: test.count, sample: { images, labels }, wasmBytes: engine.memoryBytes }, [images.buffer, labels.buffer]);
 }
 
 /**
@@ -450,7 +455,7 @@ function emit(event) {
   const confusion = detail.confusion;
   const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
-  post(P.EPOCH, { ...summary, confusion, predictions, conv1, conv1Shape: conv1ShapeOf(model) }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
+  post(P.EPOCH, { ...summary, confusion, predictions, conv1, conv1Shape: conv1ShapeOf(model), wasmBytes: model.engine.memoryBytes }, [confusion.buffer, predictions.buffer, ...(conv1 ? [conv1.buffer] : [])]);
 }
 
 function postProgress() {
@@ -520,7 +525,7 @@ async function exportModel(id, { kind = null }) {
   for (const k of kind ? [kind] : Object.keys(MODEL_FILE_KINDS)) {
     const file = { kind: k, name: downloadName(name, modelAccuracy, k), size: null, problem: null };
     try {
-      const bytes = modelFile(model, k, { format: CIFAR10_FORMAT, accuracy: modelAccuracy });
+      const bytes = modelFile(model, k, { format: dataFormat, accuracy: modelAccuracy });
       file.size = bytes.byteLength;
       if (kind) {
         file.buffer = bytes.buffer;

@@ -17,13 +17,16 @@ import { DataParallelStepper } from '../../web/parallel.js';
 import { startPeerWorkers } from './peer.js';
 import { readCheckedFile, checkedSize, FileRefusedError, atMost, RECORDS_RULE, CHECKPOINT_RULE } from './files.js';
 import { weightsRule, safetensorsRule, DESCRIPTION_RULE } from '../../web/file-limits.js';
+import { isPackedDir, loadPacked } from './packed.js';
+import { ImageSetError } from '../../web/image-records.js';
 
 /** All cores but one, at least one: the default number of training workers. */
 export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
 
 const USAGE = `usage: npm run --silent train -- --data DIR [options]
 
-  --data DIR              folder with data_batch_1.bin ... data_batch_5.bin and test_batch.bin
+  --data DIR              folder with data_batch_1.bin ... data_batch_5.bin and test_batch.bin,
+                          or made by 'npm run pack' (it holds webtrain-images.json)
   --model NAME|FILE       the network: a preset (${PRESETS.map((p) => p.name).join(', ')}; default simplecnn)
                           or a description file (see the README's "Describing a network")
   --print-model           print the model's summary table (layers, shapes, parameters, MFLOP) and exit
@@ -57,6 +60,9 @@ class UserError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/** The records' layout: CIFAR-10's, or a packed image set's (set by main from --data). */
+let dataFormat = CIFAR10_FORMAT;
 
 function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   if (!/^\d+$/.test(text ?? '') || Number(text) < min || Number(text) > max) {
@@ -96,7 +102,7 @@ function parseOptions(argv) {
   }
   const v = parsed.values;
   if (v.help) return { help: true };
-  if (v['print-model']) return { printModel: true, model: v.model ?? 'simplecnn' };
+  if (v['print-model']) return { printModel: true, model: v.model ?? 'simplecnn', data: v.data };
   const exports = v.export ?? [], imports = v.import ?? [];
   for (const file of exports) {
     if (!kindOfFile(file)) throw new UserError(`--export ${file}: the extension must be .safetensors, .onnx or .py (it chooses the format)`, 2);
@@ -175,7 +181,7 @@ async function modelText(model) {
 /** A model of the engine from a description; a bad description is a usage error naming the line. */
 function buildModel(engine, { text, name }, options) {
   try {
-    return createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: options.batchSize ?? 64, seed: options.seed ?? 0 });
+    return createModelFromDescription(engine, text, dataFormat, { maxBatch: options.batchSize ?? 64, seed: options.seed ?? 0 });
   } catch (error) {
     if (error instanceof DescriptionError) throw new UserError(`${name}: ${error.message}`, 2);
     throw error;
@@ -223,6 +229,13 @@ async function startPeers(count, model, train, trainFiles, testFiles, module, op
     throw error;
   }
   return stepper;
+}
+
+/** A packed image folder (npm run pack): its records, validated by the C reader like CIFAR's. */
+async function loadPackedData(engine, packed, { limitTrain, limitTest }) {
+  const train = engine.loadDataset(packed.trainFiles, { limit: limitTrain, format: packed.format });
+  const test = engine.loadDataset(packed.testFiles, { limit: limitTest, format: packed.format });
+  return { train, test, trainFiles: packed.trainFiles, testFiles: packed.testFiles };
 }
 
 async function loadData(engine, dir, { limitTrain, limitTest }) {
@@ -275,11 +288,20 @@ export async function main(argv, out = process.stdout) {
     out.write(`${USAGE}\n`);
     return;
   }
+  let packed = null;
+  if (options.data && isPackedDir(options.data)) {
+    try {
+      packed = await loadPacked(options.data);
+    } catch (error) {
+      throw error instanceof ImageSetError || error instanceof FileRefusedError ? new UserError(error.message) : error;
+    }
+    dataFormat = packed.format;
+  }
   const module = await compileModule();
   const engine = await createEngine(module);
   if (options.printModel) {
     const model = buildModel(engine, await modelText(options.model), {});
-    out.write(`${options.model} for CIFAR-10 (3x32x32, 10 classes):\n${formatSummary(summarize(model))}\n`);
+    out.write(`${options.model} for ${packed ? options.data : 'CIFAR-10'} (${dataFormat.channels}x${dataFormat.height}x${dataFormat.width}, ${dataFormat.classes} classes):\n${formatSummary(summarize(model))}\n`);
     return;
   }
   const print = options.json
@@ -328,7 +350,7 @@ export async function main(argv, out = process.stdout) {
     await writeExports(model, options.exports, null);
     return;
   }
-  const { train, test, trainFiles, testFiles } = await loadData(engine, options.data, options);
+  const { train, test, trainFiles, testFiles } = packed ? await loadPackedData(engine, packed, options) : await loadData(engine, options.data, options);
 
   const workers = options.epochs > 0 ? options.workers : 1;
   let run;
@@ -406,7 +428,7 @@ async function writeExports(model, files, accuracy) {
   if (!model.description) attachDescription(model, parseDescription(model.source().text || await loadPreset('simplecnn')));
   for (const file of files) {
     const kind = kindOfFile(file);
-    await writeFileAtomic(file, modelFile(model, kind, { format: CIFAR10_FORMAT, accuracy }), MODEL_FILE_KINDS[kind].label);
+    await writeFileAtomic(file, modelFile(model, kind, { format: dataFormat, accuracy }), MODEL_FILE_KINDS[kind].label);
   }
 }
 
