@@ -106,6 +106,7 @@ export async function listTar(file, name = file.name) {
     }
     pos = data + Math.ceil(size / 512) * 512;
   }
-  if (pos < file.size || files.length === 0) throw new ImageSetError(`${name}: not a tar archive, or truncated`);
+  if (pos < file.size) throw new ImageSetError(`${name}: the archive is truncated (it ends inside a header)`);
+  if (files.length === 0) throw new ImageSetError(`${name}: not a tar archive, or one without files`);
   return { files, folders };
 }
