@@ -110,6 +110,16 @@ async function storedSet(page) {
   return { train: Buffer.from(stored.train, 'base64'), test: Buffer.from(stored.test, 'base64'), meta: JSON.parse(stored.meta) };
 }
 
+/** Drops one file on `selector` as a user would, through a drop event with a DataTransfer. */
+async function dropFile(page, selector, file) {
+  const dataTransfer = await page.evaluateHandle(({ name, base64 }) => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], name));
+    return transfer;
+  }, { name: path.basename(file), base64: readFileSync(file).toString('base64') });
+  await page.dispatchEvent(selector, 'drop', { dataTransfer });
+}
+
 /** The metadata of a packed 3x32x32 set of 10 classes (for records made directly). */
 function packedMeta(fields) {
   return {
@@ -147,8 +157,16 @@ function assertSameSet(pageSet, dir) {
 test('a chosen folder is decoded in a worker into the same records as npm run pack, trains, and is still there after a reload', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t, '?epochs=1&batch=8&workers=2');
+  // Every text the progress line shows, however briefly.
+  await page.evaluate(() => {
+    window.progressTexts = [];
+    const line = document.getElementById('image-progress');
+    new MutationObserver(() => window.progressTexts.push(line.textContent)).observe(line, { childList: true, characterData: true, subtree: true });
+  });
   await page.setInputFiles('#image-folder', folder.dir);
   const shown = await imagesDone(page);
+  const progress = await page.evaluate(() => window.progressTexts);
+  assert.ok(progress.some((text) => new RegExp(`^Decoding: ${folder.images + 1} of ${folder.images + 1} files · [\\d,]+ images/s · 1 skipped: cats/broken\\.png \\(could not be decoded: `).test(text)), progress.join('\n'));
   assert.match(shown.progress, new RegExp(`^Done: ${folder.images} images\\. 2 skipped: cats/broken\\.png \\(could not be decoded: .*\\), dogs/notes\\.txt \\(not a PNG or JPEG file\\)`));
   assert.match(shown.set, /^pets: 3 classes \(birds, cats, dogs\), \d+ training and 3 test images, 32×32 colour, kept in this browser/);
   assert.match(await page.textContent('#start-info'), /uses your images \(pets: 3 classes/);
@@ -178,7 +196,7 @@ test('a chosen folder is decoded in a worker into the same records as npm run pa
   assert.match(await page.textContent('#log'), /# Data: your images \(pets\), 3 classes/);
 });
 
-test('grey and another size: the same bytes as pack --grey --size 20; a .zip and a .tar of the folder give the same records', async (t) => {
+test('grey and another size: the same bytes as pack --grey --size 20; a .zip (dropped) and a .tar (chosen) of the folder give the same records', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t);
   await page.fill('#image-size', '20');
@@ -200,7 +218,8 @@ shutil.make_archive(sys.argv[1][:-4], 'zip', sys.argv[3], 'pets')
 shutil.make_archive(sys.argv[2][:-4], 'tar', sys.argv[3], 'pets')`, zip, tar, temp], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   for (const archive of [zip, tar]) {
-    await page.setInputFiles('#image-archive', archive);
+    if (archive === zip) await dropFile(page, '#image-drop-zone', archive);
+    else await page.setInputFiles('#image-archive', archive);
     await page.waitForFunction(() => document.getElementById('image-progress').textContent.startsWith('Reading') || document.getElementById('image-progress').textContent.startsWith('Decoding'));
     const done = await imagesDone(page);
     assert.match(done.set, new RegExp(`^pets: 3 classes .*20×20 grey`), `${path.basename(archive)}: ${JSON.stringify(done)}`);
@@ -291,4 +310,33 @@ test('100,000 32x32 colour images train in the page within 512 MB of Wasm memory
   assert.ok(loadedMb <= 512, `Wasm memory ${loadedMb} MB after loading`);
   assert.ok(wasm > 0 && wasm <= 512 * MB, `Wasm memory ${(wasm / MB).toFixed(1)} MB after training`);
   assert.match(log, /^Test accuracy: \d+\.\d\d% \(\d+\/640\)$/m);
+});
+
+test('partly transparent pixels: composited on white, within 1 of pack (the canvas stores premultiplied alpha)', async (t) => {
+  if (skipReason) return t.skip(skipReason);
+  const dir = path.join(temp, 'alpha');
+  for (const [name, pattern] of [['left', 0], ['right', 1]]) {
+    mkdirSync(path.join(dir, name), { recursive: true });
+    for (let i = 0; i < 3; i++) {
+      const w = 30 + 7 * i, h = 26 + 3 * i, pixels = makePixels(w, h, 4, 50 + i, pattern);
+      for (let k = 3; k < pixels.length; k += 4) pixels[k] = (k * 13) % 256; // every alpha value
+      writeFileSync(path.join(dir, name, `${i}.png`), encodePng(w, h, 4, pixels));
+    }
+  }
+  const page = await openPage(t);
+  await page.fill('#image-test', '34');
+  await page.setInputFiles('#image-folder', dir);
+  await imagesDone(page);
+  const out = path.join(temp, 'alpha-packed');
+  pack(dir, out, '--test-fraction', '0.34');
+  const got = await storedSet(page), want = readFileSync(path.join(out, TRAIN_FILE));
+  assert.equal(got.train.length, want.length);
+  let differ = 0, most = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got.train[i] - want[i]);
+    if (d) differ++;
+    most = Math.max(most, d);
+  }
+  console.log(`# partly transparent PNGs: ${differ} of ${want.length} bytes differ, by at most ${most}`);
+  assert.ok(most <= 1, `bytes differ by up to ${most}`);
 });

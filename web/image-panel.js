@@ -118,7 +118,11 @@ function fail(error) {
 
 /** Decodes in image-worker.js; the result becomes the data source. */
 function makeSet(input) {
-  if (decoding || hooks.busy()) return;
+  if (decoding) return; // one folder at a time: the one being decoded finishes first
+  if (hooks.busy()) {
+    fail(new Error('a run is going on: stop it first, then drop the images again'));
+    return;
+  }
   let options;
   try {
     options = readOptions();

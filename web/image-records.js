@@ -378,10 +378,11 @@ export async function packFolder(entries, folders, { size = IMAGE_DEFAULTS.size,
   for (const f of files) candidates[f.label]++;
   checkClasses(classNames, candidates);
   const items = files.map((f) => ({ ...byPath.get(f.path), path: f.path, label: f.label, problem: byPath.get(f.path).problem ?? null }));
-  const result = await packImages(items, { size, channels, classes: classNames.length, decode, onProgress, concurrency });
-  checkClasses(classNames, result.counts, 'no image that could be decoded');
-  // Named as inside the dropped folder, as pack names them inside DIR.
+  // Files are named as inside the dropped folder, as pack names them inside DIR.
   const inside = (p) => p.slice(prefix.length);
+  const report = onProgress && ((p) => onProgress({ ...p, skipped: p.skipped.map((skip) => ({ ...skip, path: inside(skip.path) })) }));
+  const result = await packImages(items, { size, channels, classes: classNames.length, decode, onProgress: report, concurrency });
+  checkClasses(classNames, result.counts, 'no image that could be decoded');
   const skipped = [
     ...result.skipped.map((s) => ({ ...s, path: inside(s.path) })),
     ...unsupported.map((path) => ({ path: inside(path), reason: 'not a PNG or JPEG file' })),
