@@ -281,12 +281,12 @@ test('a storage quota too small for the set says how much is needed; the page ke
   assert.match(await page.textContent('#log'), /^Test accuracy: /m);
 });
 
-test('100,000 32x32 colour images train in the page within 512 MB of Wasm memory per worker', async (t) => {
+test('100,000 32x32 colour training images (and 10,000 test images) train in the page within 512 MB of Wasm memory per worker', async (t) => {
   if (skipReason) return t.skip(skipReason);
   // Records made directly (the decode path is tested above), as `npm run pack` lays them out.
   const dir = path.join(temp, 'hundred-k');
   mkdirSync(dir);
-  const train = 90000, testCount = 10000, recordBytes = 3073;
+  const train = 100000, testCount = 10000, recordBytes = 3073;
   const writeRecords = (name, count, seed) => {
     const fd = openSync(path.join(dir, name), 'w');
     for (let done = 0; done < count; done += 10000) writeSync(fd, makeRecords(Math.min(10000, count - done), seed + done));
@@ -298,15 +298,15 @@ test('100,000 32x32 colour images train in the page within 512 MB of Wasm memory
   const page = await openPage(t, '?epochs=1&batch=64&limitTrain=640&limitTest=640&workers=1');
   await page.setInputFiles('#image-folder', dir);
   const shown = await imagesDone(page, { timeout: 300000 });
-  assert.match(shown.set ?? '', /^hundred-k: 10 classes .* 90,000 training and 10,000 test images, 32×32 colour/, JSON.stringify(shown));
+  assert.match(shown.set ?? '', /^hundred-k: 10 classes .* 100,000 training and 10,000 test images, 32×32 colour/, JSON.stringify(shown));
   await page.click('#start');
   await state(page, 'done');
   const log = await page.textContent('#log');
-  const data = /# Data: your images \(hundred-k\), 10 classes, 90,000 training and 10,000 test images of 3x32x32 \(Wasm memory (\d+\.\d) MB\)/.exec(log);
+  const data = /# Data: your images \(hundred-k\), 10 classes, 100,000 training and 10,000 test images of 3x32x32 \(Wasm memory (\d+\.\d) MB\)/.exec(log);
   assert.ok(data, log.slice(0, 800));
   const wasm = Number(await page.getAttribute('#epoch-progress', 'data-wasm-bytes'));
   const loadedMb = Number(data[1]);
-  console.log(`# 100,000 images (${(100000 * recordBytes / MB).toFixed(1)} MB of records): Wasm memory ${loadedMb} MB after loading${wasm ? `, ${(wasm / MB).toFixed(1)} MB after training` : ''}`);
+  console.log(`# 100,000 training and 10,000 test images (${((train + testCount) * recordBytes / MB).toFixed(1)} MB of records): Wasm memory ${loadedMb} MB after loading${wasm ? `, ${(wasm / MB).toFixed(1)} MB after training` : ''}`);
   assert.ok(loadedMb <= 512, `Wasm memory ${loadedMb} MB after loading`);
   assert.ok(wasm > 0 && wasm <= 512 * MB, `Wasm memory ${(wasm / MB).toFixed(1)} MB after training`);
   assert.match(log, /^Test accuracy: \d+\.\d\d% \(\d+\/640\)$/m);
