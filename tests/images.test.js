@@ -13,6 +13,7 @@ import {
   WASM_MEMORY_LIMIT, MAX_CLASSES,
 } from '../web/image-records.js';
 import { listZip, listTar } from '../web/image-archive.js';
+import { readEntries } from '../web/image-panel.js';
 import { writeImageFolder, encodePng, makePixels, pillowAvailable } from './helpers/images.js';
 import { runCli, jsonEvents } from './helpers/cli.js';
 import { tempDir } from './helpers/temp.js';
@@ -234,4 +235,24 @@ test('pack refuses bad input with a message: one class, an empty class folder, u
   writeFileSync(path.join(good, META_FILE), '{ not json');
   r = runCli(['--data', good, '--epochs', '1']);
   assert.match(r.stderr, /webtrain-images\.json: not valid JSON/);
+});
+
+test('a dropped folder is walked through its entries, every batch of every folder, empty folders included', async () => {
+  // FileSystemEntry stand-ins: a reader hands out at most 100 entries a call, as Chromium's does.
+  const file = (name) => ({ name, isDirectory: false, file: (resolve) => setTimeout(() => resolve({ name })) });
+  const folder = (name, children) => ({
+    name, isDirectory: true,
+    createReader: () => {
+      let at = 0;
+      return { readEntries: (resolve) => setTimeout(() => { const batch = children.slice(at, at + 100); at += batch.length; resolve(batch); }) };
+    },
+  });
+  const many = Array.from({ length: 250 }, (_, i) => file(`${i}.png`));
+  const { files, folders } = await readEntries([folder('pets', [folder('cats', many), folder('dogs', [file('a.jpg'), folder('deep', [file('b.png')])]), folder('empty', [])])]);
+  assert.deepEqual(folders, ['pets', 'pets/cats', 'pets/dogs', 'pets/dogs/deep', 'pets/empty']);
+  assert.equal(files.length, 252);
+  assert.deepEqual(files.slice(-2).map((f) => f.path), ['pets/dogs/a.jpg', 'pets/dogs/deep/b.png']);
+  assert.equal(files[249].file.name, '249.png');
+  const { classNames } = classifyPaths(files.map((f) => f.path), folders);
+  assert.deepEqual(classNames, ['cats', 'dogs', 'empty']);
 });

@@ -80,8 +80,11 @@ function fromFiles(files, folders) {
   makeSet({ entries: files, folders, source: files.every((f) => f.path.startsWith(`${top}/`)) ? top : 'your images' });
 }
 
-/** Walks dropped entries: { files: [{ path, file }], folders: [path] }. */
-async function readEntries(entries) {
+/**
+ * Walks dropped entries (webkitGetAsEntry): { files: [{ path, file }], folders: [path] }. A
+ * folder's reader gives its entries in batches (Chromium: 100) until an empty one.
+ */
+export async function readEntries(entries) {
   const files = [], folders = [];
   const all = (reader) => new Promise((resolve, reject) => {
     const out = [];
