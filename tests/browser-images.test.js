@@ -181,6 +181,10 @@ test('a chosen folder is decoded in a worker into the same records as npm run pa
   const log = await page.textContent('#log');
   assert.match(log, /# Data: your images \(pets\), 3 classes, \d+ training and 3 test images of 3x32x32/);
   assert.match(log, /^Test accuracy: \d+\.\d\d% \(\d\/3\)$/m);
+  // The test images are captioned with the folder names.
+  const truths = await page.$$eval('#image-grid .truth', (nodes) => nodes.map((n) => n.textContent));
+  assert.equal(truths.length, 3);
+  assert.ok(truths.every((name) => ['birds', 'cats', 'dogs'].includes(name)), truths.join(', '));
 
   await page.reload();
   await page.waitForSelector('body[data-state="idle"]');

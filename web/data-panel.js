@@ -242,7 +242,7 @@ async function sendImageSet(set) {
   failed = false;
   hooks.clearErrors('data');
   // The image grid draws 3 x 32 x 32 records; other shapes keep the placeholder for now.
-  sample = meta.channels === 3 && meta.height === 32 && meta.width === 32 ? reply.sample : null;
+  sample = meta.channels === 3 && meta.height === 32 && meta.width === 32 ? { ...reply.sample, classNames: meta.classNames } : null;
   if (sample) {
     renderImageGrid($('image-grid'), sample, null);
     $('image-grid').classList.remove('placeholder');

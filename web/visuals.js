@@ -100,20 +100,21 @@ function planarCanvas(className, size, value, label) {
   return canvas;
 }
 
-/** Test images with true labels, and predictions when there are some. */
+/** Test images with true labels, and predictions when there are some; sample.classNames, if given, names the labels. */
 export function renderImageGrid(container, sample, predictions) {
   const grid = el('div', 'image-grid');
   const n = sample.labels.length;
+  const names = sample.classNames ?? CLASS_NAMES;
   for (let i = 0; i < n; i++) {
     const truth = sample.labels[i];
     const predicted = predictions ? predictions[i] : null;
     const figure = el('figure', predicted == null ? 'tile' : predicted === truth ? 'tile right' : 'tile wrong');
     const bytes = sample.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES);
-    figure.appendChild(planarCanvas('cifar-image', 32, (k) => bytes[k], `test image ${i + 1}, a ${CLASS_NAMES[truth]}`));
+    figure.appendChild(planarCanvas('cifar-image', 32, (k) => bytes[k], `test image ${i + 1}, a ${names[truth]}`));
     const caption = el('figcaption');
-    caption.appendChild(el('span', 'pred', predicted == null ? '—' : CLASS_NAMES[predicted]));
-    caption.appendChild(el('span', 'truth', CLASS_NAMES[truth]));
-    figure.title = predicted == null ? `true: ${CLASS_NAMES[truth]}` : `predicted: ${CLASS_NAMES[predicted]}, true: ${CLASS_NAMES[truth]}`;
+    caption.appendChild(el('span', 'pred', predicted == null ? '—' : names[predicted]));
+    caption.appendChild(el('span', 'truth', names[truth]));
+    figure.title = predicted == null ? `true: ${names[truth]}` : `predicted: ${names[predicted]}, true: ${names[truth]}`;
     figure.appendChild(caption);
     grid.appendChild(figure);
   }
