@@ -231,7 +231,7 @@ shutil.make_archive(sys.argv[2][:-4], 'tar', sys.argv[3], 'pets')`, zip, tar, te
   }
 });
 
-test('bad input is refused with its message and the page keeps running: one class, an empty class folder, a folder of nothing but corrupt files, more images than fit, a damaged archive', async (t) => {
+test('bad input is refused with its message and the page keeps running: one class, an empty class folder, a folder of nothing but corrupt files, more images than fit, a label past the classes, a damaged archive', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t);
   const png = encodePng(8, 8, 3, makePixels(8, 8, 3, 1));
@@ -263,6 +263,13 @@ test('bad input is refused with its message and the page keeps running: one clas
   await page.setInputFiles('#image-folder', big);
   const refused = await imagesDone(page);
   assert.match(refused.progress, new RegExp(`${(fit + 1).toLocaleString('en')} images of 3,073 bytes each do not fit .* at most ${fit.toLocaleString('en')} fit`));
+  // A packed folder with a label past its classes.
+  const labels = make('bad-label', {
+    [META_FILE]: JSON.stringify(packedMeta({ trainCount: 2, testCount: 1 })),
+    [TRAIN_FILE]: Buffer.concat([Buffer.alloc(3073), Buffer.from([10]), Buffer.alloc(3072)]), [TEST_FILE]: Buffer.alloc(3073),
+  });
+  await page.setInputFiles('#image-folder', labels);
+  assert.match((await imagesDone(page)).progress, /bad-label\/train\.bin: record 1 has label 10, but there are 10 classes/);
   // A damaged zip.
   const zip = path.join(temp, 'damaged.zip');
   writeFileSync(zip, 'PK\x03\x04 this is not really a zip');

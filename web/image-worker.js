@@ -42,7 +42,13 @@ async function readPacked(entries) {
     const entry = find(meta.files?.[name.replace('.bin', '')] ?? name);
     if (!entry) throw new ImageSetError(`${metaFile.path} is there but ${name} is missing: drop the whole folder 'npm run pack' made`);
     if (entry.file.size !== count * meta.recordBytes) throw new ImageSetError(`${entry.path}: ${entry.file.size} bytes, but ${META_FILE} says ${count} records of ${meta.recordBytes} bytes`);
-    return entry.file.arrayBuffer();
+    const buffer = await entry.file.arrayBuffer(), bytes = new Uint8Array(buffer);
+    // Labels are checked here, before the set is kept, not only when a run loads it.
+    for (let r = 0; r < count; r++) {
+      const label = bytes[r * meta.recordBytes];
+      if (label >= meta.classes) throw new ImageSetError(`${entry.path}: record ${r} has label ${label}, but there are ${meta.classes} classes`);
+    }
+    return buffer;
   };
   return { meta, train: await read(TRAIN_FILE, meta.trainCount), test: await read(TEST_FILE, meta.testCount), skipped: listNames((meta.skipped?.first ?? []).map(describeSkip), 3) };
 }
