@@ -735,6 +735,7 @@ function showLoss(e) {
 }
 
 function showEpoch(e) {
+  if (e.wasmBytes) $('epoch-progress').dataset.wasmBytes = String(e.wasmBytes); // the worker's Wasm memory, for tests
   if (e.partial_loss) {
     // The epoch's last steps, after its last loss line: a point on the chart, not a log line
     // (the log keeps the CLI's lines), so a 50-step epoch still draws its loss.
@@ -1039,6 +1040,7 @@ async function main() {
       onDatasetChosen();
       log(`# The files are ${dataset.title}'s: the data set is now ${dataset.title}`, 'log-info');
     },
+    busy: () => !['idle', 'stopped', 'done'].includes(state),
   });
   modelPanel = createModelPanel({
     request,

@@ -9,11 +9,13 @@ import { fetchFiles, readLocalFiles, clearCache, cachedBytes, cacheAvailable, al
 import { renderImageGrid } from './visuals.js';
 import { WorkerError } from './worker-client.js';
 import { formatBytes } from './format.js';
+import { setupImagePanel, imageRecords, handedOver } from './image-panel.js';
+import { formatOfMeta } from './image-records.js';
 
 const $ = (id) => document.getElementById(id);
 
-let hooks = null;        // { request, log, showError, clearErrors, onChange, dataset, onDataset }
-let dataKey = null;      // what the worker holds: 'url:<data set>:<base>' or 'local:<n>'
+let hooks = null;        // { request, log, showError, clearErrors, onChange, dataset, onDataset, busy }
+let dataKey = null;      // what the worker holds: 'url:<data set>:<base>', 'local:<n>' or 'images:<id>'
 let localFiles = null;   // { key, files, names, dataset } when chosen files are the data source
 let loaded = DATASETS.cifar10; // the data set the worker holds (or last held)
 let localLoads = 0;
@@ -22,11 +24,13 @@ let failed = false;      // the last attempt to get the data failed
 let sample = null;       // the first test images and labels, for the grid
 let lastBase = null;     // the data URL last checked against the cache
 const cachedBases = new Set(); // data URLs whose six files are all in Cache Storage
+let imageSet = null;     // { meta } of your images (image-panel.js) when they are the data source
 
 /** hooks: request (worker-client), log(line, className), showError(message, scope),
  * clearErrors(scope), onChange() after anything Start's description depends on changed,
  * dataset() the data set chosen in the settings, onDataset(dataset) when dropped files are
- * another data set's (the picker follows them). */
+ * another data set's (the picker follows them), busy() (a run or a load is going on: a dropped
+ * image folder waits). */
 export function setupDataPanel(pageHooks) {
   hooks = pageHooks;
   showDropHint(hooks.dataset());
@@ -34,12 +38,26 @@ export function setupDataPanel(pageHooks) {
     await clearCache().catch((error) => hooks.showError(`Could not clear the stored data: ${error.message}`, 'data'));
     updateCacheSize();
   });
+  setupImagePanel({
+    onSet: (set) => {
+      imageSet = set ? { meta: set.meta } : null;
+      if (set && localFiles) {
+        localFiles = null;
+        $('local-data').hidden = true;
+      }
+      $('image-use').hidden = Boolean(set);
+      hooks.onChange();
+    },
+    showError: (message) => hooks.showError(message, 'data'),
+    clearErrors: () => hooks.clearErrors('data'),
+    busy: () => hooks.busy?.() ?? false,
+  }).catch((error) => hooks.showError(`Your stored images could not be read: ${error.message}`, 'data'));
 }
 
 export const dataFailed = () => failed;
 export const dataSample = () => sample;
 /** The class names of the data in the worker (the chosen set's before any is loaded). */
-export const dataClassNames = () => (dataKey ? loaded : hooks.dataset()).classNames;
+export const dataClassNames = () => (imageSet ? imageSet.meta.classNames : (dataKey ? loaded : hooks.dataset()).classNames);
 
 /** The drop zone names the chosen data set's files. */
 export function showDropHint(dataset) {
@@ -70,6 +88,10 @@ export function chooseDataset(dataset) {
 
 /** The data URL was edited: fetch from it again instead of the chosen files. */
 export function useDataUrl() {
+  if (imageSet && !localFiles) {
+    imageSet = null;
+    $('image-use').hidden = false;
+  }
   if (!localFiles) return;
   localFiles = null;
   $('local-data').hidden = true;
@@ -77,6 +99,7 @@ export function useDataUrl() {
 
 /** Where the data comes from: the URL in the settings, or the files the user chose. */
 export function currentSource(settings) {
+  if (imageSet) return { kind: 'images', id: imageSet.meta.id, names: [imageSet.meta.source || 'your images'] };
   return localFiles ? { kind: 'local', names: localFiles.names, dataset: localFiles.dataset.name } : { kind: 'url', url: settings.data, dataset: settings.dataset ?? 'cifar10' };
 }
 
@@ -86,6 +109,10 @@ const urlKey = (dataset, base) => `url:${dataset.name}:${base}`;
 
 /** What Start does for the data from `base`, for the first screen: { text, download }. */
 export function describeDataFor(base, dataset = hooks.dataset()) {
+  if (imageSet) {
+    const m = imageSet.meta;
+    return { text: `uses your images (${m.source || 'dropped'}: ${m.classes} classes, ${m.trainCount.toLocaleString('en')} training images, ${m.channels}×${m.height}×${m.width})`, download: false };
+  }
   if (localFiles) return { text: `uses your files (${localFiles.names.join(', ')})`, download: false };
   const title = dataset.title;
   if (dataKey === urlKey(dataset, base)) return { text: `uses the ${title} data already loaded`, download: false };
@@ -98,6 +125,10 @@ export function describeDataFor(base, dataset = hooks.dataset()) {
 
 /** Gets `source`'s data into the worker unless it holds it already. */
 export async function ensureData(source) {
+  if (source.kind === 'images') {
+    if (dataKey !== `images:${source.id}`) await sendImageSet(await imageRecords(source.id));
+    return;
+  }
   if (source.kind === 'url') {
     const dataset = datasetOf(source);
     if (dataKey !== urlKey(dataset, source.url)) await loadFromUrl(source.url, dataset);
@@ -145,6 +176,8 @@ export async function loadLocalFiles(fileList) {
     // The File objects stay readable for this page's life: a new worker can be given them again.
     const names = [...fileList].map((f) => f.name);
     localFiles = { key, files: [...fileList], names, dataset };
+    imageSet = null; // the dropped files replace your images as the source (they stay stored)
+    $('image-use').hidden = false;
     $('local-data').textContent = `Using your files (${names.join(', ')}) as ${dataset.title}. Edit the data URL to fetch from there instead.`;
     $('local-data').hidden = false;
   } catch (error) {
@@ -259,6 +292,27 @@ async function sendData(files, key, dataset) {
   $('image-grid').classList.remove('placeholder');
   const f = dataset.format;
   hooks.log(`# Data: ${reply.trainCount.toLocaleString('en')} training and ${reply.testCount.toLocaleString('en')} test images of ${dataset.title} (${f.channels}x${f.height}x${f.width}, ${f.classes} classes)`, 'log-info');
+}
+
+/** Your images' records to the worker, in their own format (shape, classes, mean and std). */
+async function sendImageSet(set) {
+  const { meta } = set;
+  const stored = set.stored !== false;
+  // Stored records can be read again; records that are not must stay in the page for a new worker.
+  const train = stored ? set.train : set.train.slice(0), test = stored ? set.test : set.test.slice(0);
+  dataKey = null;
+  const name = meta.source || 'your images';
+  const reply = await hooks.request(P.LOAD_DATA, {
+    train: [{ name: `${name}/${meta.files.train}`, buffer: train }], test: { name: `${name}/${meta.files.test}`, buffer: test }, format: formatOfMeta(meta),
+  }, [train, test]);
+  handedOver(set);
+  dataKey = `images:${meta.id}`;
+  failed = false;
+  hooks.clearErrors('data');
+  sample = { ...reply.sample, classNames: meta.classNames };
+  renderImageGrid($('image-grid'), sample, null, meta.classNames);
+  $('image-grid').classList.remove('placeholder');
+  hooks.log(`# Data: your images (${name}), ${meta.classes} classes, ${reply.trainCount.toLocaleString('en')} training and ${reply.testCount.toLocaleString('en')} test images of ${meta.channels}x${meta.height}x${meta.width} (Wasm memory ${formatBytes(reply.wasmBytes)})`, 'log-info');
 }
 
 /** Errors name the file by its URL when it was fetched, by its name when it was dropped. */

@@ -7,10 +7,13 @@
 //
 // Page -> worker (requests)
 //   LOAD_DATA      { train: [{ name, buffer }], test: { name, buffer }, format }   buffers are
-//                  transferred: records as format says (datasets.js; CIFAR10_FORMAT by default)
-//                  -> DATA_LOADED { trainCount, testCount, sample: { images, labels, indices, shape } }
+//                  transferred: records as format says (datasets.js; CIFAR10_FORMAT by default, or
+//                  an image set's, image-records.js formatOfMeta); more records than fit in the
+//                  worker's Wasm memory are refused, saying how many fit
+//                  -> DATA_LOADED { trainCount, testCount, sample: { images, labels, indices, shape }, wasmBytes }
 //                     sample: the first SAMPLE_IMAGES test images (Uint8Array, C planes of H x W
-//                     bytes each, shape [C, H, W]) and their labels, for the image grid
+//                     bytes each, shape [C, H, W]) and their labels, for the image grid;
+//                     wasmBytes: the worker's Wasm memory now
 //                  -> ERROR { scope: 'data', message }   message starts with the file's name
 //   DESCRIBE       { text, format }   a model description (model-description.js) to check against
 //                  `format` (the chosen data set's; kept for later checks), else the loaded data's
@@ -85,12 +88,13 @@
 //   LOSS           { epoch, epochs, step, steps, loss }   every 100 steps: the mean of those steps'
 //                  losses, as the CLI prints it (formatLoss)
 //   EPOCH          { epoch, epochs, test_accuracy, correct, total, test_loss, train_samples_per_s,
-//                    eval_samples_per_s, elapsed_s, confusion, predictions, conv1 }
+//                    eval_samples_per_s, elapsed_s, confusion, predictions, conv1, wasmBytes }
 //                  after each epoch's evaluation on the test set. confusion: Int32Array(K * K),
 //                  [true * K + predicted] for K classes; predictions: Uint8Array of the first
 //                  SAMPLE_IMAGES test images; mistakes: the first SAMPLE_IMAGES misclassified test
 //                  images, as DATA_LOADED's sample with `predicted`; conv1: the first conv's weight
-//                  when it sees the image (1 or 3 channels), conv1Shape its shape
+//                  when it sees the image (1 or 3 channels), conv1Shape its shape; wasmBytes: the
+//                  worker's Wasm memory
 //   CHECKPOINT     { reason, runState, buffer }   reason: 'start' | 'epoch' | 'interval' | 'pause' |
 //                  'stop'. A checkpoint of the run between two steps (Model.saveCheckpoint, transferred)
 //                  for the page to keep; runState as Model.loadCheckpoint returns it. Every LOSS and

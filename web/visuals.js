@@ -201,9 +201,9 @@ function planarCanvas(className, [channels, height, width], value, label) {
 
 /**
  * Test images with true labels, and predictions when there are some. sample: { images, labels,
- * shape: [C, H, W], indices }; predictions[i] is image i's, or sample.predicted when it has them.
+ * shape: [C, H, W], indices, classNames }; predictions[i] is image i's, or sample.predicted when it has them.
  */
-export function renderImageGrid(container, sample, predictions, classNames = CLASS_NAMES) {
+export function renderImageGrid(container, sample, predictions, classNames = sample.classNames ?? CLASS_NAMES) {
   const grid = el('div', 'image-grid');
   const n = sample.labels.length;
   const shape = sample.shape ?? [3, 32, 32];

@@ -9,6 +9,7 @@ import { DataParallelStepper } from './parallel.js';
 import * as P from './protocol.js';
 import { importSafetensors, safetensorsDescription } from './safetensors.js';
 import { MODEL_FILE_KINDS, modelFile, downloadName, modelNameOf } from './model-files.js';
+import { checkFits } from './image-records.js';
 
 // Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
 const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
@@ -166,6 +167,8 @@ async function loadData(id, { train: trainFiles, test: testFile, format = CIFAR1
   const { engine } = await getEngine();
   await stopRun();
   const toFiles = (files) => files.map(({ name, buffer }) => ({ name, bytes: new Uint8Array(buffer) }));
+  const count = [...trainFiles, testFile].reduce((n, f) => n + f.buffer.byteLength / format.recordBytes, 0);
+  checkFits(count, format.recordBytes, 'records');
   // Validate both before replacing either, so a bad file leaves the loaded data as it was.
   const newTrain = engine.loadDataset(toFiles(trainFiles), { format });
   let newTest;
@@ -180,7 +183,7 @@ async function loadData(id, { train: trainFiles, test: testFile, format = CIFAR1
   train = newTrain;
   test = newTest;
   const sample = imagesOf(Array.from({ length: Math.min(P.SAMPLE_IMAGES, test.count) }, (_, i) => i));
-  reply(id, P.DATA_LOADED, { trainCount: train.count, testCount: test.count, sample }, [sample.images.buffer, sample.labels.buffer]);
+  reply(id, P.DATA_LOADED, { trainCount: train.count, testCount: test.count, sample, wasmBytes: engine.memoryBytes }, [sample.images.buffer, sample.labels.buffer]);
 }
 
 /** Test images `indices` for the page to draw: { images (planes, one after another), labels, shape }. */
@@ -477,7 +480,7 @@ function emit(event) {
   const mistakes = mistakesOf(detail.predictions);
   const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
-  post(P.EPOCH, { ...summary, confusion, predictions, mistakes, conv1, conv1Shape: conv1ShapeOf(model) }, [confusion.buffer, predictions.buffer, mistakes.images.buffer, ...(conv1 ? [conv1.buffer] : [])]);
+  post(P.EPOCH, { ...summary, confusion, predictions, mistakes, conv1, conv1Shape: conv1ShapeOf(model), wasmBytes: model.engine.memoryBytes }, [confusion.buffer, predictions.buffer, mistakes.images.buffer, ...(conv1 ? [conv1.buffer] : [])]);
 }
 
 function postProgress() {

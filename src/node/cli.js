@@ -20,6 +20,8 @@ import { startPeerWorkers } from './peer.js';
 import { readCheckedFile, checkedSize, FileRefusedError, atMost, CHECKPOINT_RULE } from './files.js';
 import { readDataset, detectFolder } from './data.js';
 import { weightsRule, safetensorsRule, DESCRIPTION_RULE } from '../../web/file-limits.js';
+import { isPackedDir, loadPacked } from './packed.js';
+import { ImageSetError } from '../../web/image-records.js';
 
 /** All cores but one, at least one: the default number of training workers. */
 export const DEFAULT_WORKERS = Math.max(1, availableParallelism() - 1);
@@ -28,7 +30,8 @@ const USAGE = `usage: npm run --silent train -- --data DIR [options]
 
   --data DIR              the data set's folder, recognised by its files: CIFAR-10 (data_batch_1.bin
                           ... test_batch.bin), CIFAR-100 (train.bin, test.bin), MNIST or Fashion-MNIST
-                          (train-images-idx3-ubyte and the three others, each may be .gz)
+                          (train-images-idx3-ubyte and the three others, each may be .gz), or your
+                          images packed by 'npm run pack' (it holds webtrain-images.json)
   --dataset NAME          which data set DIR holds: ${DATASET_NAMES.join(', ')}. Needed
                           to read CIFAR-100's 20 coarse labels; MNIST and Fashion-MNIST share file
                           names: without it, a folder whose name contains "fashion" is Fashion-MNIST
@@ -84,6 +87,7 @@ class UserError extends Error {
     this.exitCode = exitCode;
   }
 }
+
 
 function parseInteger(name, text, min, max = Number.MAX_SAFE_INTEGER) {
   if (!/^\d+$/.test(text ?? '') || Number(text) < min || Number(text) > max) {
@@ -290,6 +294,13 @@ async function startPeers(count, model, train, trainFiles, testFiles, module, op
   return stepper;
 }
 
+/** A packed image folder (npm run pack): its records, validated by the C reader like CIFAR's. */
+function loadPackedData(engine, packed, { limitTrain, limitTest }) {
+  const train = engine.loadDataset(packed.trainFiles, { limit: limitTrain, format: packed.format });
+  const test = engine.loadDataset(packed.testFiles, { limit: limitTest, format: packed.format });
+  return { train, test, trainFiles: packed.trainFiles, testFiles: packed.testFiles, classNames: packed.classNames };
+}
+
 /** The data set in `dir`, read, checked by the C reader (a bad file is named) and loaded. */
 async function loadData(engine, dir, { dataset: wanted, limitTrain, limitTest }) {
   let data;
@@ -307,9 +318,14 @@ async function loadData(engine, dir, { dataset: wanted, limitTrain, limitTest })
 /** The data set a folder holds, from its file names only (for --print-model). */
 async function datasetOf(dir, wanted) {
   try {
+    if (isPackedDir(dir)) {
+      if (wanted) throw new UserError(`--dataset ${wanted}: ${dir} holds images packed by 'npm run pack' (webtrain-images.json), not ${wanted}`, 2);
+      const packed = await loadPacked(dir);
+      return { dataset: { name: 'images', title: `your images (${dir})`, format: packed.format, classNames: packed.classNames, packed }, note: null };
+    }
     return await detectFolder(dir, wanted);
   } catch (error) {
-    throw error instanceof DatasetError ? new UserError(error.message) : error;
+    throw error instanceof DatasetError || error instanceof ImageSetError || error instanceof FileRefusedError ? new UserError(error.message) : error;
   }
 }
 
@@ -404,7 +420,8 @@ export async function main(argv, out = process.stdout) {
     await writeExports(model, options.exports, null, dataset.format);
     return;
   }
-  const { train, test, trainFiles, testFiles, classNames } = await loadData(engine, options.data, { ...options, dataset: dataset.name });
+  const { train, test, trainFiles, testFiles, classNames } = dataset.packed
+    ? loadPackedData(engine, dataset.packed, options) : await loadData(engine, options.data, { ...options, dataset: dataset.name });
 
   const workers = recipe.epochs > 0 ? options.workers : 1;
   let run;
