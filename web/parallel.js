@@ -11,16 +11,17 @@
 //
 // Messages, leader -> peer:
 //   { type: 'init', module, spec, text, format, modelSeed, trainFiles: [{name, bytes}], testFiles,
-//     limit, testLimit, seed, shuffle, maxBatch, lr, state }   (spec/text/modelSeed: the model, as
-//     engine.js createModel takes it (the seed keys dropout); format: the records' layout; seed:
-//     the shuffle's; state: the leader's Model.exportState())
+//     limit, testLimit, seed, shuffle, maxBatch, lr, augment, state }   (spec/text/modelSeed: the
+//     model, as engine.js createModel takes it (the seed keys dropout); format: the records'
+//     layout; seed: the shuffle's and the augmentation's; state: the leader's Model.exportState())
 //   { type: 'apply', grads: Float32Array, groups, spares: [Float32Array] }   the summed gradient
 //     vector (gradients, then batch statistics): apply the update with it (no reply). It and the
 //     spares are the buffers the peer's nodes came in: they go back and forth instead of being
 //     allocated every step (248 KB each for SimpleCNN, a millisecond in Chromium).
 //   { type: 'step', epoch, step, offset, batch, lo, hi }  tree nodes of blocks [lo, hi) of the
-//     batch perm[offset .. offset + batch); step: the run's global step (dropout masks)
-//   { type: 'eval', offset, count }                evaluate test records [offset..+count)
+//     batch perm[offset .. offset + batch); step: the run's global step (dropout masks); epoch:
+//     the shuffle's and the augmentation's
+//   { type: 'eval', offset, count, tta }           evaluate test records [offset..+count)
 // peer -> leader:
 //   { type: 'ready' } | { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
 //   { type: 'nodes', nodes: [{ lo, hi, grads: Float32Array, lossSum }], startedAt, doneAt }
@@ -175,7 +176,7 @@ export class DataParallelStepper {
    * the files' buffers are the caller's to give away: the last peer gets them by transfer (no
    * copy of the 150 MB training set), the others get copies.
    */
-  async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr, transferFiles = false }) {
+  async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr, augment = 'none', transferFiles = false }) {
     const { spec, text } = this.model.source(), { format } = this.train;
     const state = this.model.exportState();
     this.peersHaveTest = testFiles.length > 0;
@@ -183,7 +184,7 @@ export class DataParallelStepper {
     await Promise.all(this.peers.map((p, k) => {
       const transfer = transferFiles && k === last ? [...trainFiles, ...testFiles].map((f) => f.bytes.buffer) : [];
       return p.request({
-        type: 'init', module, spec, text, format, modelSeed: this.model.seed, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
+        type: 'init', module, spec, text, format, modelSeed: this.model.seed, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, augment, maxBatch: this.model.maxBatch, state,
       }, transfer);
     }));
   }
@@ -192,11 +193,11 @@ export class DataParallelStepper {
    * Model.evaluate() over `test` with the work shared by all workers (when the peers were given
    * the same test files at init; otherwise the leader evaluates alone).
    */
-  async evaluate(test) {
-    if (!this.peersHaveTest) return this.model.evaluate(test);
+  async evaluate(test, { tta = 'none' } = {}) {
+    if (!this.peersHaveTest) return this.model.evaluate(test, { tta });
     const slices = splitBatch(test.count, this.workers);
-    const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1] }));
-    const mine = this.model.evaluate(test, slices[0]);
+    const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1], tta }));
+    const mine = this.model.evaluate(test, { ...slices[0], tta });
     const results = await Promise.all(replies);
     const predictions = new Uint8Array(test.count);
     predictions.set(mine.predictions, 0);
@@ -208,7 +209,7 @@ export class DataParallelStepper {
       predictions.set(r.predictions, slices[k + 1].offset);
     });
     const total = test.count;
-    return { correct, total, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion: mine.confusion, predictions };
+    return { correct, total, tta, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion: mine.confusion, predictions };
   }
 
   #nodeBuffer(i) {
@@ -312,6 +313,7 @@ export function serveGradientPeer(endpoint, createEngine) {
       model = engine.createModel({ spec: msg.spec, text: msg.text, maxBatch: msg.maxBatch, seed: msg.modelSeed });
       model.importState(msg.state);
       model.setAdam({ lr: msg.lr });
+      model.setAugment(msg.augment ?? 'none', msg.seed);
       permPtr = engine.alloc(4 * train.count);
       return { type: 'ready' };
     }
@@ -324,6 +326,7 @@ export function serveGradientPeer(endpoint, createEngine) {
       if (msg.epoch !== permEpoch) {
         if (options.shuffle) engine.writePermutation(permPtr, train.count, options.seed, msg.epoch);
         else engine.heapU32.set(Uint32Array.from({ length: train.count }, (_, i) => i), permPtr >> 2);
+        model.setEpoch(msg.epoch);
         permEpoch = msg.epoch;
       }
       const startedAt = clock();

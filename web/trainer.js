@@ -1,5 +1,6 @@
 // The reference training loop, one step at a time so a driver (the CLI, the page's worker) can
 // pause, report or stop between steps. Events mirror the PyTorch loop's output.
+import { parseAugment, parseTta } from './augment.js';
 
 const now = () => performance.now();
 
@@ -15,6 +16,7 @@ export class DivergenceError extends Error {
 
 export const TRAINING_DEFAULTS = Object.freeze({
   epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1, classes: 10,
+  augment: 'none', tta: 'none', whiten: true,
 });
 
 /**
@@ -33,6 +35,9 @@ export class TrainingRun {
   /**
    * stepper: optional DataParallelStepper (parallel.js); without it this thread trains alone.
    * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
+   * augment (web/augment.js) applies to training images, drawn from (seed, epoch, record); tta
+   * to every evaluation. whiten: a fresh run computes its whitening convs from `train` (false
+   * when the weights were imported).
    */
   constructor(engine, model, { train, test, stepper = null, resume = null, ...options }) {
     const o = { ...TRAINING_DEFAULTS, classes: model.classes ?? TRAINING_DEFAULTS.classes, ...options };
@@ -45,6 +50,8 @@ export class TrainingRun {
       if (!ok) throw new RangeError(`invalid ${key}: ${o[key]}`);
     }
     if (!train || train.count === 0) throw new RangeError('no training records');
+    o.augment = parseAugment(o.augment, 'augment');
+    o.tta = parseTta(o.tta, 'tta');
     this.engine = engine;
     this.model = model;
     this.train = train;
@@ -68,6 +75,8 @@ export class TrainingRun {
       this.windowSum = resume.windowSum;
       this.windowCount = resume.windowCount;
     }
+    model.setAugment(o.augment, o.seed);
+    if (!resume && o.whiten) model.initWhitening(train);
     this.startedAt = now();
     this.permPtr = engine.alloc(4 * train.count);
     if (!this.done) this.#preparePermutation();
@@ -96,6 +105,7 @@ export class TrainingRun {
 
   #preparePermutation() {
     const n = this.train.count;
+    this.model.setEpoch(this.epoch);
     if (this.options.shuffle) {
       this.engine.writePermutation(this.permPtr, n, this.options.seed, this.epoch);
     } else {
@@ -168,12 +178,13 @@ export class TrainingRun {
   /** Test-set accuracy, loss and confusion matrix of the current model (shared by all workers). */
   async evaluate() {
     const t0 = now();
-    const r = this.stepper ? await this.stepper.evaluate(this.test) : this.model.evaluate(this.test);
+    const { tta } = this.options;
+    const r = this.stepper ? await this.stepper.evaluate(this.test, { tta }) : this.model.evaluate(this.test, { tta });
     const seconds = (now() - t0) / 1000;
     return {
       ...r,
       samplesPerSecond: r.total / seconds,
-      summary: { test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss },
+      summary: { test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss, tta },
     };
   }
 

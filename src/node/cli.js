@@ -216,7 +216,7 @@ async function startPeers(count, model, train, trainFiles, testFiles, module, op
   try {
     await stepper.init({
       module, trainFiles, testFiles, limit: options.limitTrain, testLimit: options.limitTest,
-      seed: options.seed, shuffle: options.shuffle, lr: options.lr,
+      seed: options.seed, shuffle: options.shuffle, lr: options.lr, augment: options.augment,
     });
   } catch (error) {
     stepper.close();
@@ -333,7 +333,7 @@ export async function main(argv, out = process.stdout) {
   const workers = options.epochs > 0 ? options.workers : 1;
   let run;
   try {
-    run = new TrainingRun(engine, model, { train, test, ...options, resume, workers });
+    run = new TrainingRun(engine, model, { train, test, ...options, resume, workers, whiten: !options.importWeights && !options.imports.length });
   } catch (error) {
     throw new UserError(`${options.resume ?? 'training'}: ${error.message}`);
   }
