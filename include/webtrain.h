@@ -151,7 +151,8 @@ WT_API wt_status wt_model_set_stat_steps(wt_model *model, int32_t steps);
  * running statistics (they are not in the file), without touching the model. */
 WT_API wt_status wt_model_load_weights(wt_model *model, const uint8_t *data, size_t bytes);
 
-/* Logits (block, classes) of the most recent forward block. */
+/* Logits (block, classes) of the most recent forward block (of an evaluation block, averaged
+ * over the test-time augmentation's views). */
 WT_API const float *wt_model_logits(const wt_model *model);
 
 /* Training-mode forward pass on the records picked by indices[0..batch), block by block; the

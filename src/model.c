@@ -758,7 +758,8 @@ static const float *tta_logits(wt_model *m, wt_ctx *ctx, const wt_records *r, in
     const float *t1 = m->tta_logits + n, *t2 = m->tta_logits + 2 * n;
     for (size_t i = 0; i < n; i++) out[i] = 0.5f * out[i] + 0.5f * ((t1[i] + t2[i]) / 2.0f);
   }
-  return out;
+  memcpy(m->act[m->logits_slot], out, sizeof(float) * n); /* wt_model_logits(): the averaged logits */
+  return logits;
 }
 
 wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t first, int32_t count, int32_t *correct,
