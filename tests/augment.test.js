@@ -216,3 +216,25 @@ test('with augmentation and test-time augmentation, two workers train exactly th
   assert.notDeepEqual(plain.params, one.params, 'augmentation changed nothing');
   assert.equal(plain.events.at(-1).tta, 'none');
 });
+
+test('a run resumed mid-epoch from a checkpoint with augmentation on ends bit for bit as the straight run', async () => {
+  const engine = await createEngine(wasm);
+  const train = engine.loadDataset([{ name: 'train', bytes: makeRecords(200, 21) }]);
+  const test_ = engine.loadDataset([{ name: 'test', bytes: makeRecords(40, 22) }]);
+  const options = { epochs: 2, batchSize: 32, lr: 0.002, seed: 6, logEvery: 100, augment: 'airbench', tta: 'flip', train, test: test_ };
+  const make = () => createPresetModel(engine, 'small', { maxBatch: 32, seed: 4, text: SMALL_BN_NET });
+  const straight = make();
+  const a = new TrainingRun(engine, straight, options);
+  while (!a.done) await a.runStep();
+  const first = make();
+  const b = new TrainingRun(engine, first, options);
+  while (b.epoch < 1 || b.step < 3) await b.runStep();
+  const bytes = b.checkpoint();
+  const resumed = make();
+  const state = resumed.loadCheckpoint(bytes);
+  assert.deepEqual([state.epoch, state.step], [1, 3]);
+  const c = new TrainingRun(engine, resumed, { ...options, resume: state });
+  while (!c.done) await c.runStep();
+  assert.deepEqual(resumed.params(), straight.params(), 'the resumed run ends with other parameters');
+  assert.deepEqual(resumed.running(), straight.running());
+});

@@ -199,5 +199,6 @@ export function formatLoss(e) {
 }
 
 export function formatAccuracy(e) {
-  return `Test accuracy: ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total})`;
+  const tta = e.tta && e.tta !== 'none' ? `, test-time augmentation ${e.tta}` : '';
+  return `Test accuracy: ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}${tta})`;
 }
