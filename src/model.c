@@ -881,6 +881,20 @@ wt_status wt_model_decode(wt_model *model, const wt_records *records, const uint
   return WT_OK;
 }
 
+/* sum a[i] * b[i] in four fixed chains (the same order on every build), for instruction-level
+ * parallelism. */
+static double dot_chains(const double *a, const double *b, int32_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i], s1 += a[i + 1] * b[i + 1], s2 += a[i + 2] * b[i + 2], s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; i++) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+#define WT_WHITEN_CHUNK 1024 /* patches gathered at a time, in whole rows (one row may be longer) */
+
 /* The patch second moments of the first images for a whitening conv, then its weights. */
 static wt_status whiten_layer(wt_model *m, const wt_layer *l, const wt_records *r) {
   const wt_conv_shape *s = &l->conv;
@@ -888,41 +902,43 @@ static wt_status whiten_layer(wt_model *m, const wt_layer *l, const wt_records *
   const int32_t images = (int32_t)l->farg[1] < r->count ? (int32_t)l->farg[1] : r->count;
   const double eps = l->farg[0];
   double *cov = calloc((size_t)D * D, sizeof(double)), *vectors = malloc(sizeof(double) * (size_t)D * D);
-  double *values = malloc(sizeof(double) * D), *patch = malloc(sizeof(double) * D);
-  if (!cov || !vectors || !values || !patch) {
-    free(cov), free(vectors), free(values), free(patch);
+  double *values = malloc(sizeof(double) * D), *patches = malloc(sizeof(double) * (size_t)D * (W > WT_WHITEN_CHUNK ? W : WT_WHITEN_CHUNK));
+  if (!cov || !vectors || !values || !patches) {
+    free(cov), free(vectors), free(values), free(patches);
     return wt_fail(WT_ERR_OUT_OF_MEMORY, "out of memory whitening a %d-value patch", (int)D);
   }
   const wt_view identity = {0};
   const size_t plane = (size_t)H * W;
+  const int32_t OH = H - K + 1, OW = W - K + 1, positions = OH * OW;
+  const int32_t rows = OW >= WT_WHITEN_CHUNK ? 1 : WT_WHITEN_CHUNK / OW; /* patch rows gathered at a time */
   for (int32_t start = 0; start < images; start += m->block) {
     const int32_t B = images - start < m->block ? images - start : m->block;
     for (int32_t i = 0; i < B; i++) m->eval_indices[i] = (uint32_t)(start + i);
     decode(m, r, m->eval_indices, B, &identity);
     for (int32_t b = 0; b < B; b++) {
       const float *img = m->act[0] + (size_t)b * C * plane;
-      for (int32_t y = 0; y + K <= H; y++) {
-        for (int32_t x = 0; x + K <= W; x++) {
-          int32_t d = 0; /* (c, ky, kx): the weight's layout */
-          for (int32_t c = 0; c < C; c++)
-            for (int32_t ky = 0; ky < K; ky++)
-              for (int32_t kx = 0; kx < K; kx++) patch[d++] = img[c * plane + (size_t)(y + ky) * W + x + kx];
-          for (int32_t i = 0; i < D; i++) {
-            const double pi = patch[i];
-            double *row = cov + (size_t)i * D;
-            for (int32_t j = i; j < D; j++) row[j] += pi * patch[j];
-          }
-        }
+      for (int32_t y0 = 0; y0 < OH; y0 += rows) {
+        const int32_t n = (y0 + rows <= OH ? rows : OH - y0) * OW;
+        /* patches (D, n): row d = (c, ky, kx), the weight's layout; column = patch position */
+        for (int32_t c = 0, d = 0; c < C; c++)
+          for (int32_t ky = 0; ky < K; ky++)
+            for (int32_t kx = 0; kx < K; kx++, d++)
+              for (int32_t p = 0; p < n; p += OW) {
+                const float *src = img + c * plane + (size_t)(y0 + p / OW + ky) * W + kx;
+                for (int32_t x = 0; x < OW; x++) patches[(size_t)d * n + p + x] = src[x];
+              }
+        for (int32_t i = 0; i < D; i++)
+          for (int32_t j = i; j < D; j++) cov[(size_t)i * D + j] += dot_chains(patches + (size_t)i * n, patches + (size_t)j * n, n);
       }
     }
   }
-  const double patches = (double)images * (H - K + 1) * (W - K + 1);
+  const double count = (double)images * positions;
   for (int32_t i = 0; i < D; i++)
-    for (int32_t j = i; j < D; j++) cov[(size_t)j * D + i] = cov[(size_t)i * D + j] /= patches;
+    for (int32_t j = i; j < D; j++) cov[(size_t)j * D + i] = cov[(size_t)i * D + j] /= count;
   wt_symmetric_eigen(cov, D, values, vectors);
   wt_status st = WT_OK;
   float *w = m->params + m->tensors[l->first_tensor].offset; /* (2D, C, K, K) */
-  for (int32_t i = 0; i < D && st == WT_OK; i++) {
+  for (int32_t i = 0; i < D; i++) {
     if (!(values[i] + eps > 0)) {
       st = wt_fail(WT_ERR_BAD_DATA, "node %d: the patch matrix's eigenvalue %g plus eps %g is not positive", (int)l->node, values[i], eps);
       break;
@@ -933,7 +949,7 @@ static wt_status whiten_layer(wt_model *m, const wt_layer *l, const wt_records *
       w[(size_t)(D + i) * D + k] = -w[(size_t)i * D + k];
     }
   }
-  free(cov), free(vectors), free(values), free(patch);
+  free(cov), free(vectors), free(values), free(patches);
   return st;
 }
 
