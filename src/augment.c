@@ -1,6 +1,6 @@
 /* Augmentation as part of decoding: the view of each training image, drawn from (seed, epoch,
  * record), and the decode of one image through a view in one pass (model.c calls both). */
-#include "internal.h"
+#include "spec.h"
 
 /* Its own stream per record, so an image's view does not depend on which others share its batch. */
 #define WT_STREAM_AUGMENT 0x4155474D454E54ULL /* "AUGMENT" */
@@ -57,7 +57,7 @@ void wt_decode_view(float *img, const uint8_t *px, const float (*lut)[256], int 
     return;
   }
   const int reflect = v->pad == WT_PAD_REFLECT;
-  int32_t xs[1024]; /* WT_SPEC_MAX_SIDE */
+  int32_t xs[WT_SPEC_MAX_SIDE];
   for (int32_t x = 0; x < W; x++) xs[x] = source_index((v->flip ? W - 1 - x : x) + v->dx, W, reflect);
   for (int c = 0; c < C; c++) {
     const float *l = lut[c];

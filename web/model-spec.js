@@ -174,7 +174,9 @@ export function formatSummary({ rows, totals, input }) {
   const rule = '-'.repeat(line(table[0]).length);
   return [
     line(table[0]), rule, ...table.slice(1).map(line), rule,
-    `Parameters: ${totals.params.toLocaleString('en')} (${(totals.params * 4 / 1024).toFixed(1)} KiB as float32)${totals.buffers ? `; running statistics: ${totals.buffers.toLocaleString('en')}` : ''}`,
+    `Parameters: ${totals.params.toLocaleString('en')} (${(totals.params * 4 / 1024).toFixed(1)} KiB as float32` +
+      `${totals.trainable !== totals.params ? `; ${totals.trainable.toLocaleString('en')} trainable, the rest frozen` : ''})` +
+      `${totals.buffers ? `; running statistics: ${totals.buffers.toLocaleString('en')}` : ''}`,
     `Forward: ${totals.mflops.toFixed(2)} MFLOP per image (a training step: about 3x that)`,
   ].join('\n');
 }
