@@ -171,7 +171,8 @@ WT_API int32_t wt_grad_tree_mid(int32_t lo, int32_t hi); /* lo + largest power o
 /* Writes the tree node [lo, hi) of the batch indices[0..batch) into dst (grad_count floats, e.g.
  * wt_model_grads(), overwritten): loss_scale * d(summed loss)/d(params), then the node's summed
  * batch statistics; its summed loss (added up in the same tree) into *out_loss_sum. `step` keys
- * the dropout masks (with the model's seed and each image's place in the batch). */
+ * the dropout masks (with the model's seed and each image's place in the batch). The images are
+ * augmented as wt_model_set_augment and wt_model_set_epoch say (by default not at all). */
 WT_API wt_status wt_model_gradient(wt_model *model, const wt_records *records, const uint32_t *indices,
                                    int32_t batch, int32_t lo, int32_t hi, float loss_scale, int32_t step,
                                    float *dst, double *out_loss_sum);

@@ -734,7 +734,7 @@ wt_status wt_model_train_step(wt_model *model, const wt_records *records, const 
 /* Logits of one block of evaluation images (at eval_indices) under the model's test-time
  * augmentation: each pair of views is averaged as airbench does, 0.5 * a + 0.5 * b. */
 static const float *tta_logits(wt_model *m, wt_ctx *ctx, const wt_records *r, int B) {
-  static const wt_view views[6] = {
+  static const wt_view views[6] = { /* pad 0: WT_PAD_REFLECT, as airbench pads its translations */
       {0}, {.flip = 1}, {.dy = -1, .dx = -1}, {.flip = 1, .dy = -1, .dx = -1}, {.dy = 1, .dx = 1}, {.flip = 1, .dy = 1, .dx = 1},
   };
   const float *logits = m->act[m->logits_slot];
