@@ -180,7 +180,8 @@ WT_API wt_status wt_model_set_stat_steps(wt_model *model, int32_t steps);
  * running statistics (they are not in the file), without touching the model. */
 WT_API wt_status wt_model_load_weights(wt_model *model, const uint8_t *data, size_t bytes);
 
-/* Logits (block, classes) of the most recent forward block. */
+/* Logits (block, classes) of the most recent forward block (of an evaluation block, averaged
+ * over the test-time augmentation's views). */
 WT_API const float *wt_model_logits(const wt_model *model);
 
 /* Training-mode forward pass on the records picked by indices[0..batch), block by block; the
@@ -199,7 +200,8 @@ WT_API int32_t wt_grad_tree_mid(int32_t lo, int32_t hi); /* lo + largest power o
 /* Writes the tree node [lo, hi) of the batch indices[0..batch) into dst (grad_count floats, e.g.
  * wt_model_grads(), overwritten): loss_scale * d(summed loss)/d(params), then the node's summed
  * batch statistics; its summed loss (added up in the same tree) into *out_loss_sum. `step` keys
- * the dropout masks (with the model's seed and each image's place in the batch). */
+ * the dropout masks (with the model's seed and each image's place in the batch). The images are
+ * augmented as wt_model_set_augment and wt_model_set_epoch say (by default not at all). */
 WT_API wt_status wt_model_gradient(wt_model *model, const wt_records *records, const uint32_t *indices,
                                    int32_t batch, int32_t lo, int32_t hi, float loss_scale, int32_t step,
                                    float *dst, double *out_loss_sum);
@@ -260,6 +262,50 @@ WT_API wt_status wt_model_run(wt_model *model, const float *x, int32_t n, int32_
  * parameter gradients into wt_model_grads() (overwritten). */
 WT_API wt_status wt_model_run_backward(wt_model *model, const float *x, int32_t n, int32_t train, float *y,
                                        const float *dy, float *dx);
+
+/* ---- augmentation and test-time augmentation ---- */
+
+/* Training images are augmented as they are decoded, with no extra pass: each training image is
+ * translated by (dy, dx) (out(y, x) = in(y + dy, x + dx), the pixels from outside the image
+ * reflected as PyTorch's 'reflect' padding does, or black as torchvision's RandomCrop pads),
+ * then mirrored left-right if flipped, then a cutout square is set to 0 (the mean, after
+ * normalisation). The draws are a pure function of (seed, epoch, record index), so a resumed run
+ * and any number of workers see the same pixels. */
+enum { WT_FLIP_NONE = 0, WT_FLIP_RANDOM = 1, WT_FLIP_ALTERNATE = 2 };
+enum { WT_PAD_REFLECT = 0, WT_PAD_ZERO = 1 };
+typedef struct wt_augment {
+  uint32_t seed;      /* the run's seed */
+  int32_t flip;       /* WT_FLIP_NONE; _RANDOM: a coin per image and epoch; _ALTERNATE (airbench):
+                         epoch 0's coin, and every image flipped once more on odd epochs */
+  int32_t translate;  /* dy and dx uniform in [-translate, translate]; 0: none */
+  int32_t padding;    /* WT_PAD_REFLECT or WT_PAD_ZERO: what comes in from outside the image */
+  int32_t cutout;     /* side of the square; 0: none. Its centre is uniform over the image */
+} wt_augment;
+
+/* Sets the augmentation of training images (NULL or all zero: none, the default). Refuses
+ * values out of range (translate must be below the image's sides) and leaves the model as it was. */
+WT_API wt_status wt_model_set_augment(wt_model *model, const wt_augment *config);
+/* The epoch (0-based) whose augmentation the next training blocks get. */
+WT_API wt_status wt_model_set_epoch(wt_model *model, int32_t epoch);
+
+/* Test-time augmentation of wt_model_evaluate: the logits averaged over views of each image.
+ * FLIP: 0.5 (image) + 0.5 (mirrored). FLIP_TRANSLATE (airbench): 0.5 FLIP(image) + 0.5 the mean
+ * of FLIP(image translated by (-1, -1)) and FLIP(translated by (+1, +1)), reflect-padded. */
+enum { WT_TTA_NONE = 0, WT_TTA_FLIP = 1, WT_TTA_FLIP_TRANSLATE = 2 };
+WT_API wt_status wt_model_set_tta(wt_model *model, int32_t tta);
+
+/* Writes the images the net would see for records indices[0..n) into out (n, C, H, W):
+ * normalised, and with train != 0 augmented as the current epoch's training blocks are. */
+WT_API wt_status wt_model_decode(wt_model *model, const wt_records *records, const uint32_t *indices, int32_t n,
+                                 int32_t train, float *out);
+
+/* Computes the weights of every whitening conv (init = whiten, see src/spec.c) from the first
+ * images of `records` (normalised, not augmented): the eigenvectors of the k x k x C patch
+ * second-moment matrix, scaled by 1 / sqrt(eigenvalue + eps) and stacked with their negatives.
+ * Deterministic (double precision, a fixed-order Jacobi solver). *out_layers (may be NULL) is the
+ * number of layers whitened. Call it at the start of a run, not on resume (the checkpoint holds
+ * the weights). */
+WT_API wt_status wt_model_init_whitening(wt_model *model, const wt_records *records, int32_t *out_layers);
 
 /* ---- checkpoints: the whole training state in one versioned, CRC-checked file ---- */
 

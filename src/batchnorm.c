@@ -121,8 +121,11 @@ static wt_status batchnorm_plan(wt_layer *l, wt_planner *p) {
   if (dims < 0 || dims > 2 || (affine != 0 && affine != 1)) return wt_plan_fail(l, "batchnorm: bad dims %d or affine %d", (int)dims, (int)affine);
   if (features && features != C) return wt_plan_fail(l, "BatchNorm expects num_features %d but its input has %d %s", (int)features, (int)C, l->in.flat ? "features" : "channels");
   if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) return wt_plan_fail(l, "batchnorm: eps %g must be > 0 and momentum %g in [0, 1]", eps, momentum);
+  const int32_t frozen_weight = l->arg[1];
+  if (frozen_weight != 0 && frozen_weight != 1) return wt_plan_fail(l, "batchnorm: bad frozen-weight flag %d", (int)frozen_weight);
+  if (frozen_weight && !affine) return wt_plan_fail(l, "batchnorm: weight=frozen needs affine=True (without affine there is no weight)");
   if (affine) {
-    wt_plan_tensor(p, l, WT_ROLE_WEIGHT, 1, &C, 0, 1.0f, 1);
+    wt_plan_tensor(p, l, WT_ROLE_WEIGHT, 1, &C, 0, 1.0f, !frozen_weight);
     wt_plan_tensor(p, l, WT_ROLE_BIAS, 1, &C, 0, 0.0f, 1);
   }
   l->running_offset = p->running;

@@ -1,6 +1,8 @@
 /* The conv layer. Stride-1 unpadded convolutions with a bias (the seed's SimpleCNN) run the seed's
  * kernels, per image: direct SIMD kernels where they pay, else im2col followed by a matrix
  * product. Every other shape runs the general kernels of conv_kernels.c. */
+#include <math.h>
+
 #include "internal.h"
 
 /* Few channels on a large image (conv1): the im2col copy would be K*K times the input, and
@@ -114,6 +116,18 @@ static wt_status conv_plan(wt_layer *l, wt_planner *p) {
     return wt_plan_fail(l, "conv arguments out of range (out_channels %d, kernel %d, stride %d, padding %d)", (int)oc, (int)k, (int)stride, (int)pad);
   }
   if (in_check && in_check != l->in.c) return wt_plan_fail(l, "Conv2d expects in_channels %d but its input has %d channels", (int)in_check, (int)l->in.c);
+  const int32_t init = l->arg[6];
+  if (init < WT_CONV_INIT_DEFAULT || init > WT_CONV_INIT_WHITEN) return wt_plan_fail(l, "conv: unknown init %d", (int)init);
+  if (init == WT_CONV_INIT_WHITEN) {
+    const int32_t dim = l->in.c * k * k;
+    if (l->x != 0) return wt_plan_fail(l, "a whitening conv must read the input images (make it the first layer)");
+    if (dim > WT_WHITEN_MAX_DIM) return wt_plan_fail(l, "a whitening conv's patches of %d x %d x %d = %d values are more than the %d it may whiten", (int)l->in.c, (int)k, (int)k, (int)dim, WT_WHITEN_MAX_DIM);
+    if (oc != 2 * dim) return wt_plan_fail(l, "a whitening conv has 2 x in_channels x kernel^2 = %d out_channels (each eigenvector and its negative), not %d", (int)(2 * dim), (int)oc);
+    if (!(l->farg[0] > 0)) return wt_plan_fail(l, "whitening eps %g must be > 0", l->farg[0]);
+    if (!(l->farg[1] >= 1 && l->farg[1] <= 1e7f && l->farg[1] == floorf(l->farg[1]))) return wt_plan_fail(l, "whitening images %g must be a whole number from 1 to 10,000,000", l->farg[1]);
+  } else if (l->farg[0] != 0 || l->farg[1] != 0) {
+    return wt_plan_fail(l, "conv: whitening settings given to a conv that does not whiten");
+  }
   if (pad == -1) {
     if (stride != 1) return wt_plan_fail(l, "padding='same' needs stride 1 (as in PyTorch)");
     if (k % 2 == 0) return wt_plan_fail(l, "padding='same' with the even kernel %d pads unevenly, which webtrain does not support: use an odd kernel or a number", (int)k);
@@ -130,7 +144,7 @@ static wt_status conv_plan(wt_layer *l, wt_planner *p) {
   l->out = (wt_shape){oc, s->OH, s->OW, 0};
   const int32_t fan_in = s->C * k * k;
   const int32_t wshape[4] = {oc, s->C, k, k};
-  wt_plan_tensor(p, l, WT_ROLE_WEIGHT, 4, wshape, fan_in, 0, 1);
+  wt_plan_tensor(p, l, WT_ROLE_WEIGHT, 4, wshape, fan_in, 0, init != WT_CONV_INIT_WHITEN); /* whitening: frozen */
   if (bias) wt_plan_tensor(p, l, WT_ROLE_BIAS, 1, &oc, fan_in, 0, 1);
   l->flops = 2.0 * oc * s->OH * s->OW * fan_in;
   l->fast_path = simple_path(s, bias) ? CONV_SIMPLE : CONV_GENERAL;

@@ -189,6 +189,13 @@ typedef struct wt_op {
   int output_free; /* backward never reads the op's output: a ReLU may overwrite it */
 } wt_op;
 
+/* A conv's init (spec i6): PyTorch's default; then torch.nn.init.dirac_ on the first
+ * min(out, in) output channels; or computed by wt_model_init_whitening and frozen. */
+enum { WT_CONV_INIT_DEFAULT = 0, WT_CONV_INIT_DIRAC = 1, WT_CONV_INIT_WHITEN = 2 };
+/* The largest patch (in_channels x kernel^2) a whitening conv whitens: its eigenproblem is this
+ * big (a Jacobi solve in double). */
+#define WT_WHITEN_MAX_DIM 192
+
 /* Tensor roles, for JavaScript's state_dict names (layer path + "." + role). */
 enum { WT_ROLE_WEIGHT = 0, WT_ROLE_BIAS, WT_ROLE_RUNNING_MEAN, WT_ROLE_RUNNING_VAR };
 
@@ -270,6 +277,30 @@ extern const wt_op wt_op_conv, wt_op_linear, wt_op_relu, wt_op_gelu, wt_op_maxpo
 
 /* Batch norm: folds a step's summed statistics (groups = blocks in the batch) into the running ones. */
 void batchnorm_update_running(const wt_layer *l, float *running, const float *stats, int32_t groups);
+
+/* ---- augmentation (augment.c): how one image is read from its record ---- */
+
+/* out(y, x) = in(y + dy, x') with x' = (flip ? W-1-x : x) + dx; outside the image: reflected
+ * (pad WT_PAD_REFLECT) or the black pixel (WT_PAD_ZERO); then rows [cut_y0, cut_y1) x columns
+ * [cut_x0, cut_x1) set to 0. */
+typedef struct wt_view {
+  int32_t flip, dy, dx, pad;
+  int32_t cut_y0, cut_y1, cut_x0, cut_x1;
+} wt_view;
+
+int wt_view_is_identity(const wt_view *v);
+/* The view of training record `record` in `epoch` under `config` for H x W images. */
+void wt_augment_view(const wt_augment *config, int32_t epoch, uint32_t record, int H, int W, wt_view *out);
+/* One image (C planes of H x W bytes at px) through a view into img (C, H, W), normalised by lut. */
+void wt_decode_view(float *img, const uint8_t *px, const float (*lut)[256], int C, int H, int W, const wt_view *v);
+
+/* ---- whitening (whiten.c) ---- */
+
+/* Eigen-decomposition of the symmetric n x n matrix a (row-major, destroyed) by cyclic Jacobi
+ * rotations in a fixed order: eigenvalues in descending order into values, eigenvector i into
+ * row i of vectors (n x n), each with its largest-magnitude component positive (the first such
+ * on ties). Deterministic on every platform. */
+void wt_symmetric_eigen(double *a, int n, double *values, double *vectors);
 
 /* Decodes records into normalised NCHW floats (format from the model) and their labels. */
 void wt_decode_batch(float *images, uint8_t *labels, const wt_records *records, const uint32_t *indices, int batch,

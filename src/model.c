@@ -51,6 +51,10 @@ struct wt_model {
   float *tree; /* (tree_levels, stride_g): right-hand nodes of the gradient tree */
   int32_t tree_levels;
   int32_t adam_t, stat_steps;
+  wt_augment augment; /* of training images; all zero: none */
+  int32_t epoch;      /* whose augmentation the training blocks get */
+  int32_t tta;        /* WT_TTA_* of wt_model_evaluate */
+  float *tta_logits;  /* (3, block, classes): the views' averages */
   float lut[4][256]; /* pixel byte -> normalised value, per channel */
   double *profile;   /* wt_model_profile_slots() ms, or NULL */
   void *arena;
@@ -290,6 +294,7 @@ static uint64_t arena_bytes(const wt_model *m) {
     bytes += align16(4 * (B * l->aux_per_image + l->aux_extra)) + align16(B * l->aux8_per_image);
   }
   bytes += align16(B) + align16(4 * B) + align16(4 * (uint64_t)m->scratch_n);
+  bytes += align16(4 * 3 * B * (uint64_t)m->classes);
   bytes += (uint64_t)m->tree_levels * align16(4 * (uint64_t)m->stride_g);
   return bytes;
 }
@@ -361,6 +366,7 @@ wt_status wt_model_create(wt_model **out, const int32_t *spec, size_t spec_words
   m->labels = TAKE(uint8_t, B);
   m->eval_indices = TAKE(uint32_t, B);
   m->scratch = TAKE(float, m->scratch_n);
+  m->tta_logits = TAKE(float, 3 * B * (size_t)m->classes);
   m->tree = TAKE(float, (size_t)m->tree_levels * m->stride_g);
 #undef TAKE
   const wt_data_format *f = &m->spec.format;
@@ -434,6 +440,17 @@ void wt_model_init(wt_model *model, uint32_t seed) {
     } else {
       for (size_t k = 0; k < t->count; k++) p[k] = t->fill;
     }
+  }
+  /* torch.nn.init.dirac_ on the first min(out, in) output channels, over the default init (which
+   * drew the same numbers, so the other tensors do not move): the identity on those channels. */
+  for (int32_t i = 0; i < model->layer_count; i++) {
+    const wt_layer *l = &model->layers[i];
+    if (l->kind != WT_OP_CONV || l->arg[6] != WT_CONV_INIT_DIRAC) continue;
+    const wt_conv_shape *s = &l->conv;
+    float *w = model->params + model->tensors[l->first_tensor].offset; /* (OC, C, K, K) */
+    const int32_t n = s->OC < s->C ? s->OC : s->C, kk = s->K * s->K;
+    memset(w, 0, sizeof(float) * (size_t)n * s->C * kk);
+    for (int32_t o = 0; o < n; o++) w[((size_t)o * s->C + o) * kk + (s->K / 2) * s->K + s->K / 2] = 1.0f;
   }
   memset(model->grads, 0, sizeof(float) * model->stride_g);
   memset(model->adam_m, 0, sizeof(float) * model->stride_g);
@@ -545,20 +562,33 @@ static wt_status check_batch(const wt_model *m, const wt_records *r, const uint3
   return WT_OK;
 }
 
-static void decode(wt_model *m, const wt_records *r, const uint32_t *indices, int B) {
+static int augmenting(const wt_model *m) {
+  const wt_augment *a = &m->augment;
+  return a->flip || a->translate || a->cutout;
+}
+
+/* Records indices[0..B) into x (B, C, H, W) and their labels: through `view`, or with view NULL
+ * each through its training view of the current epoch (the identity without augmentation). */
+static void decode_into(wt_model *m, float *x, const wt_records *r, const uint32_t *indices, int B, const wt_view *view) {
   const wt_data_format *f = &m->spec.format;
-  const size_t plane = (size_t)f->height * f->width;
-  float *x = m->act[0];
+  const size_t image = (size_t)f->channels * f->height * f->width;
+  const wt_view identity = {0};
   for (int b = 0; b < B; b++) {
     const uint8_t *rec = r->data + (size_t)indices[b] * r->record_bytes;
     m->labels[b] = rec[r->label_offset];
-    const uint8_t *px = rec + r->pixel_offset;
-    float *img = x + (size_t)b * f->channels * plane;
-    for (int c = 0; c < f->channels; c++) {
-      const float *lut = m->lut[c];
-      for (size_t i = 0; i < plane; i++) img[c * plane + i] = lut[px[c * plane + i]];
+    wt_view drawn;
+    const wt_view *v = view ? view : &identity;
+    if (!view && augmenting(m)) {
+      wt_augment_view(&m->augment, m->epoch, indices[b], f->height, f->width, &drawn);
+      v = &drawn;
     }
+    wt_decode_view(x + (size_t)b * image, rec + r->pixel_offset, (const float(*)[256])m->lut, f->channels, f->height,
+                   f->width, v);
   }
+}
+
+static void decode(wt_model *m, const wt_records *r, const uint32_t *indices, int B, const wt_view *view) {
+  decode_into(m, m->act[0], r, indices, B, view);
 }
 
 static void forward_layers(wt_model *m, wt_ctx *ctx, float *activations) {
@@ -595,7 +625,7 @@ static void backward_layers(wt_model *m, wt_ctx *ctx, int want_dx) {
 static double run_block(wt_model *m, const wt_records *r, const uint32_t *indices, int B, int32_t first_image,
                         int32_t step, float loss_scale, float *dst) {
   wt_ctx ctx = {.model = m, .B = B, .train = 1, .first_image = first_image, .step = step, .model_seed = m->seed, .grads = dst, .scratch = m->scratch};
-  TIMED(m, PROF_DECODE, decode(m, r, indices, B));
+  TIMED(m, PROF_DECODE, decode(m, r, indices, B, NULL));
   forward_layers(m, &ctx, NULL);
   const float *logits = m->act[m->logits_slot];
   double loss;
@@ -833,6 +863,37 @@ wt_status wt_model_train_step(wt_model *model, const wt_records *records, const 
   return wt_model_update(model, config, blocks);
 }
 
+/* Logits of one block of evaluation images (at eval_indices) under the model's test-time
+ * augmentation: each pair of views is averaged as airbench does, 0.5 * a + 0.5 * b. */
+static const float *tta_logits(wt_model *m, wt_ctx *ctx, const wt_records *r, int B) {
+  static const wt_view views[6] = { /* pad 0: WT_PAD_REFLECT, as airbench pads its translations */
+      {0}, {.flip = 1}, {.dy = -1, .dx = -1}, {.flip = 1, .dy = -1, .dx = -1}, {.dy = 1, .dx = 1}, {.flip = 1, .dy = 1, .dx = 1},
+  };
+  const float *logits = m->act[m->logits_slot];
+  const size_t n = (size_t)B * m->classes;
+  const int pairs = m->tta == WT_TTA_NONE ? 0 : m->tta == WT_TTA_FLIP ? 1 : 3;
+  if (!pairs) {
+    TIMED(m, PROF_DECODE, decode(m, r, m->eval_indices, B, &views[0]));
+    forward_layers(m, ctx, NULL);
+    return logits;
+  }
+  for (int p = 0; p < pairs; p++) {
+    float *avg = m->tta_logits + p * n;
+    for (int half = 0; half < 2; half++) {
+      TIMED(m, PROF_DECODE, decode(m, r, m->eval_indices, B, &views[2 * p + half]));
+      forward_layers(m, ctx, NULL);
+      for (size_t i = 0; i < n; i++) avg[i] = half ? avg[i] + 0.5f * logits[i] : 0.5f * logits[i];
+    }
+  }
+  float *out = m->tta_logits;
+  if (pairs == 3) { /* 0.5 * flip(image) + 0.5 * the mean of the two translations' */
+    const float *t1 = m->tta_logits + n, *t2 = m->tta_logits + 2 * n;
+    for (size_t i = 0; i < n; i++) out[i] = 0.5f * out[i] + 0.5f * ((t1[i] + t2[i]) / 2.0f);
+  }
+  memcpy(m->act[m->logits_slot], out, sizeof(float) * n); /* wt_model_logits(): the averaged logits */
+  return logits;
+}
+
 wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t first, int32_t count, int32_t *correct,
                             double *loss_sum, int32_t *confusion, uint8_t *predictions) {
   if (!model || !correct || !loss_sum) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_evaluate: NULL argument");
@@ -852,9 +913,7 @@ wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t 
     const int32_t B = count - start < model->block ? count - start : model->block;
     for (int32_t i = 0; i < B; i++) model->eval_indices[i] = (uint32_t)(first + start + i);
     ctx.B = B;
-    TIMED(model, PROF_DECODE, decode(model, records, model->eval_indices, B));
-    forward_layers(model, &ctx, NULL);
-    const float *logits = model->act[model->logits_slot];
+    const float *logits = tta_logits(model, &ctx, records, B);
     TIMED(model, PROF_LOSS, *loss_sum += crossentropy_forward(logits, model->labels, 0, B, K));
     for (int32_t b = 0; b < B; b++) {
       const float *z = logits + (size_t)b * K;
@@ -898,5 +957,146 @@ wt_status wt_model_run_backward(wt_model *model, const float *x, int32_t n, int3
   memcpy(model->dact[model->logits_slot], dy, sizeof(float) * n * out);
   backward_layers(model, &ctx, 1);
   memcpy(dx, model->dact[0], sizeof(float) * n * in);
+  return WT_OK;
+}
+
+/* ---- augmentation, test-time augmentation and whitening ---- */
+
+wt_status wt_model_set_augment(wt_model *model, const wt_augment *config) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_augment: model is NULL");
+  const wt_augment none = {0};
+  const wt_augment *a = config ? config : &none;
+  const wt_data_format *f = &model->spec.format;
+  const int32_t side = f->height < f->width ? f->height : f->width;
+  if (a->flip < WT_FLIP_NONE || a->flip > WT_FLIP_ALTERNATE) return wt_fail(WT_ERR_INVALID_ARGUMENT, "augmentation: unknown flip mode %d", (int)a->flip);
+  if (a->translate < 0 || a->translate >= side) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "augmentation: translate %d must be from 0 to %d (below the image's side, %d)", (int)a->translate,
+                   (int)side - 1, (int)side);
+  }
+  if (a->padding != WT_PAD_REFLECT && a->padding != WT_PAD_ZERO) return wt_fail(WT_ERR_INVALID_ARGUMENT, "augmentation: unknown padding %d", (int)a->padding);
+  if (a->cutout < 0 || a->cutout > side) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "augmentation: cutout %d must be from 0 to the image's side, %d", (int)a->cutout, (int)side);
+  }
+  model->augment = *a;
+  return WT_OK;
+}
+
+wt_status wt_model_set_epoch(wt_model *model, int32_t epoch) {
+  if (!model || epoch < 0) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_epoch: bad arguments (epoch %d)", (int)epoch);
+  model->epoch = epoch;
+  return WT_OK;
+}
+
+wt_status wt_model_set_tta(wt_model *model, int32_t tta) {
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_set_tta: model is NULL");
+  if (tta < WT_TTA_NONE || tta > WT_TTA_FLIP_TRANSLATE) return wt_fail(WT_ERR_INVALID_ARGUMENT, "unknown test-time augmentation %d", (int)tta);
+  const wt_data_format *f = &model->spec.format;
+  if (tta == WT_TTA_FLIP_TRANSLATE && (f->height < 2 || f->width < 2)) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT, "flip-translate needs images of at least 2 x 2 pixels");
+  }
+  model->tta = tta;
+  return WT_OK;
+}
+
+wt_status wt_model_decode(wt_model *model, const wt_records *records, const uint32_t *indices, int32_t n, int32_t train,
+                          float *out) {
+  if (!model || !out || n < 1) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_decode: bad arguments (%d images)", (int)n);
+  const size_t image = model->slot_size[0];
+  const int32_t chunk = model->block < model->max_batch ? model->block : model->max_batch;
+  const wt_view identity = {0};
+  for (int32_t start = 0; start < n; start += chunk) {
+    const int32_t B = n - start < chunk ? n - start : chunk;
+    const wt_status st = check_batch(model, records, indices + start, B);
+    if (st != WT_OK) return st;
+    decode_into(model, out + (size_t)start * image, records, indices + start, B, train ? NULL : &identity);
+  }
+  return WT_OK;
+}
+
+/* sum a[i] * b[i] in four fixed chains (the same order on every build), for instruction-level
+ * parallelism. */
+static double dot_chains(const double *a, const double *b, int32_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i], s1 += a[i + 1] * b[i + 1], s2 += a[i + 2] * b[i + 2], s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; i++) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+#define WT_WHITEN_CHUNK 1024 /* patches gathered at a time, in whole rows (one row may be longer) */
+
+/* The patch second moments of the first images for a whitening conv, then its weights. */
+static wt_status whiten_layer(wt_model *m, const wt_layer *l, const wt_records *r) {
+  const wt_conv_shape *s = &l->conv;
+  const int32_t K = s->K, C = s->C, H = s->H, W = s->W, D = C * K * K;
+  const int32_t images = (int32_t)l->farg[1] < r->count ? (int32_t)l->farg[1] : r->count;
+  const double eps = l->farg[0];
+  double *cov = calloc((size_t)D * D, sizeof(double)), *vectors = malloc(sizeof(double) * (size_t)D * D);
+  double *values = malloc(sizeof(double) * D), *patches = malloc(sizeof(double) * (size_t)D * (W > WT_WHITEN_CHUNK ? W : WT_WHITEN_CHUNK));
+  if (!cov || !vectors || !values || !patches) {
+    free(cov), free(vectors), free(values), free(patches);
+    return wt_fail(WT_ERR_OUT_OF_MEMORY, "out of memory whitening a %d-value patch", (int)D);
+  }
+  const wt_view identity = {0};
+  const size_t plane = (size_t)H * W;
+  const int32_t OH = H - K + 1, OW = W - K + 1, positions = OH * OW;
+  const int32_t rows = OW >= WT_WHITEN_CHUNK ? 1 : WT_WHITEN_CHUNK / OW; /* patch rows gathered at a time */
+  for (int32_t start = 0; start < images; start += m->block) {
+    const int32_t B = images - start < m->block ? images - start : m->block;
+    for (int32_t i = 0; i < B; i++) m->eval_indices[i] = (uint32_t)(start + i);
+    decode(m, r, m->eval_indices, B, &identity);
+    for (int32_t b = 0; b < B; b++) {
+      const float *img = m->act[0] + (size_t)b * C * plane;
+      for (int32_t y0 = 0; y0 < OH; y0 += rows) {
+        const int32_t n = (y0 + rows <= OH ? rows : OH - y0) * OW;
+        /* patches (D, n): row d = (c, ky, kx), the weight's layout; column = patch position */
+        for (int32_t c = 0, d = 0; c < C; c++)
+          for (int32_t ky = 0; ky < K; ky++)
+            for (int32_t kx = 0; kx < K; kx++, d++)
+              for (int32_t p = 0; p < n; p += OW) {
+                const float *src = img + c * plane + (size_t)(y0 + p / OW + ky) * W + kx;
+                for (int32_t x = 0; x < OW; x++) patches[(size_t)d * n + p + x] = src[x];
+              }
+        for (int32_t i = 0; i < D; i++)
+          for (int32_t j = i; j < D; j++) cov[(size_t)i * D + j] += dot_chains(patches + (size_t)i * n, patches + (size_t)j * n, n);
+      }
+    }
+  }
+  const double count = (double)images * positions;
+  for (int32_t i = 0; i < D; i++)
+    for (int32_t j = i; j < D; j++) cov[(size_t)j * D + i] = cov[(size_t)i * D + j] /= count;
+  wt_symmetric_eigen(cov, D, values, vectors);
+  wt_status st = WT_OK;
+  float *w = m->params + m->tensors[l->first_tensor].offset; /* (2D, C, K, K) */
+  for (int32_t i = 0; i < D; i++) {
+    if (!(values[i] + eps > 0)) {
+      st = wt_fail(WT_ERR_BAD_DATA, "node %d: the patch matrix's eigenvalue %g plus eps %g is not positive", (int)l->node, values[i], eps);
+      break;
+    }
+    const double scale = 1 / sqrt(values[i] + eps);
+    for (int32_t k = 0; k < D; k++) {
+      w[(size_t)i * D + k] = (float)(vectors[(size_t)i * D + k] * scale);
+      w[(size_t)(D + i) * D + k] = -w[(size_t)i * D + k];
+    }
+  }
+  free(cov), free(vectors), free(values), free(patches);
+  return st;
+}
+
+wt_status wt_model_init_whitening(wt_model *model, const wt_records *records, int32_t *out_layers) {
+  if (out_layers) *out_layers = 0;
+  if (!model) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_init_whitening: model is NULL");
+  int32_t done = 0;
+  for (int32_t i = 0; i < model->layer_count; i++) {
+    const wt_layer *l = &model->layers[i];
+    if (l->kind != WT_OP_CONV || l->arg[6] != WT_CONV_INIT_WHITEN) continue;
+    wt_status st = check_records(model, records);
+    if (st == WT_OK) st = whiten_layer(model, l, records);
+    if (st != WT_OK) return st;
+    done++;
+  }
+  if (out_layers) *out_layers = done;
   return WT_OK;
 }

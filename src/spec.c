@@ -15,11 +15,14 @@
  *
  * Node arguments (unused ones are 0):
  *   conv       i0 out channels, i1 kernel, i2 stride, i3 padding (-1 = same), i4 bias (0/1),
- *              i5 in channels to check (0 = inferred)
+ *              i5 in channels to check (0 = inferred), i6 init (0 PyTorch's default, 1 dirac,
+ *              2 whiten: frozen weights from wt_model_init_whitening); whiten only: f0 eps,
+ *              f1 images (a whole number)
  *   linear     i0 out features, i4 bias, i5 in features to check (0 = inferred)
  *   gelu       i0 approximation (0 none, 1 tanh)
  *   maxpool, avgpool   i0 kernel, i1 stride, i2 padding
- *   batchnorm  i0 dims (0 from the input, 1, 2), i4 affine, i5 features to check, f0 eps, f1 momentum
+ *   batchnorm  i0 dims (0 from the input, 1, 2), i1 weight frozen (0/1), i4 affine, i5 features
+ *              to check, f0 eps, f1 momentum
  *   dropout    f0 p;    scale  f0 factor
  *   relu, globalavgpool, globalmaxpool, flatten, residual, shortcut, end: none
  */

@@ -86,7 +86,7 @@ test('bad recipe options are usage errors naming the option', () => {
     [['--label-smoothing', '-0.1'], /--label-smoothing: expected a number from 0 below 1/],
     [['--nesterov', '--no-nesterov'], /--nesterov and --no-nesterov contradict each other/],
     [['--tta', 'flips'], /--tta: expected none, flip, flip-translate, got 'flips'/],
-    [['--augment', 'flip=alternate,translate=x'], /--augment: translate \(pixels\): expected an integer/],
+    [['--augment', 'flip=alternate,translate=x'], /--augment: translate=x is not valid in 'flip=alternate,translate=x'/],
     [['--ema', 'lookahead:rho=2'], /--ema: rho: expected a number from 0 to 1, got '2'/],
     [['--optimizer', 'sgd', '--nesterov', '--dampening', '0.1'], /nesterov needs a momentum above 0 and no dampening/],
   ];

@@ -62,16 +62,16 @@ function presetText(name) {
 // ---------------------------------------------------------------------------------------------
 // Layer types, their PyTorch names and their defaults.
 
-const CONV_DEFAULTS = { type: 'conv', in_channels: null, stride: 1, padding: 0, bias: true };
-const BN_DEFAULTS = { type: 'batchnorm', num_features: null, dims: null, eps: 1e-5, momentum: 0.1, affine: true };
+const CONV_DEFAULTS = { type: 'conv', in_channels: null, stride: 1, padding: 0, bias: true, init: 'default', whiten_images: 5000, whiten_eps: 5e-4 };
+const BN_DEFAULTS = { type: 'batchnorm', num_features: null, dims: null, eps: 1e-5, momentum: 0.1, affine: true, weight: 'trainable' };
 
 // The spec's JSON fields per type, in its order.
 const SPEC_FIELDS = {
-  conv: ['in_channels', 'out_channels', 'kernel_size', 'stride', 'padding', 'bias'],
+  conv: ['in_channels', 'out_channels', 'kernel_size', 'stride', 'padding', 'bias', 'init', 'whiten_images', 'whiten_eps'],
   linear: ['in_features', 'out_features', 'bias'],
   relu: [], gelu: ['approximate'], flatten: [], globalavgpool: [], globalmaxpool: [],
   maxpool: ['kernel_size', 'stride', 'padding'], avgpool: ['kernel_size', 'stride', 'padding'],
-  batchnorm: ['num_features', 'dims', 'eps', 'momentum', 'affine'],
+  batchnorm: ['num_features', 'dims', 'eps', 'momentum', 'affine', 'weight'],
   dropout: ['p'], scale: ['factor'],
 };
 
@@ -85,6 +85,8 @@ const LAYER_CASES = [
   ["Conv2d(3, 6, 5, 1, 2, 1, 1, False, 'zeros')", { ...CONV_DEFAULTS, in_channels: 3, out_channels: 6, kernel_size: 5, padding: 2, bias: false }],
   ['torch.nn.conv2D(in_channels=3, out_channels=6, kernel_size=(5, 5), dilation=(1, 1), groups=1)', { ...CONV_DEFAULTS, in_channels: 3, out_channels: 6, kernel_size: 5 }],
   ['LazyConv2d(8, 3, bias=False)', { ...CONV_DEFAULTS, out_channels: 8, kernel_size: 3, bias: false }],
+  ["conv(32, 3, padding=1, bias=false, init='dirac')", { ...CONV_DEFAULTS, out_channels: 32, kernel_size: 3, padding: 1, bias: false, init: 'dirac' }],
+  ["conv(24, 2, init='whiten', whiten_images=100, whiten_eps=1e-3)", { ...CONV_DEFAULTS, out_channels: 24, kernel_size: 2, init: 'whiten', whiten_images: 100, whiten_eps: 1e-3 }],
   ['linear(120)', { type: 'linear', in_features: null, out_features: 120, bias: true }],
   ['linear(classes, false)', { type: 'linear', in_features: null, out_features: 'classes', bias: false }],
   ['nn.Linear(400, 120)', { type: 'linear', in_features: 400, out_features: 120, bias: true }],
@@ -116,6 +118,7 @@ const LAYER_CASES = [
   ['nn.BatchNorm1d(120, affine=False)', { ...BN_DEFAULTS, num_features: 120, dims: 1, affine: false }],
   ['LazyBatchNorm2d()', { ...BN_DEFAULTS, dims: 2 }],
   ['LazyBatchNorm1d(momentum=1)', { ...BN_DEFAULTS, dims: 1, momentum: 1 }],
+  ['batchnorm(eps=1e-12, momentum=0.4, weight=frozen)', { ...BN_DEFAULTS, eps: 1e-12, momentum: 0.4, weight: 'frozen' }],
   ['dropout', { type: 'dropout', p: 0.5 }],
   ['dropout(0)', { type: 'dropout', p: 0 }],
   ['nn.Dropout(p=0.25, inplace=False)', { type: 'dropout', p: 0.25 }],
@@ -173,7 +176,10 @@ const ERROR_CASES = [
   ['scale', 1, 'scale: missing factor'],
   ['nn.AdaptiveAvgPool2d()', 1, 'AdaptiveAvgPool2d: missing output_size'],
   ['relu\nrelu\nconv(16, kernal_size=3)', 3, "conv: unknown argument 'kernal_size' (did you mean kernel_size?)"],
-  ['conv(16, 3, colour=1)', 1, "conv: unknown argument 'colour' (known: out_channels, kernel_size, stride, padding, bias, dilation, groups, padding_mode)"],
+  ['conv(16, 3, colour=1)', 1, "conv: unknown argument 'colour' (known: out_channels, kernel_size, stride, padding, bias, dilation, groups, padding_mode, init, whiten_images, whiten_eps)"],
+  ["conv(16, 3, init='xavier')", 1, "conv: init must be 'default' or 'dirac' or 'whiten', got 'xavier'"],
+  ['conv(16, 3, whiten_images=10)', 1, "whiten_images and whiten_eps apply only with init='whiten'"],
+  ['batchnorm(affine=false, weight=frozen)', 1, "weight='frozen' needs affine=True (without affine there is no weight)"],
   ['conv(16, 3, in_channels=3)', 1, 'conv: in_channels is inferred from the input; Conv2d(in_channels, out_channels, ...) states it'],
   ['LazyBatchNorm2d(num_features=3)', 1, 'LazyBatchNorm2d: num_features is inferred from the input; BatchNorm2d(num_features, eps, ...) states it'],
   ['relu(1)', 1, 'relu: too many positional arguments (none)'],
@@ -627,7 +633,7 @@ test('loadPreset reads a preset file under Node', async () => {
 test('the presets: one file each, all parse, simplecnn is the default', () => {
   const files = readdirSync(new URL('../web/models/', import.meta.url)).filter((f) => f.endsWith('.txt')).sort();
   assert.deepEqual(files, PRESETS.map((p) => `${p.name}.txt`).sort());
-  assert.deepEqual(PRESETS.map((p) => p.name), ['simplecnn', 'convnetjs', 'resnet']);
+  assert.deepEqual(PRESETS.map((p) => p.name), ['simplecnn', 'convnetjs', 'resnet', 'fast']);
   assert.deepEqual(PRESETS.filter((p) => p.default).map((p) => p.name), ['simplecnn']);
   for (const p of PRESETS) {
     assert.ok(p.description.length > 20 && !p.description.includes('\n'), p.name);
@@ -653,14 +659,14 @@ test('the presets: one file each, all parse, simplecnn is the default', () => {
 
 test('a description carries its training recipe in `@` lines, read by recipe.js and written back', () => {
   const text = '@optimizer sgd\n@lr 0.0123\n@momentum 0.85\n@nesterov true\n@weight_decay 5e-4\n@schedule triangular:start=0.2,peak=0.23,end=0.07\n'
-    + '@label_smoothing 0.2\n@epochs 5\n@batch_size 256\n@augment flip=alternate,translate=2,pad=reflect\n@tta flip-translate\n'
+    + '@label_smoothing 0.2\n@epochs 5\n@batch_size 256\n@augment flip=alternate,translate=2,padding=reflect\n@tta flip-translate\n'
     + '@ema lookahead\n@group batchnorm lr=64 weight_decay=0\n@group conv1.bias frozen_after=3\nconv(6, 5)\nrelu\nflatten\nlinear(classes)\n';
   const json = parseDescription(text);
   assert.equal(json.recipe.optimizer, 'sgd');
   assert.equal(json.recipe.lr, 0.0123);
   assert.equal(json.recipe.nesterov, true);
   assert.deepEqual(json.recipe.schedule, { kind: 'triangular', start: 0.2, peak: 0.23, end: 0.07 });
-  assert.deepEqual(json.recipe.augment, { flip: 'alternate', translate: 2, crop: 0, pad: 'reflect', cutout: 0 });
+  assert.deepEqual(json.recipe.augment, { flip: 'alternate', translate: 2, padding: 'reflect', cutout: 0 });
   assert.equal(json.recipe.groups.length, 2);
   assert.deepEqual(parseDescription(formatDescription(json)), json);
   assert.equal(parseDescription('relu').recipe, undefined, 'no recipe lines: no recipe key');

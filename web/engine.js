@@ -1,6 +1,7 @@
 // The bridge to the C engine: instantiates webtrain.wasm (the same file in Node and in a Worker)
 // and wraps its exports in a Model and a Dataset that own their Wasm memory.
 import { MAX_PARAM_GROUPS, checkRecipe, RecipeError } from './recipe.js';
+import { augmentWords, parseTta, TTA_MODES } from './augment.js';
 
 /**
  * Where a data set's records keep their label and pixels, and what the pixels are: CIFAR-10's
@@ -588,14 +589,57 @@ export class Model {
   }
 
   /**
-   * Accuracy, mean loss, confusion matrix (confusion[true * classes + predicted]) and every
-   * prediction over the dataset's records [offset, offset + count) (default: all of them).
+   * Augments training images from now on (web/augment.js: { flip, translate, padding, cutout } or
+   * its text), drawn from (seed, epoch, record): the run's seed, so every worker agrees.
    */
-  evaluate(dataset, { offset = 0, count = dataset.count - offset } = {}) {
+  setAugment(augment, seed) {
+    const e = this.engine;
+    e.heapU32[this.slotPtr >> 2] = seed >>> 0;
+    e.heapI32.set(augmentWords(augment), (this.slotPtr >> 2) + 1);
+    e.check(e.wasm.wt_model_set_augment(this.ptr, this.slotPtr), 'augmentation');
+  }
+
+  /** The epoch (0-based) whose augmentation the next training steps get. */
+  setEpoch(epoch) { this.engine.check(this.engine.wasm.wt_model_set_epoch(this.ptr, epoch), 'epoch'); }
+
+  /**
+   * The images the net sees for `indices` (normalised; with train, augmented as the current
+   * epoch's training steps are): a Float32Array (n, C, H, W).
+   */
+  decode(dataset, indices, { train = false } = {}) {
+    const e = this.engine, n = indices.length, size = this.format.channels * this.format.height * this.format.width;
+    const idx = e.alloc(4 * n), out = e.alloc(4 * n * size);
+    try {
+      e.heapU32.set(indices, idx >> 2);
+      e.check(e.wasm.wt_model_decode(this.ptr, dataset.descriptor, idx, n, train ? 1 : 0, out), 'decode');
+      return copyOut(e.heapF32.subarray(out >> 2, (out >> 2) + n * size));
+    } finally {
+      e.free(idx);
+      e.free(out);
+    }
+  }
+
+  /**
+   * Computes the weights of the net's whitening convs from the dataset's first images (at the
+   * start of a run, not on resume). Returns the number of layers whitened.
+   */
+  initWhitening(dataset) {
+    const e = this.engine;
+    e.check(e.wasm.wt_model_init_whitening(this.ptr, dataset.descriptor, this.slotPtr), 'whitening');
+    return e.heapI32[this.slotPtr >> 2];
+  }
+
+  /**
+   * Accuracy, mean loss, confusion matrix (confusion[true * classes + predicted]) and every
+   * prediction over the dataset's records [offset, offset + count) (default: all of them), with
+   * the test-time augmentation `tta` (web/augment.js TTA_MODES), which the result names.
+   */
+  evaluate(dataset, { offset = 0, count = dataset.count - offset, tta = 'none' } = {}) {
     const engine = this.engine, K = this.classes;
     if (!(offset >= 0 && count >= 0 && offset + count <= dataset.count)) {
       throw new RangeError(`records ${offset}..${offset + count} are outside the ${dataset.count} loaded`);
     }
+    engine.check(engine.wasm.wt_model_set_tta(this.ptr, TTA_MODES.indexOf(parseTta(tta))), 'evaluation');
     const scratch = engine.alloc(16 + 4 * K * K + Math.max(count, 1));
     const correctPtr = scratch, lossPtr = scratch + 8, confusionPtr = scratch + 16, predPtr = scratch + 16 + 4 * K * K;
     try {
@@ -605,6 +649,7 @@ export class Model {
       return {
         correct,
         total: count,
+        tta,
         accuracy: count ? correct / count : 0,
         loss: count ? engine.heapF64[lossPtr >> 3] / count : 0,
         confusion: copyOut(engine.heapI32.subarray(confusionPtr >> 2, (confusionPtr >> 2) + K * K)),

@@ -150,6 +150,9 @@ export const LAYER_TYPES = [
       { name: 'dilation', default: 1, check: onlyDefault(1, [1, 1]), store: false },
       { name: 'groups', default: 1, check: onlyDefault(1), store: false },
       { name: 'padding_mode', default: 'zeros', check: onlyDefault('zeros'), store: false },
+      { name: 'init', default: 'default', check: oneOf('default', 'dirac', 'whiten') },
+      { name: 'whiten_images', default: 5000, check: whole(1, 10000000) },
+      { name: 'whiten_eps', default: 5e-4, check: decimal((x) => x > 0, 'a number > 0') },
     ],
     forms: [
       { name: 'conv', positional: ['out_channels', 'kernel_size', 'stride', 'padding', 'bias'] },
@@ -158,6 +161,9 @@ export const LAYER_TYPES = [
     ],
     finish(layer) {
       if (layer.padding === 'same' && layer.stride !== 1) throw new ArgumentProblem(`padding='same' needs stride 1 (as in PyTorch)`);
+      if (layer.init !== 'whiten' && (layer.whiten_images !== 5000 || layer.whiten_eps !== 5e-4)) {
+        throw new ArgumentProblem(`whiten_images and whiten_eps apply only with init='whiten'`);
+      }
     },
   },
   {
@@ -230,6 +236,7 @@ export const LAYER_TYPES = [
       { name: 'momentum', default: 0.1, check: momentum },
       { name: 'affine', default: true, check: boolean },
       { name: 'track_running_stats', default: true, check: onlyDefault(true), store: false },
+      { name: 'weight', default: 'trainable', check: oneOf('trainable', 'frozen') },
     ],
     forms: [
       { name: 'batchnorm', positional: ['eps', 'momentum', 'affine'] },
@@ -238,6 +245,9 @@ export const LAYER_TYPES = [
       { name: 'LazyBatchNorm2d', positional: ['eps', 'momentum', 'affine', 'track_running_stats'], set: { dims: 2 } },
       { name: 'LazyBatchNorm1d', positional: ['eps', 'momentum', 'affine', 'track_running_stats'], set: { dims: 1 } },
     ],
+    finish(layer) {
+      if (layer.weight === 'frozen' && !layer.affine) throw new ArgumentProblem(`weight='frozen' needs affine=True (without affine there is no weight)`);
+    },
   },
   {
     type: 'dropout', auto: 'drop',
@@ -876,6 +886,7 @@ export const PRESETS = [
   { name: 'simplecnn', default: true, description: "the seed's net, PyTorch's CIFAR-10 tutorial CNN: two 5×5 convolutions, three linear layers" },
   { name: 'convnetjs', description: "ConvNetJS's CIFAR-10 demo net: three 5×5 convolutions with pooling, then a linear classifier" },
   { name: 'resnet', description: 'a small ResNet: batch norm and three residual stages of 16, 32 and 64 channels' },
+  { name: 'fast', description: "airbench's net at widths 32/96/96: a frozen 2×2 whitening conv, three conv–pool–batch-norm–GELU blocks (0.29M parameters)" },
 ];
 
 /** The URL of a preset's file, relative to this module (works in the page, workers and Node). */

@@ -14,6 +14,8 @@ export const KINDS = Object.freeze({
   conv: 1, linear: 2, relu: 3, gelu: 4, maxpool: 5, avgpool: 6, globalavgpool: 7, globalmaxpool: 8,
   batchnorm: 9, dropout: 10, flatten: 11, scale: 12, residual: 20, shortcut: 21, end: 22,
 });
+/** A conv's init (spec i6, src/internal.h WT_CONV_INIT_*). */
+const CONV_INITS = ['default', 'dirac', 'whiten'];
 const KIND_NAMES = Object.fromEntries(Object.entries(KINDS).map(([name, kind]) => [kind, name === 'end' ? 'add' : name]));
 
 /** A layer's type for display: the description's name, 'add' for the residual block's join. */
@@ -44,9 +46,12 @@ export function encodeSpec(json, format, { head = true } = {}) {
   const walk = (layers) => {
     for (const l of layers) {
       switch (l.type) {
-        case 'conv':
-          push(l, KINDS.conv, [resolve(l.out_channels), l.kernel_size, l.stride, l.padding === 'same' ? -1 : l.padding, l.bias ? 1 : 0, l.in_channels ?? 0]);
+        case 'conv': {
+          const whiten = l.init === 'whiten';
+          push(l, KINDS.conv, [resolve(l.out_channels), l.kernel_size, l.stride, l.padding === 'same' ? -1 : l.padding, l.bias ? 1 : 0, l.in_channels ?? 0, CONV_INITS.indexOf(l.init ?? 'default')],
+            whiten ? [l.whiten_eps, l.whiten_images] : []);
           break;
+        }
         case 'linear':
           push(l, KINDS.linear, [resolve(l.out_features), 0, 0, 0, l.bias ? 1 : 0, l.in_features ?? 0]);
           break;
@@ -55,7 +60,7 @@ export function encodeSpec(json, format, { head = true } = {}) {
           push(l, KINDS[l.type], [l.kernel_size, l.stride ?? l.kernel_size, l.padding]);
           break;
         case 'batchnorm':
-          push(l, KINDS.batchnorm, [l.dims ?? 0, 0, 0, 0, l.affine ? 1 : 0, l.num_features ?? 0], [l.eps, l.momentum]);
+          push(l, KINDS.batchnorm, [l.dims ?? 0, l.weight === 'frozen' ? 1 : 0, 0, 0, l.affine ? 1 : 0, l.num_features ?? 0], [l.eps, l.momentum]);
           break;
         case 'dropout': push(l, KINDS.dropout, [], [l.p]); break;
         case 'scale': push(l, KINDS.scale, [], [l.factor]); break;
@@ -169,7 +174,9 @@ export function formatSummary({ rows, totals, input }) {
   const rule = '-'.repeat(line(table[0]).length);
   return [
     line(table[0]), rule, ...table.slice(1).map(line), rule,
-    `Parameters: ${totals.params.toLocaleString('en')} (${(totals.params * 4 / 1024).toFixed(1)} KiB as float32)${totals.buffers ? `; running statistics: ${totals.buffers.toLocaleString('en')}` : ''}`,
+    `Parameters: ${totals.params.toLocaleString('en')} (${(totals.params * 4 / 1024).toFixed(1)} KiB as float32` +
+      `${totals.trainable !== totals.params ? `; ${totals.trainable.toLocaleString('en')} trainable, the rest frozen` : ''})` +
+      `${totals.buffers ? `; running statistics: ${totals.buffers.toLocaleString('en')}` : ''}`,
     `Forward: ${totals.mflops.toFixed(2)} MFLOP per image (a training step: about 3x that)`,
   ].join('\n');
 }

@@ -11,18 +11,19 @@
 //
 // Messages, leader -> peer:
 //   { type: 'init', module, spec, text, format, modelSeed, trainFiles: [{name, bytes}], testFiles,
-//     limit, testLimit, seed, shuffle, maxBatch, lr, state }   (spec/text/modelSeed: the model, as
-//     engine.js createModel takes it (the seed keys dropout); format: the records' layout; seed:
-//     the shuffle's; state: the leader's Model.exportState())
+//     limit, testLimit, seed, shuffle, maxBatch, lr, augment, state }   (spec/text/modelSeed: the
+//     model, as engine.js createModel takes it (the seed keys dropout); format: the records'
+//     layout; seed: the shuffle's and the augmentation's; state: the leader's Model.exportState())
 //   { type: 'apply', grads: Float32Array, groups, plan, spares: [Float32Array] }   the summed
 //     gradient vector (gradients, then batch statistics): apply the update with it as `plan` says
 //     (trainer.js applyStepPlan: the optimizer settings, the weights' average; no reply). It and the
 //     spares are the buffers the peer's nodes came in: they go back and forth instead of being
 //     allocated every step (248 KB each for SimpleCNN, a millisecond in Chromium).
 //   { type: 'step', epoch, step, offset, batch, lo, hi }  tree nodes of blocks [lo, hi) of the
-//     batch perm[offset .. offset + batch); step: the run's global step (dropout masks)
-//   { type: 'eval', offset, count, ema }           evaluate test records [offset..+count) (with the
-//     weights' average swapped in when ema)
+//     batch perm[offset .. offset + batch); step: the run's global step (dropout masks); epoch:
+//     the shuffle's and the augmentation's
+//   { type: 'eval', offset, count, ema, tta }      evaluate test records [offset..+count) (with the
+//     weights' average swapped in when ema; test-time augmentation tta)
 // peer -> leader:
 //   { type: 'ready' } | { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
 //   { type: 'nodes', nodes: [{ lo, hi, grads: Float32Array, lossSum }], startedAt, doneAt }
@@ -179,7 +180,7 @@ export class DataParallelStepper {
    * the files' buffers are the caller's to give away: the last peer gets them by transfer (no
    * copy of the 150 MB training set), the others get copies.
    */
-  async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr, transferFiles = false }) {
+  async init({ module, trainFiles, testFiles = [], limit, testLimit, seed, shuffle, lr, augment = 'none', transferFiles = false }) {
     const { spec, text } = this.model.source(), { format } = this.train;
     // Without a plan from a TrainingRun, a step is the seed's: Adam at `lr`.
     this.defaultPlan = { optim: { kind: 'adam', groups: [{ lr }] }, emaReset: false, emaUpdates: [] };
@@ -189,7 +190,7 @@ export class DataParallelStepper {
     await Promise.all(this.peers.map((p, k) => {
       const transfer = transferFiles && k === last ? [...trainFiles, ...testFiles].map((f) => f.bytes.buffer) : [];
       return p.request({
-        type: 'init', module, spec, text, format, modelSeed: this.model.seed, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, maxBatch: this.model.maxBatch, state,
+        type: 'init', module, spec, text, format, modelSeed: this.model.seed, trainFiles, testFiles, limit, testLimit, seed, shuffle, lr, augment, maxBatch: this.model.maxBatch, state,
       }, transfer);
     }));
   }
@@ -198,11 +199,11 @@ export class DataParallelStepper {
    * Model.evaluate() over `test` with the work shared by all workers (when the peers were given
    * the same test files at init; otherwise the leader evaluates alone).
    */
-  async evaluate(test, { ema = false } = {}) {
-    const own = (range) => this.model.withAverage(ema, () => this.model.evaluate(test, range));
+  async evaluate(test, { ema = false, tta = 'none' } = {}) {
+    const own = (range) => this.model.withAverage(ema, () => this.model.evaluate(test, { ...range, tta }));
     if (!this.peersHaveTest) return own();
     const slices = splitBatch(test.count, this.workers);
-    const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1], ema }));
+    const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1], ema, tta }));
     const mine = own(slices[0]);
     const results = await Promise.all(replies);
     const predictions = new Uint8Array(test.count);
@@ -215,7 +216,7 @@ export class DataParallelStepper {
       predictions.set(r.predictions, slices[k + 1].offset);
     });
     const total = test.count;
-    return { correct, total, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion: mine.confusion, predictions };
+    return { correct, total, tta, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion: mine.confusion, predictions };
   }
 
   #nodeBuffer(i) {
@@ -321,6 +322,7 @@ export function serveGradientPeer(endpoint, createEngine) {
       test = msg.testFiles?.length ? engine.loadDataset(msg.testFiles, { limit: msg.testLimit ?? Infinity, format: msg.format }) : null;
       model = engine.createModel({ spec: msg.spec, text: msg.text, maxBatch: msg.maxBatch, seed: msg.modelSeed });
       model.importState(msg.state);
+      model.setAugment(msg.augment ?? 'none', msg.seed);
       permPtr = engine.alloc(4 * train.count);
       return { type: 'ready' };
     }
@@ -333,6 +335,7 @@ export function serveGradientPeer(endpoint, createEngine) {
       if (msg.epoch !== permEpoch) {
         if (options.shuffle) engine.writePermutation(permPtr, train.count, options.seed, msg.epoch);
         else engine.heapU32.set(Uint32Array.from({ length: train.count }, (_, i) => i), permPtr >> 2);
+        model.setEpoch(msg.epoch);
         permEpoch = msg.epoch;
       }
       const startedAt = clock();

@@ -38,6 +38,7 @@ export function generateModelPy(json, { channels, height, width, classes, mean, 
 
   const init = [];
   emitInit(layers, 'self.', init, 2);
+  emitInitOptions(layers, (name) => `self.${name}`, init);
   const forward = [];
   emitForward(layers, 'x', (name) => `self.${name}`, forward, 0);
   const ghost = json.settings && json.settings.ghost_batch;
@@ -302,6 +303,29 @@ function emitInit(layers, prefix, out, depth) {
     }
     const ctor = constructor(l);
     if (ctor) out.push(`${pad}${lhs}${ctor}${end}  # -> ${showShape(l.outShape)}`);
+  }
+}
+
+/**
+ * __init__ lines for the description's init and freezing options: init='dirac' as airbench's
+ * Conv (dirac_ on the first min(out, in) output channels), and requires_grad off for the
+ * whitening conv's weight (webtrain computes it from the training images) and for batch norm's
+ * weight=frozen.
+ */
+function emitInitOptions(layers, module, out) {
+  const pad = INDENT.repeat(2);
+  for (const l of layers) {
+    const m = module(l.name);
+    if (l.type === 'residual') {
+      emitInitOptions(l.body, (n) => `${m}['${n}']`, out);
+      emitInitOptions(l.shortcut, (n) => `${m}['shortcut']['${n}']`, out);
+    } else if (l.type === 'conv' && l.init === 'dirac') {
+      out.push(`${pad}nn.init.dirac_(${m}.weight.data[:${Math.min(l.in_channels, l.out_channels)}])  # init='dirac'`);
+    } else if (l.type === 'conv' && l.init === 'whiten') {
+      out.push(`${pad}${m}.weight.requires_grad_(False)  # init='whiten': computed from the first ${l.whiten_images} training images, frozen`);
+    } else if (l.type === 'batchnorm' && l.weight === 'frozen') {
+      out.push(`${pad}${m}.weight.requires_grad_(False)  # weight=frozen`);
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 // overrides). The defaults are the seed's run: Adam at lr 0.001, 5 epochs of batch 64, plain
 // cross-entropy, a constant lr, no augmentation, no test-time augmentation, no moving average.
 import { RecipeError, parseSchedule, formatSchedule, parseEma, formatEma, readOptions } from './schedule.js';
+import { NO_AUGMENT, TTA_MODES, parseAugment, formatAugment } from './augment.js';
 
 /** Parameter groups an optimizer step takes (WT_MAX_PARAM_GROUPS in include/webtrain.h). */
 export const MAX_PARAM_GROUPS = 8;
@@ -11,9 +12,6 @@ export const MAX_PARAM_GROUPS = 8;
 export { RecipeError };
 
 const OPTIMIZER_NAMES = ['adam', 'adamw', 'sgd'];
-const TTA_NAMES = ['none', 'flip', 'flip-translate'];
-const FLIPS = ['none', 'random', 'alternate'];
-const PADS = ['reflect', 'zero'];
 
 function number(text, what, { min = -Infinity, max = Infinity, integer = false, openMin = false, openMax = false } = {}) {
   const x = typeof text === 'number' ? text : String(text ?? '').trim() === '' ? NaN : Number(text);
@@ -42,29 +40,15 @@ function oneOf(names) {
   };
 }
 
-// ---- augmentation: flip=none|random|alternate,translate=N,crop=N,pad=reflect|zero,cutout=N ----
+// ---- augmentation and test-time augmentation: their text form is augment.js's ----
 
-const AUGMENT_DEFAULT = Object.freeze({ flip: 'none', translate: 0, crop: 0, pad: 'reflect', cutout: 0 });
-
-export function parseAugment(source, what = 'augment') {
-  if (source && typeof source === 'object') return parseAugment(formatAugment(source), what);
-  const text = String(source).trim();
-  if (text === 'none' || text === '') return { ...AUGMENT_DEFAULT };
-  const out = { ...AUGMENT_DEFAULT };
-  const [, options] = readOptions(`augment:${text}`, what, ['augment']);
-  for (const [key, value] of Object.entries(options)) {
-    if (key === 'flip') out.flip = oneOf(FLIPS)(value, `${what}: flip`);
-    else if (key === 'pad') out.pad = oneOf(PADS)(value, `${what}: pad`);
-    else if (key === 'translate' || key === 'crop' || key === 'cutout') out[key] = number(value, `${what}: ${key} (pixels)`, { min: 0, max: 32, integer: true });
-    else throw new RecipeError(`${what}: unknown key '${key}' (known: ${Object.keys(AUGMENT_DEFAULT).join(', ')})`);
+/** augment.js's parser with the recipe's error type. */
+function recipeAugment(source, what = 'augment') {
+  try {
+    return parseAugment(source, what);
+  } catch (error) {
+    throw error instanceof RangeError ? new RecipeError(error.message) : error;
   }
-  if (out.translate && out.crop) throw new RecipeError(`${what}: translate and crop are two ways to shift the image: choose one`);
-  return out;
-}
-
-export function formatAugment(a) {
-  const parts = Object.keys(AUGMENT_DEFAULT).filter((k) => a[k] !== AUGMENT_DEFAULT[k] && !(k === 'pad' && !a.translate && !a.crop)).map((k) => `${k}=${a[k]}`);
-  return parts.length ? parts.join(',') : 'none';
 }
 
 // ---- parameter groups: SELECTOR [lr=SCALE] [weight_decay=X] [frozen=true] [frozen_after=EPOCHS] ----
@@ -122,8 +106,8 @@ export const RECIPE_FIELDS = Object.freeze([
   { key: 'labelSmoothing', setting: 'label_smoothing', default: 0, parse: (t, w) => number(t, w, { min: 0, max: 1, openMax: true }), help: 'label smoothing of the training loss' },
   { key: 'epochs', setting: 'epochs', default: 5, parse: (t, w) => number(t, w, { min: 0, max: 100000, integer: true }), help: 'epochs to train' },
   { key: 'batchSize', setting: 'batch_size', default: 64, parse: (t, w) => number(t, w, { min: 1, max: 4096, integer: true }), help: 'images per step' },
-  { key: 'augment', setting: 'augment', default: Object.freeze({ ...AUGMENT_DEFAULT }), parse: parseAugment, format: formatAugment, help: 'none, or flip=none|random|alternate,translate=N,crop=N,pad=reflect|zero,cutout=N' },
-  { key: 'tta', setting: 'tta', default: 'none', parse: oneOf(TTA_NAMES), help: `test-time augmentation: ${TTA_NAMES.join(', ')}` },
+  { key: 'augment', setting: 'augment', default: NO_AUGMENT, parse: recipeAugment, format: formatAugment, help: "none, airbench, or flip[=random|alternate],translate=N,padding=reflect|zero,cutout=N" },
+  { key: 'tta', setting: 'tta', default: 'none', parse: oneOf(TTA_MODES), help: `test-time augmentation: ${TTA_MODES.join(', ')}` },
   { key: 'ema', setting: 'ema', default: Object.freeze({ kind: 'none' }), parse: parseEma, format: formatEma, help: 'none, lookahead:every=5,rho=0.95,power=3,start_epoch=0, plain:decay=0.999,every=1,start_epoch=0' },
   { key: 'groups', setting: 'group', default: Object.freeze([]), many: true, parse: parseGroup, format: formatGroup, help: 'a parameter group: SELECTOR lr=FACTOR weight_decay=X frozen=true frozen_after=E (repeatable)' },
 ].map((f) => Object.freeze({ cli: f.setting.replace(/_/g, '-'), url: f.key, format: (v) => String(v), ...f })));

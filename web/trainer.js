@@ -1,5 +1,6 @@
 // The reference training loop, one step at a time so a driver (the CLI, the page's worker) can
 // pause, report or stop between steps. Events mirror the PyTorch loop's output.
+import { parseAugment, parseTta } from './augment.js';
 
 import { checkRecipe, resolveGroups, optimizerConfig } from './recipe.js';
 import { scheduleFactor, emaStartsAt, emaUpdatesAfter } from './schedule.js';
@@ -18,6 +19,7 @@ export class DivergenceError extends Error {
 
 export const TRAINING_DEFAULTS = Object.freeze({
   epochs: 5, batchSize: 64, lr: 0.001, seed: 0, shuffle: true, logEvery: 100, workers: 1, classes: 10,
+  augment: 'none', tta: 'none', whiten: true,
 });
 
 /**
@@ -37,7 +39,10 @@ export class TrainingRun {
    * stepper: optional DataParallelStepper (parallel.js); without it this thread trains alone.
    * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
    * recipe: the training recipe (recipe.js; missing keys take their defaults); epochs,
-   * batchSize and lr, when given, override its values.
+   * batchSize and lr, when given, override its values. Its augment (web/augment.js) applies to
+   * training images, drawn from (seed, epoch, record); its tta to every evaluation.
+   * whiten: a fresh run computes its whitening convs from `train` (false when the weights were
+   * imported).
    */
   constructor(engine, model, { train, test, stepper = null, resume = null, recipe = {}, ...options }) {
     const given = Object.fromEntries(['epochs', 'batchSize', 'lr'].filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
@@ -59,6 +64,8 @@ export class TrainingRun {
         throw new RangeError(`the model takes ${m.channels}x${m.height}x${m.width} images in ${m.classes} classes; the data has ${f.channels}x${f.height}x${f.width} images in ${f.classes} classes`);
       }
     }
+    o.augment = r.augment;
+    o.tta = r.tta;
     this.engine = engine;
     this.model = model;
     this.train = train;
@@ -85,6 +92,8 @@ export class TrainingRun {
       this.windowSum = resume.windowSum;
       this.windowCount = resume.windowCount;
     }
+    model.setAugment(o.augment, o.seed);
+    if (!resume && o.whiten) model.initWhitening(train);
     this.startedAt = now();
     this.permPtr = engine.alloc(4 * train.count);
     if (!this.done) this.#preparePermutation();
@@ -133,6 +142,7 @@ export class TrainingRun {
 
   #preparePermutation() {
     const n = this.train.count;
+    this.model.setEpoch(this.epoch);
     if (this.options.shuffle) {
       this.engine.writePermutation(this.permPtr, n, this.options.seed, this.epoch);
     } else {
@@ -211,18 +221,19 @@ export class TrainingRun {
   /** Test-set accuracy, loss and confusion matrix of the current model (shared by all workers). */
   async evaluate() {
     const t0 = now();
+    const { tta } = this.options;
     const ema = this.evaluatesAverage;
     let r;
     if (this.stepper) {
-      r = await this.stepper.evaluate(this.test, { ema });
+      r = await this.stepper.evaluate(this.test, { ema, tta });
     } else {
-      r = this.model.withAverage(ema, () => this.model.evaluate(this.test));
+      r = this.model.withAverage(ema, () => this.model.evaluate(this.test, { tta }));
     }
     const seconds = (now() - t0) / 1000;
     return {
       ...r,
       samplesPerSecond: r.total / seconds,
-      summary: { test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss },
+      summary: { test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss, tta },
     };
   }
 
@@ -248,5 +259,6 @@ export function formatLoss(e) {
 }
 
 export function formatAccuracy(e) {
-  return `Test accuracy: ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total})`;
+  const tta = e.tta && e.tta !== 'none' ? `, test-time augmentation ${e.tta}` : '';
+  return `Test accuracy: ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}${tta})`;
 }

@@ -249,7 +249,7 @@ async function startPeers(engine, module, workers, runTrain, runTest, options) {
       module,
       trainFiles: [recordsOf(engine, runTrain, 'training records')],
       testFiles: [recordsOf(engine, runTest, 'test records')],
-      seed: options.seed, shuffle: options.shuffle, lr: options.lr, transferFiles: true, // copies made for the peers
+      seed: options.seed, shuffle: options.shuffle, lr: options.lr, augment: options.augment, transferFiles: true, // copies made for the peers
     });
   } catch (error) {
     stepper.close();
@@ -338,10 +338,10 @@ async function start(id, options) {
   pendingWeights = null;
   const runTrain = limited(train, settings.limitTrain);
   const runTest = limited(test, settings.limitTest);
-  const candidateRun = new TrainingRun(engine, model, { ...settings, train: runTrain, test: runTest, resume });
+  const candidateRun = new TrainingRun(engine, model, { ...settings, train: runTrain, test: runTest, resume, whiten: !fromWeights });
   try {
     if (settings.workers > 1 && !candidateRun.done) {
-      candidateRun.stepper = await startPeers(engine, module, settings.workers, runTrain, runTest, settings);
+      candidateRun.stepper = await startPeers(engine, module, settings.workers, runTrain, runTest, { ...settings, augment: candidateRun.options.augment });
     }
   } catch (error) {
     candidateRun.dispose();
@@ -514,7 +514,7 @@ function evaluationOf(m) {
   const r = m.evaluate(test);
   modelAccuracy = r.accuracy;
   return {
-    test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss,
+    test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss, tta: r.tta,
     confusion: r.confusion, predictions: samplePredictions(r.predictions), mistakes: mistakesOf(r.predictions),
   };
 }

@@ -285,7 +285,7 @@ async function startPeers(count, model, train, trainFiles, testFiles, module, op
   try {
     await stepper.init({
       module, trainFiles, testFiles, limit: options.limitTrain, testLimit: options.limitTest,
-      seed: options.seed, shuffle: options.shuffle, lr: options.runRecipe.lr,
+      seed: options.seed, shuffle: options.shuffle, lr: options.runRecipe.lr, augment: options.runRecipe.augment,
     });
   } catch (error) {
     stepper.close();
@@ -398,9 +398,6 @@ export async function main(argv, out = process.stdout) {
     options.batchSize = options.runRecipe.batchSize;
   }
   const recipe = options.runRecipe;
-  if (recipe.augment.flip !== 'none' || recipe.augment.translate || recipe.augment.crop || recipe.augment.cutout || recipe.tta !== 'none') {
-    process.stderr.write('webtrain: note: the recipe\'s augment and tta settings are recorded (in the recipe and checkpoints) but this build does not apply them yet\n');
-  }
   model ??= buildModel(engine, description, options, dataset.format);
   if (options.importWeights) {
     const rule = weightsRule(model.paramCount, `a ${options.model} weights file (${model.paramCount.toLocaleString('en')} float32 parameters)`);
@@ -426,7 +423,9 @@ export async function main(argv, out = process.stdout) {
   const workers = recipe.epochs > 0 ? options.workers : 1;
   let run;
   try {
-    run = new TrainingRun(engine, model, { train, test, seed: options.seed, shuffle: options.shuffle, recipe, resume, workers });
+    run = new TrainingRun(engine, model, {
+      train, test, seed: options.seed, shuffle: options.shuffle, recipe, resume, workers, whiten: !options.importWeights && !options.imports.length,
+    });
   } catch (error) {
     throw new UserError(`${options.resume ?? 'training'}: ${error.message}`);
   }

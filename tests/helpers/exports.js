@@ -8,7 +8,7 @@ import { makeRecords } from './synthetic.js';
 import { presetText } from './models.js';
 
 /** The nets every exporter is checked on: the presets and a net with every layer type. */
-export const EXPORT_NETS = ['simplecnn', 'convnetjs', 'resnet', 'every-layer'];
+export const EXPORT_NETS = ['simplecnn', 'convnetjs', 'resnet', 'fast', 'every-layer'];
 
 /** A preset's description, or the every-layer fixture's. */
 export function netText(name) {
@@ -16,10 +16,12 @@ export function netText(name) {
   return presetText(name);
 }
 
-/** `name` trained `steps` steps of batch 32 on synthetic CIFAR-10 records (Adam, lr 0.003). */
+/** `name` trained `steps` steps of batch 32 on synthetic CIFAR-10 records (Adam, lr 0.003), its
+ * whitening convs computed from them first. */
 export function trainedNet(engine, name, { steps = 5, seed = 1 } = {}) {
   const model = createModelFromDescription(engine, netText(name), CIFAR10_FORMAT, { maxBatch: 32, seed });
   const train = engine.loadDataset([{ name: 'train', bytes: makeRecords(32 * steps, seed + 10) }]);
+  model.initWhitening(train);
   model.setAdam({ lr: 0.003 });
   for (let s = 0; s < steps; s++) model.trainStep(train, Array.from({ length: 32 }, (_, i) => s * 32 + i), s);
   train.free();

@@ -39,12 +39,13 @@ POSITIONAL = {
     "scale": ["factor"],
 }
 DEFAULTS = {
-    "conv": {"in_channels": None, "stride": 1, "padding": 0, "bias": True},
+    "conv": {"in_channels": None, "stride": 1, "padding": 0, "bias": True, "init": "default", "whiten_images": 5000,
+             "whiten_eps": 5e-4},
     "linear": {"in_features": None, "bias": True},
     "gelu": {"approximate": "none"},
     "maxpool": {"padding": 0},
     "avgpool": {"padding": 0},
-    "batchnorm": {"num_features": None, "dims": None, "eps": 1e-5, "momentum": 0.1, "affine": True},
+    "batchnorm": {"num_features": None, "dims": None, "eps": 1e-5, "momentum": 0.1, "affine": True, "weight": "trainable"},
     "dropout": {"p": 0.5},
 }
 # Arguments the text does not need to spell out (the lazy form infers them).
