@@ -249,6 +249,17 @@ int main(void) {
     for (int W = 5; W <= 12; W++) test_conv_direct(2, 7, W, OC, 3);
   test_conv_direct(3, 32, 32, 6, 5);
   test_conv_direct(6, 14, 14, 16, 5);
+  /* The forward kernels' own copies for K = 5 (WT_BY_KERNEL_SIZE in kernels.c), on the same tails. */
+  for (int OC = 1; OC <= 7; OC++)
+    for (int W = 6; W <= 17; W++) test_conv_relu_pool(2, W % 5 + 6, W, OC, 5);
+  for (int W = 5; W <= 12; W++) {
+    test_conv_relu_pool(3, 9, W + 4, 8, 5);
+    test_conv_relu_pool(2, 8, W + 4, 16, 5);
+    test_conv_direct_oc(2, 7, W, 8, 5);
+    test_conv_direct_oc(3, 6, W, 16, 5);
+  }
+  for (int OC = 1; OC <= 13; OC++)
+    for (int W = 7; W <= 14; W++) test_conv_direct(2, 9, W, OC, 5);
   for (int M = 1; M <= 13; M++)
     for (int N = 1; N <= 19; N++)
       for (int K = 1; K <= 11; K += 2)
