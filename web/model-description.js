@@ -293,7 +293,39 @@ function findForm(word) {
 
 export const SETTINGS = [
   { key: 'ghost_batch', default: 8, check: whole(1, 1024), help: 'images per gradient-tree block; batch-norm statistics are computed over each block' },
+  { key: 'normalize', default: 'data', check: normalizeSetting, help: "the input's Normalize(mean, std): 'data' (the data set's own) or per-channel 'MEAN,MEAN,MEAN/STD,STD,STD'" },
 ];
+
+/** `@normalize`: 'data', or 'M,.../S,...' (1 to 4 channels, std > 0), kept in a canonical form. */
+function normalizeSetting(v, name) {
+  const example = `e.g. ${name} '0.4914,0.4822,0.4465/0.2470,0.2435,0.2616'`;
+  if (typeof v !== 'string') throw new ArgumentProblem(`${name} takes 'data' or 'MEAN,.../STD,...' in quotes, ${example}`);
+  if (v === 'data') return v;
+  const parts = v.replace(/\s+/g, '').split('/');
+  const lists = parts.map((p) => p.split(',').map((x) => (/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(x) ? Number(x) : NaN)));
+  if (parts.length !== 2 || lists.some((l) => l.some((x) => !Number.isFinite(x)))) {
+    throw new ArgumentProblem(`${name} '${clip(v)}' is not 'data' or 'MEAN,.../STD,...' (${example})`);
+  }
+  const [mean, std] = lists;
+  if (mean.length !== std.length || mean.length > 4) throw new ArgumentProblem(`${name} needs as many stds as means, one per channel (at most 4), got ${mean.length} and ${std.length}`);
+  if (std.some((x) => x <= 0)) throw new ArgumentProblem(`${name}: every std must be above 0`);
+  return `${mean.join(',')}/${std.join(',')}`;
+}
+
+/**
+ * The input normalisation a description asks for on data of `format` ({ channels, mean, std }):
+ * its `@normalize` values, or the data set's own. Throws a DescriptionError when the channel
+ * counts differ.
+ */
+export function normalizationOf(json, format) {
+  const value = json.settings?.normalize ?? 'data';
+  if (value === 'data') return { mean: Array.from(format.mean ?? []), std: Array.from(format.std ?? []) };
+  const [mean, std] = value.split('/').map((p) => p.split(',').map(Number));
+  if (mean.length !== format.channels) {
+    throw new DescriptionError(null, `@normalize gives ${mean.length} channel${mean.length === 1 ? '' : 's'}, but the data's images have ${format.channels}`);
+  }
+  return { mean, std };
+}
 
 function defaultSettings() {
   return Object.fromEntries(SETTINGS.map((s) => [s.key, s.default]));

@@ -4,7 +4,7 @@
 import { exportSafetensors } from './safetensors.js';
 import { exportOnnx } from './onnx-export.js';
 import { generateModelPy } from './pytorch-module.js';
-import { PRESETS, loadPreset, parseDescription, describeDifference } from './model-description.js';
+import { PRESETS, loadPreset, parseDescription, describeDifference, normalizationOf } from './model-description.js';
 
 /** Every format: its extension and what it is, in the order the page offers them. */
 export const MODEL_FILE_KINDS = Object.freeze({
@@ -26,7 +26,7 @@ export function kindOfFile(name) {
  */
 export function modelFile(model, kind, { format, accuracy = null }) {
   const metadata = accuracy === null ? {} : { test_accuracy: accuracy.toFixed(4) };
-  const data = { ...model.format, mean: Array.from(format.mean), std: Array.from(format.std) };
+  const data = { ...model.format, ...(model.description ? normalizationOf(model.description, { ...model.format, ...format }) : { mean: Array.from(format.mean), std: Array.from(format.std) }) };
   switch (kind) {
     case 'safetensors': return exportSafetensors(model, { format: data, metadata });
     case 'onnx': return exportOnnx(model, { format: data, metadata });

@@ -3,7 +3,7 @@
 // engine's errors mapped back to the description's lines, the state_dict names of the model's
 // tensors, and the summary table. Shapes, parameter counts and FLOPs come from the engine: this
 // module mirrors none of them.
-import { parseDescription, DescriptionError } from './model-description.js';
+import { parseDescription, DescriptionError, normalizationOf } from './model-description.js';
 
 const SPEC_MAGIC = 0x314e5457; // "WTN1"
 const HEADER_WORDS = 20;
@@ -91,9 +91,10 @@ export function encodeSpec(json, format, { head = true } = {}) {
   header[7] = nodes.length;
   header[16] = head ? 0 : 1; // no loss head: per-layer tests
   // Normalisation of up to 4 image channels; a headless test net takes normalised input.
+  const { mean, std } = head ? normalizationOf(json, format) : { mean: [], std: [] };
   for (let c = 0; head && c < Math.min(format.channels, 4); c++) {
-    header[8 + c] = floatBits(format.mean?.[c] ?? 0.5);
-    header[12 + c] = floatBits(format.std?.[c] ?? 0.5);
+    header[8 + c] = floatBits(mean[c] ?? 0.5);
+    header[12 + c] = floatBits(std[c] ?? 0.5);
   }
   return { spec: Int32Array.from([...header, ...words]), nodes };
 }
