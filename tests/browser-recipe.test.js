@@ -45,6 +45,7 @@ test('every recipe setting has a field; they round-trip through the URL; the sch
   await page.fill('#recipe-optimizer', 'sgd');
   await page.fill('#recipe-tta', '');
   await page.fill('#recipe-schedule', 'triangular:start=0.2,peak=0.23,end=0.07');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('schedule') === 'triangular:start=0.2,peak=0.23,end=0.07');
 
   // A fresh page from the address bar shows the same fields.
   const again = await openPage(t, page.url());

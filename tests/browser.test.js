@@ -753,7 +753,7 @@ test('a 50-step run draws its loss; both charts share their epoch ticks and desc
   assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '2', 'one point per 50-step epoch');
   assert.equal(await page.getAttribute('#loss-chart', 'data-x-ticks'), '0,1,2');
   assert.equal(await page.getAttribute('#accuracy-chart', 'data-x-ticks'), '0,1,2');
-  const plots = await page.locator('.u-over').evaluateAll((overs) => overs.map((o) => { const b = o.getBoundingClientRect(); return [Math.round(b.left - o.closest('.chart').getBoundingClientRect().left), Math.round(b.width)]; }));
+  const plots = await page.locator('#loss-chart .u-over, #accuracy-chart .u-over').evaluateAll((overs) => overs.map((o) => { const b = o.getBoundingClientRect(); return [Math.round(b.left - o.closest('.chart').getBoundingClientRect().left), Math.round(b.width)]; }));
   assert.deepEqual(plots[0], plots[1], 'the plot areas line up');
   assert.match(await page.textContent('#loss-chart-summary'), /^2 points up to epoch 2\.00 of 2: loss from \d+\.\d{4} to \d+\.\d{4}\.$/);
   assert.match(await page.textContent('#loss-chart .u-legend'), /Loss:?\s*\d+\.\d{4}/);

@@ -12,7 +12,7 @@ import { renderPerClass, renderConfusion, renderImageGrid, renderMistakes, rende
 import { createModelPanel, renderActivations } from './model-panel.js';
 import {
   setupDataPanel, ensureData, loadLocalFiles, currentSource, describeDataFor, dataFailed, dataSample,
-  forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData, dataClassNames, showDropHint, chooseDataset,
+  forgetWorkerData, abortDataLoad, useDataUrl, updateCacheSize, checkCachedData, dataClassNames, imageSetFormat, showDropHint, chooseDataset,
 } from './data-panel.js';
 import { loadSavedRun, saveRun, clearSavedRun } from './store.js';
 import { readBlob, weightsRule, CHECKPOINT_RULE } from './file-limits.js';
@@ -1041,6 +1041,7 @@ async function main() {
       log(`# The files are ${dataset.title}'s: the data set is now ${dataset.title}`, 'log-info');
     },
     busy: () => !['idle', 'stopped', 'done'].includes(state),
+    onFormat: () => modelPanel?.recheck(),
   });
   modelPanel = createModelPanel({
     request,
@@ -1049,7 +1050,7 @@ async function main() {
       modelChanged();
     },
     trainImages: () => readSettings()?.limitTrain ?? chosenDataset().trainImages,
-    format: () => chosenDataset().format,
+    format: () => imageSetFormat() ?? chosenDataset().format,
     workers: () => readSettings()?.workers ?? 1,
   });
   $('show-activations').addEventListener('click', showActivations);

@@ -47,6 +47,7 @@ export function setupDataPanel(pageHooks) {
       }
       $('image-use').hidden = Boolean(set);
       hooks.onChange();
+      hooks.onFormat?.(); // the model card checks the description against the images' shape
     },
     showError: (message) => hooks.showError(message, 'data'),
     clearErrors: () => hooks.clearErrors('data'),
@@ -58,6 +59,8 @@ export const dataFailed = () => failed;
 export const dataSample = () => sample;
 /** The class names of the data in the worker (the chosen set's before any is loaded). */
 export const dataClassNames = () => (imageSet ? imageSet.meta.classNames : (dataKey ? loaded : hooks.dataset()).classNames);
+/** The records' format of your images when they are the source (null otherwise): the model card checks against it. */
+export const imageSetFormat = () => (imageSet ? formatOfMeta(imageSet.meta) : null);
 
 /** The drop zone names the chosen data set's files. */
 export function showDropHint(dataset) {

@@ -802,7 +802,9 @@ export function describeDifference(a, b) {
   if (a.format !== b.format) return `format ${a.format} here, ${b.format} in the other`;
   const keys = [...new Set([...SETTINGS.map((s) => s.key), ...Object.keys(a.settings ?? {}), ...Object.keys(b.settings ?? {})])];
   for (const key of keys) {
-    const [x, y] = [a.settings?.[key], b.settings?.[key]];
+    // A setting left out is at its default (descriptions saved before it existed).
+    const fallback = SETTINGS.find((s) => s.key === key)?.default;
+    const [x, y] = [a.settings?.[key] ?? fallback, b.settings?.[key] ?? fallback];
     if (x !== y) return `setting ${key}: ${x === undefined ? 'not set' : show(x)} here, ${y === undefined ? 'not set' : show(y)} in the other`;
   }
   return listDifference(a.layers, b.layers, { index: 0 }, null);

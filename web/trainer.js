@@ -39,13 +39,13 @@ export class TrainingRun {
    * stepper: optional DataParallelStepper (parallel.js); without it this thread trains alone.
    * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
    * recipe: the training recipe (recipe.js; missing keys take their defaults); epochs,
-   * batchSize and lr, when given, override its values. Its augment (web/augment.js) applies to
+   * batchSize, lr, augment and tta, when given, override its values. Its augment (web/augment.js) applies to
    * training images, drawn from (seed, epoch, record); its tta to every evaluation.
    * whiten: a fresh run computes its whitening convs from `train` (false when the weights were
    * imported).
    */
   constructor(engine, model, { train, test, stepper = null, resume = null, recipe = {}, ...options }) {
-    const given = Object.fromEntries(['epochs', 'batchSize', 'lr'].filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
+    const given = Object.fromEntries(['epochs', 'batchSize', 'lr', 'augment', 'tta'].filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
     const r = checkRecipe({ ...recipe, ...given });
     const o = { ...TRAINING_DEFAULTS, classes: model.classes ?? TRAINING_DEFAULTS.classes, ...options, epochs: r.epochs, batchSize: r.batchSize, lr: r.lr };
     for (const [key, ok] of [
