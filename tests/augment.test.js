@@ -176,13 +176,13 @@ flatten
 linear(classes, bias=false)
 scale(0.5)`;
 
-async function trainRun(engine, module, workers, { augment, tta }) {
+async function trainRun(engine, module, workers, { augment, tta, recipe = {} }) {
   const trainFiles = [{ name: 'train', bytes: makeRecords(200, 21) }];
   const testFiles = [{ name: 'test', bytes: makeRecords(60, 22) }];
   const train = engine.loadDataset(trainFiles), test = engine.loadDataset(testFiles);
   const model = createPresetModel(engine, 'small', { maxBatch: 32, seed: 4, text: SMALL_BN_NET });
   const options = { epochs: 3, batchSize: 32, lr: 0.002, seed: 6, logEvery: 3, augment, tta, workers };
-  const run = new TrainingRun(engine, model, { ...options, train, test });
+  const run = new TrainingRun(engine, model, { ...options, recipe, train, test });
   if (workers > 1) {
     run.stepper = new DataParallelStepper(engine, model, train, startPeerWorkers(workers - 1));
     await run.stepper.init({ module, trainFiles, testFiles, seed: 6, shuffle: true, lr: 0.002, augment });
@@ -215,6 +215,25 @@ test('with augmentation and test-time augmentation, two workers train exactly th
   const plain = await trainRun(engine, module, 1, { augment: 'none', tta: 'none' });
   assert.notDeepEqual(plain.params, one.params, 'augmentation changed nothing');
   assert.equal(plain.events.at(-1).tta, 'none');
+});
+
+test("tta_on 'last' evaluates the epochs before the last plain and the last with the test-time augmentation, on 1 or 2 workers", async () => {
+  const module = await WebAssembly.compile(wasm);
+  const engine = await createEngine(module);
+  const settings = { augment: 'flip=alternate,translate=2,padding=reflect', tta: 'flip-translate' };
+  const every = await trainRun(engine, module, 1, settings);
+  const plain = await trainRun(engine, module, 1, { ...settings, tta: 'none' });
+  const epochsOf = (run) => run.events.filter((e) => e.event === 'epoch');
+  for (const workers of [1, 2]) {
+    const last = await trainRun(engine, module, workers, { ...settings, recipe: { ttaOn: 'last' } });
+    const epochs = epochsOf(last);
+    assert.deepEqual(epochs.map((e) => e.tta), ['none', 'none', 'flip-translate']);
+    assert.deepEqual(last.params, every.params, 'tta_on changed the training');
+    // The plain epochs are plain evaluations, the last one is the TTA evaluation, of the same weights.
+    assert.deepEqual(epochs.slice(0, 2).map((e) => e.correct), epochsOf(plain).slice(0, 2).map((e) => e.correct));
+    assert.equal(epochs[2].correct, epochsOf(every)[2].correct);
+  }
+  assert.notDeepEqual(epochsOf(every).map((e) => e.correct), epochsOf(plain).map((e) => e.correct), 'the TTA made no difference to the test: it cannot tell the modes apart');
 });
 
 test('a run resumed mid-epoch from a checkpoint with augmentation on ends bit for bit as the straight run', async () => {

@@ -12,6 +12,7 @@ export const MAX_PARAM_GROUPS = 8;
 export { RecipeError };
 
 const OPTIMIZER_NAMES = ['adam', 'adamw', 'sgd'];
+const TTA_ON = ['every', 'last'];
 
 function number(text, what, { min = -Infinity, max = Infinity, integer = false, openMin = false, openMax = false } = {}) {
   const x = typeof text === 'number' ? text : String(text ?? '').trim() === '' ? NaN : Number(text);
@@ -108,6 +109,7 @@ export const RECIPE_FIELDS = Object.freeze([
   { key: 'batchSize', setting: 'batch_size', default: 64, parse: (t, w) => number(t, w, { min: 1, max: 4096, integer: true }), help: 'images per step' },
   { key: 'augment', setting: 'augment', default: NO_AUGMENT, parse: recipeAugment, format: formatAugment, help: "none, airbench, or flip[=random|alternate],translate=N,padding=reflect|zero,cutout=N" },
   { key: 'tta', setting: 'tta', default: 'none', parse: oneOf(TTA_MODES), help: `test-time augmentation: ${TTA_MODES.join(', ')}` },
+  { key: 'ttaOn', setting: 'tta_on', default: 'every', parse: oneOf(TTA_ON), help: 'which evaluations use the test-time augmentation: every (each epoch\'s), last (the run\'s final one; the others plain, 1/6 of the cost with flip-translate)' },
   { key: 'ema', setting: 'ema', default: Object.freeze({ kind: 'none' }), parse: parseEma, format: formatEma, help: 'none, lookahead:every=5,rho=0.95,power=3,start_epoch=0, plain:decay=0.999,every=1,start_epoch=0' },
   { key: 'groups', setting: 'group', default: Object.freeze([]), many: true, parse: parseGroup, format: formatGroup, help: 'a parameter group: SELECTOR lr=FACTOR weight_decay=X frozen=true frozen_after=E (repeatable)' },
 ].map((f) => Object.freeze({ cli: f.setting.replace(/_/g, '-'), url: f.key, format: (v) => String(v), ...f })));

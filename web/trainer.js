@@ -40,7 +40,7 @@ export class TrainingRun {
    * resume: a run state from Model.loadCheckpoint(); the model must hold that checkpoint.
    * recipe: the training recipe (recipe.js; missing keys take their defaults); epochs,
    * batchSize, lr, augment and tta, when given, override its values. Its augment (web/augment.js) applies to
-   * training images, drawn from (seed, epoch, record); its tta to every evaluation.
+   * training images, drawn from (seed, epoch, record); its tta to the evaluations its tta_on names.
    * whiten: a fresh run computes its whitening convs from `train` (false when the weights were
    * imported).
    */
@@ -189,7 +189,7 @@ export class TrainingRun {
     }
     if (this.step === this.stepsPerEpoch) {
       const trainSeconds = this.epochTrainMs / 1000;
-      const result = await this.evaluate();
+      const result = await this.evaluate({ final: this.epoch + 1 === epochs });
       events.push({
         event: 'epoch', epoch: this.epoch + 1, epochs, ...result.summary,
         train_samples_per_s: this.train.count / trainSeconds,
@@ -218,10 +218,14 @@ export class TrainingRun {
   /** Whether evaluation uses the weights' average (a plain EMA, once started). */
   get evaluatesAverage() { return this.recipe.ema.kind === 'plain' && this.model.emaActive; }
 
-  /** Test-set accuracy, loss and confusion matrix of the current model (shared by all workers). */
-  async evaluate() {
+  /**
+   * Test-set accuracy, loss and confusion matrix of the current model (shared by all workers).
+   * With the recipe's tta_on 'last', only the run's final evaluation (final) uses the test-time
+   * augmentation; the epochs before it are evaluated plain.
+   */
+  async evaluate({ final = true } = {}) {
     const t0 = now();
-    const { tta } = this.options;
+    const tta = final || this.recipe.ttaOn === 'every' ? this.options.tta : 'none';
     const ema = this.evaluatesAverage;
     let r;
     if (this.stepper) {
