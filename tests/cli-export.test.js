@@ -76,3 +76,34 @@ test('the safetensors size rule judges the header length before the rest is read
   assert.match(judgeSize(rule, 1 << 20, head(2 ** 40), 'safetensors file').problem, /header length 1099511627776 is more than the 100000000-byte limit/);
   assert.match(judgeSize(safetensorsRule(), 2 ** 31, head(80), 'safetensors file').problem, /more than the 1073741824-byte ceiling for a safetensors file/);
 });
+
+test('a conversion without --data keeps the shape and normalisation the imported file was made for', async () => {
+  const { createEngine } = await import('../web/engine.js');
+  const { createModelFromDescription } = await import('../web/model-spec.js');
+  const { exportSafetensors, safetensorsDataFormat } = await import('../web/safetensors.js');
+  const { DATASETS } = await import('../web/datasets.js');
+  const { loadPreset } = await import('../web/model-description.js');
+  const engine = await createEngine(readFileSync(new URL('../web/webtrain.wasm', import.meta.url)));
+  const mnist = DATASETS.mnist.format;
+  const model = createModelFromDescription(engine, await loadPreset('simplecnn'), mnist, { maxBatch: 8, seed: 3 });
+  assert.deepEqual(model.normalization, { mean: [0.1307], std: [0.3081] }, 'the model reports the normalisation it was built with');
+  writeFileSync(file('mnist.safetensors'), exportSafetensors(model, { format: mnist }));
+  model.destroy();
+  const converted = runCli(['--import', file('mnist.safetensors'), '--epochs', '0', '--export', file('mnist.py'), '--export', file('mnist2.safetensors')]);
+  assert.equal(converted.status, 0, converted.stderr);
+  const py = readFileSync(file('mnist.py'), 'utf8');
+  assert.match(py, /MEAN = \(0\.1307,\)/);
+  assert.match(py, /STD = \(0\.3081,\)/);
+  assert.match(py, /\(N, 1, 28, 28\)/);
+  const again = safetensorsDataFormat(readFileSync(file('mnist2.safetensors')), 'mnist2.safetensors');
+  assert.deepEqual(again, { channels: 1, height: 28, width: 28, classes: 10, mean: [0.1307], std: [0.3081] });
+  // A malformed data entry is refused naming the file and the entry.
+  const bad = readFileSync(file('mnist.safetensors'));
+  const at = bad.indexOf('\\"std\\":[0.3081]'); // JSON in a JSON string: its quotes escaped
+  assert.ok(at > 0);
+  bad.write('\\"std\\":[-1.000]', at); // the same length: the header stays valid JSON of the same size
+  writeFileSync(file('bad.safetensors'), bad);
+  const refused = runCli(['--import', file('bad.safetensors'), '--epochs', '0', '--export', file('bad.py')]);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /bad\.safetensors: its __metadata__ entry 'webtrain\.data' has no valid std: expected 1 positive numbers, one per channel/);
+});

@@ -329,6 +329,9 @@ export class Model {
     const f = w.wt_model_data_format(ptr) >> 2;
     const [channels, height, width, classes] = engine.heapI32.subarray(f, f + 4);
     this.format = { channels, height, width, classes };
+    // The normalisation the spec was built with (float32 in the engine; 7 digits give it back).
+    const floats = engine.heapF32.subarray(f + 4, f + 12), digits = (x) => Number(x.toPrecision(7));
+    this.normalization = { mean: Array.from(floats.subarray(0, channels), digits), std: Array.from(floats.subarray(4, 4 + channels), digits) };
     this.classes = classes;
     // Scratch that lives as long as the model: Adam settings, step indices, result slots, info.
     this.optimPtr = engine.alloc(OPTIM_CONFIG.bytes);

@@ -167,6 +167,35 @@ export function safetensorsDescription(bytes, name) {
   return typeof metadata['webtrain.model'] === 'string' ? metadata['webtrain.model'] : null;
 }
 
+/**
+ * The data format a webtrain file was made for (`webtrain.data`: channels, height, width,
+ * classes, mean, std), or null when it has none (a file from PyTorch). A malformed entry is
+ * refused naming the file.
+ */
+export function safetensorsDataFormat(bytes, name) {
+  const { metadata } = parseSafetensors(bytes, name);
+  if (typeof metadata['webtrain.data'] !== 'string') return null;
+  const fail = (problem) => { throw new SafetensorsError(`${name}: its __metadata__ entry 'webtrain.data' ${problem}`); };
+  let d;
+  try {
+    d = JSON.parse(metadata['webtrain.data']);
+  } catch {
+    fail('is not JSON');
+  }
+  if (!d || typeof d !== 'object') fail('is not an object');
+  for (const key of ['channels', 'height', 'width', 'classes']) {
+    if (!Number.isInteger(d[key]) || d[key] < 1 || d[key] > 65536) fail(`has no valid ${key} (got ${JSON.stringify(d[key])})`);
+  }
+  for (const key of ['mean', 'std']) {
+    const v = d[key];
+    if (!Array.isArray(v) || v.length !== d.channels || !v.every((x) => Number.isFinite(x) && (key === 'mean' || x > 0))) {
+      fail(`has no valid ${key}: expected ${d.channels} ${key === 'std' ? 'positive ' : ''}numbers, one per channel (got ${JSON.stringify(v)})`);
+    }
+  }
+  const { channels, height, width, classes, mean, std } = d;
+  return { channels, height, width, classes, mean, std };
+}
+
 const listed = (names, max = 3) => names.slice(0, max).map((n) => `'${n}'`).join(', ') + (names.length > max ? ` and ${names.length - max} more` : '');
 
 /**

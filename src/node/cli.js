@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createEngine, EngineError, CIFAR10_FORMAT } from '../../web/engine.js';
 import { parseDescription, describeDifference, DescriptionError, PRESETS, loadPreset } from '../../web/model-description.js';
 import { createModelFromDescription, attachDescription, summarize, formatSummary } from '../../web/model-spec.js';
-import { importSafetensors, safetensorsDescription, safetensorsDataBytes, SafetensorsError } from '../../web/safetensors.js';
+import { importSafetensors, safetensorsDescription, safetensorsDataFormat, safetensorsDataBytes, SafetensorsError } from '../../web/safetensors.js';
 import { MODEL_FILE_KINDS, kindOfFile, modelFile } from '../../web/model-files.js';
 import { DATASETS, DATASET_NAMES, DatasetError } from '../../web/datasets.js';
 import { formatClassReport } from '../../web/class-stats.js';
@@ -377,10 +377,15 @@ export async function main(argv, out = process.stdout) {
     };
 
   // The data set decides the model's input shape and classes: recognised first, read later.
-  const { dataset, note } = options.data ? await datasetOf(options.data, options.dataset) : { dataset: DATASETS.cifar10, note: null };
+  let { dataset, note } = options.data ? await datasetOf(options.data, options.dataset) : { dataset: DATASETS.cifar10, note: null };
   let resume = null, model;
   let description = options.resume && !options.given.has('model') ? null : await modelText(options.model);
-  if (options.imports.length && !options.given.has('model')) description = (await modelOfImport(options.imports[0])) ?? description;
+  if (options.imports.length && (!options.given.has('model') || options.convertOnly)) {
+    const imported = await modelOfImport(options.imports[0]);
+    if (!options.given.has('model')) description = imported.description ?? description;
+    // Converting without data: the model is for the data the file was made for.
+    if (!options.data && imported.format) dataset = { ...dataset, format: { ...dataset.format, ...imported.format } };
+  }
   if (options.resume) {
     const bytes = await readInput(options.resume, 'checkpoint', CHECKPOINT_RULE);
     // Read once into a throwaway model to learn the run's batch size and seed.
@@ -414,7 +419,9 @@ export async function main(argv, out = process.stdout) {
     }
   }
   if (options.convertOnly) {
-    await writeExports(model, options.exports, null, dataset.format);
+    // Without data, the files take the normalisation the model was built with (its checkpoint's,
+    // its imported file's, else CIFAR-10's).
+    await writeExports(model, options.exports, null, { ...model.format, ...model.normalization });
     return;
   }
   const { train, test, trainFiles, testFiles, classNames } = dataset.packed
@@ -489,15 +496,17 @@ export async function main(argv, out = process.stdout) {
 }
 
 /** The description a safetensors file carries (webtrain writes it), as --model would give it. */
+/** The model description and data format a safetensors file carries (each null when it has none). */
 async function modelOfImport(file) {
   const bytes = await readInput(file, 'safetensors file', safetensorsRule());
-  let text;
+  let text, format;
   try {
     text = safetensorsDescription(bytes, file);
+    format = safetensorsDataFormat(bytes, file);
   } catch (error) {
     throw error instanceof SafetensorsError ? new UserError(error.message) : error;
   }
-  return text === null ? null : { text, name: `the model in ${file}` };
+  return { description: text === null ? null : { text, name: `the model in ${file}` }, format };
 }
 
 /** Writes each --export file in the format its extension names; `accuracy` goes in the metadata. */
