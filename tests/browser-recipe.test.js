@@ -68,3 +68,22 @@ test('every recipe setting has a field; they round-trip through the URL; the sch
   assert.deepEqual(recipe.ema, { kind: 'lookahead', every: 3, rho: 0.95, power: 3, start_epoch: 0 });
   assert.deepEqual(recipe.groups.map((g) => g.select), ['bias']);
 });
+
+test('?model=fast alone sets the preset recipe: its epochs, batch and lr in the fields, its @ lines as placeholders; Start says how long it takes here', async (t) => {
+  if (env.skipReason) return t.skip(env.skipReason);
+  const page = await openPage(t, `${env.server.url}?model=fast`);
+  await page.waitForFunction(() => document.getElementById('batch').value === '256', null, { timeout: 30000 });
+  assert.equal(await page.inputValue('#epochs'), '5');
+  assert.equal(await page.inputValue('#lr'), '0.375');
+  assert.equal(new URL(page.url()).searchParams.get('model'), 'fast', 'the link names the preset, which carries the recipe');
+  assert.equal(await page.getAttribute('#recipe-optimizer', 'placeholder'), 'sgd');
+  assert.equal(await page.getAttribute('#recipe-tta', 'placeholder'), 'flip-translate');
+  assert.equal(await page.getAttribute('#recipe-ttaOn', 'placeholder'), 'last');
+  // The time Start announces is the model's (from the measured peak), not a SimpleCNN guess:
+  // 5 epochs of a 146 MFLOP step take minutes, not seconds.
+  await page.waitForFunction(() => /on this machine/.test(document.getElementById('start-info').textContent), null, { timeout: 30000 });
+  const info = await page.textContent('#start-info');
+  assert.match(info, /trains 5 epochs on 50,000 images: about (\d+ min \d+ s|\d+ h \d+ min) on this machine/);
+  // The same figure per epoch as the Model card's estimate.
+  assert.match(await page.textContent('#model-estimate'), /per epoch of 50,000 images/);
+});

@@ -354,13 +354,24 @@ function updateStartInfo() {
   const { text: data, download } = describeDataFor(v.data);
   const images = v.limitTrain ?? chosenDataset().trainImages;
   const tests = v.limitTest ?? chosenDataset().testImages;
-  // Extra workers help less than linearly (they share the batches' overheads and the machine).
   const workers = Math.min(v.workers, CORES);
-  const rate = ASSUMED_SAMPLES_PER_S * (1 + 0.75 * (workers - 1));
-  const seconds = v.epochs * (images / rate + tests / (3 * rate));
+  // The model's own speed on this machine (the Model card's estimate); before it is known, a
+  // SimpleCNN-sized guess where extra workers help less than linearly.
+  const known = modelPanel?.trainingRate(workers);
+  const rate = known?.rate ?? ASSUMED_SAMPLES_PER_S * (1 + 0.75 * (workers - 1));
+  // An evaluation is a forward pass (a third of a training step) per test-time view.
+  const views = { none: 1, flip: 2, 'flip-translate': 6 };
+  let evaluations = v.epochs;
+  try {
+    const r = pageRecipe(v);
+    evaluations = r.ttaOn === 'last' ? v.epochs - 1 + views[r.tta] : v.epochs * views[r.tta];
+  } catch {
+    // a bad recipe field is named beside itself; estimate without it
+  }
+  const seconds = v.epochs * images / rate + evaluations * tests / (3 * rate);
   const from = pendingWeights ? `, starting from the weights in ${pendingWeights}` : '';
   info.textContent = `Start ${data}, then trains ${v.epochs} epoch${v.epochs === 1 ? '' : 's'} on ${images.toLocaleString('en')} images${from}: `
-    + `about ${formatDuration(seconds)} on a typical laptop${download ? ', plus the download' : ''}. The ETA appears once it runs.`;
+    + `about ${formatDuration(seconds)} ${known ? 'on this machine' : 'on a typical laptop'}${download ? ', plus the download' : ''}. The ETA appears once it runs.`;
 }
 
 // ---------------------------------------------------------------- checkpoints and resuming
@@ -1048,6 +1059,7 @@ async function main() {
     onChange: () => {
       setState(state);
       modelChanged();
+      updateStartInfo();
     },
     trainImages: () => readSettings()?.limitTrain ?? chosenDataset().trainImages,
     format: () => imageSetFormat() ?? chosenDataset().format,

@@ -9,10 +9,10 @@ import * as P from './protocol.js';
 
 const DEFAULT_PRESET = 'simplecnn';
 const CHECK_DELAY_MS = 250;
-// A training step costs about three forward passes; the engine's layers run at roughly a third of
-// the machine's multiply-add peak on average (npm run bench prints the real figures).
+// A training step costs about three forward passes; a whole step runs at roughly half the
+// machine's multiply-add peak (`npm run bench`: SimpleCNN's about 0.4, fast's about 0.7).
 const STEP_FLOPS_PER_FORWARD = 3;
-const EFFICIENCY = 0.3;
+const EFFICIENCY = 0.5;
 
 const $ = (id) => document.getElementById(id);
 
@@ -96,23 +96,24 @@ export function createModelPanel({ request, onChange = () => {}, trainImages = (
     summaryBox.replaceChildren(table);
   }
 
-  function renderEstimate() {
-    if (!state.valid || !state.summary) {
-      estimate.textContent = '';
-      return;
-    }
-    const images = trainImages(), n = workers();
-    const flopsPerImage = state.summary.totals.mflops * 1e6 * STEP_FLOPS_PER_FORWARD;
-    let rate = null, how = '';
+  /**
+   * This model's training samples/s with n workers and how it was found: the last run's measured
+   * speed, else from the machine's measured peak; null while the model is invalid or unchecked.
+   */
+  function trainingRate(n) {
+    if (!state.valid || !state.summary) return null;
     if (measured && measured.text === state.text && measured.samplesPerSecond > 0) {
-      rate = measured.samplesPerSecond * (n / measured.workers);
-      how = 'from this model\'s measured speed';
-    } else if (state.peakGflops) {
-      rate = (EFFICIENCY * state.peakGflops * 1e9 * n) / flopsPerImage;
-      how = `estimated from this machine's measured peak of ${state.peakGflops.toFixed(0)} GFLOP/s per core`;
+      return { rate: measured.samplesPerSecond * (n / measured.workers), how: 'from this model\'s measured speed' };
     }
-    estimate.textContent = rate
-      ? `About ${formatDuration(images / rate)} per epoch of ${images.toLocaleString('en')} images with ${n} worker${n === 1 ? '' : 's'} (${how}).`
+    if (!state.peakGflops) return null;
+    const flopsPerImage = state.summary.totals.mflops * 1e6 * STEP_FLOPS_PER_FORWARD;
+    return { rate: (EFFICIENCY * state.peakGflops * 1e9 * n) / flopsPerImage, how: `estimated from this machine's measured peak of ${state.peakGflops.toFixed(0)} GFLOP/s per core` };
+  }
+
+  function renderEstimate() {
+    const images = trainImages(), n = workers(), r = trainingRate(n);
+    estimate.textContent = r
+      ? `About ${formatDuration(images / r.rate)} per epoch of ${images.toLocaleString('en')} images with ${n} worker${n === 1 ? '' : 's'} (${r.how}).`
       : '';
   }
 
@@ -197,6 +198,7 @@ export function createModelPanel({ request, onChange = () => {}, trainImages = (
       editor.readOnly = disabled;
       preset.disabled = disabled;
     },
+    trainingRate,
     /** A run's measured speed, for the estimate of the same model. */
     measured(samplesPerSecond, workerCount) {
       measured = { text: editor.value, samplesPerSecond, workers: workerCount };
