@@ -3,85 +3,40 @@
 // set trains, and is still there after a reload; every bad input refused with its message; a
 // storage quota too small for the set; and 100,000 32x32 colour images training within 512 MB of
 // Wasm memory per worker. Skips, saying why, where Chromium or playwright-core is missing.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { startServer, WEB_ROOT } from '../src/node/serve.js';
+import { browserFixture, openPage as openPageIn, waitForState, dropFiles } from './helpers/browser.js';
 import { writeImageFolder, encodePng, makePixels, pillowAvailable } from './helpers/images.js';
 import { makeRecords } from './helpers/synthetic.js';
 import { META_FILE, TRAIN_FILE, TEST_FILE, recordsThatFit } from '../web/image-records.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const PACK = new URL('../src/node/pack.js', import.meta.url).pathname;
 const MB = 2 ** 20;
 
-let skipReason = null;
-let browser;
-let server;
 let temp;
 let folder; // the generated image folder: { dir, images, corrupt, unsupported, jpegs }
-
-before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    skipReason = `${CHROMIUM} not found (apt-get install -y chromium)`;
-    return;
-  }
-  let chromium;
-  try {
-    ({ chromium } = await import('playwright-core'));
-  } catch {
-    skipReason = 'playwright-core is not installed (npm install)';
-    return;
-  }
-  if (!existsSync(path.join(WEB_ROOT, 'webtrain.wasm'))) {
-    skipReason = "web/webtrain.wasm is missing: run 'npm run build'";
-    return;
-  }
-  if (!existsSync(path.join(WEB_ROOT, 'vendor', 'uPlot.esm.js'))) (await import('../src/node/vendor.js')).vendor();
-  temp = mkdtempSync(path.join(tmpdir(), 'webtrain-images-'));
-  if (pillowAvailable !== true) console.log(`# JPEGs left out: ${pillowAvailable}`);
-  folder = writeImageFolder(path.join(temp, 'pets'));
-  mkdirSync(path.join(temp, 'data'));
-  server = await startServer({ port: 0, dataDir: path.join(temp, 'data') });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS });
+// The server's data folder is empty: every run here trains on the images the test brings.
+const env = browserFixture('images', {
+  cifar: false,
+  setup: () => {
+    temp = env.temp;
+    if (pillowAvailable !== true) console.log(`# JPEGs left out: ${pillowAvailable}`);
+    folder = writeImageFolder(path.join(temp, 'pets'));
+  },
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (temp) rmSync(temp, { recursive: true, force: true });
-});
-
+/** The page at `query`, once it is idle. */
 async function openPage(t, query = '') {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  t.after(async () => {
-    await context.close();
-    assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
-  });
-  await page.goto(`${server.url}${query}`);
+  const page = await openPageIn(env.browser, t, `${env.server.url}${query}`);
   await page.waitForSelector('body[data-state="idle"]');
   return page;
 }
 
-async function state(page, ...states) {
-  try {
-    await page.waitForSelector(states.map((s) => `body[data-state="${s}"]`).join(', '), { timeout: 120000 });
-  } catch (error) {
-    const where = await page.evaluate(() => ({
-      state: document.body.dataset.state, errors: document.getElementById('error-list').textContent,
-      log: document.getElementById('log').textContent.slice(-600),
-    })).catch(() => ({}));
-    throw new Error(`waiting for state ${states.join(' or ')}: ${error.message.split('\n')[0]}; the page is at ${JSON.stringify(where)}`);
-  }
-}
+const state = (page, ...states) => waitForState(page, states, { timeout: 120000 });
 
 /** Waits for the image panel to finish: the set's line, or the error. */
 async function imagesDone(page, { timeout = 120000 } = {}) {
@@ -108,16 +63,6 @@ async function storedSet(page) {
     return { train: toBase64(await read('train.bin')), test: toBase64(await read('test.bin')), meta: new TextDecoder().decode(await read('webtrain-images.json')) };
   });
   return { train: Buffer.from(stored.train, 'base64'), test: Buffer.from(stored.test, 'base64'), meta: JSON.parse(stored.meta) };
-}
-
-/** Drops one file on `selector` as a user would, through a drop event with a DataTransfer. */
-async function dropFile(page, selector, file) {
-  const dataTransfer = await page.evaluateHandle(({ name, base64 }) => {
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], name));
-    return transfer;
-  }, { name: path.basename(file), base64: readFileSync(file).toString('base64') });
-  await page.dispatchEvent(selector, 'drop', { dataTransfer });
 }
 
 /** The metadata of a packed 3x32x32 set of 10 classes (for records made directly). */
@@ -155,7 +100,7 @@ function assertSameSet(pageSet, dir) {
 }
 
 test('a chosen folder is decoded in a worker into the same records as npm run pack, trains, and is still there after a reload', async (t) => {
-  if (skipReason) return t.skip(skipReason);
+  if (env.skipReason) return t.skip(env.skipReason);
   const page = await openPage(t, '?epochs=1&batch=8&workers=2');
   // Every text the progress line shows, however briefly.
   await page.evaluate(() => {
@@ -201,7 +146,7 @@ test('a chosen folder is decoded in a worker into the same records as npm run pa
 });
 
 test('grey and another size: the same bytes as pack --grey --size 20; a .zip (dropped) and a .tar (chosen) of the folder give the same records', async (t) => {
-  if (skipReason) return t.skip(skipReason);
+  if (env.skipReason) return t.skip(env.skipReason);
   const page = await openPage(t);
   await page.fill('#image-size', '20');
   await page.selectOption('#image-colour', '1');
@@ -225,7 +170,7 @@ shutil.make_archive(sys.argv[2][:-4], 'tar', sys.argv[3], 'pets')`, zip, tar, te
     // The last set's "Done" must not count for this one (a small archive can be decoded before a
     // poll would see "Reading" or "Decoding").
     await page.evaluate(() => { document.getElementById('image-progress').textContent = 'waiting for the test'; });
-    if (archive === zip) await dropFile(page, '#image-drop-zone', archive);
+    if (archive === zip) await dropFiles(page, '#image-drop-zone', [archive]);
     else await page.setInputFiles('#image-archive', archive);
     await page.waitForFunction(() => /^(Done|Not loaded)/.test(document.getElementById('image-progress').textContent), null, { timeout: 120000 });
     const done = await imagesDone(page);
@@ -235,7 +180,7 @@ shutil.make_archive(sys.argv[2][:-4], 'tar', sys.argv[3], 'pets')`, zip, tar, te
 });
 
 test('bad input is refused with its message and the page keeps running: one class, an empty class folder, a folder of nothing but corrupt files, more images than fit, a label past the classes, a damaged archive', async (t) => {
-  if (skipReason) return t.skip(skipReason);
+  if (env.skipReason) return t.skip(env.skipReason);
   const page = await openPage(t);
   const png = encodePng(8, 8, 3, makePixels(8, 8, 3, 1));
   const make = (name, files) => {
@@ -282,10 +227,10 @@ test('bad input is refused with its message and the page keeps running: one clas
 });
 
 test('a storage quota too small for the set says how much is needed; the page keeps the set for this session and trains', async (t) => {
-  if (skipReason) return t.skip(skipReason);
+  if (env.skipReason) return t.skip(env.skipReason);
   const page = await openPage(t, '?epochs=1&batch=8');
   const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(server.url).origin, quotaSize: 20000 });
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(env.server.url).origin, quotaSize: 20000 });
   await page.setInputFiles('#image-folder', folder.dir);
   const shown = await imagesDone(page);
   assert.match(shown.errors, /the images are not kept across reloads: storing them needs 8\d\.\d KB, and (this site may store only|the browser refused the space)/);
@@ -296,7 +241,7 @@ test('a storage quota too small for the set says how much is needed; the page ke
 });
 
 test('100,000 32x32 colour training images (and 10,000 test images) train in the page within 512 MB of Wasm memory per worker', async (t) => {
-  if (skipReason) return t.skip(skipReason);
+  if (env.skipReason) return t.skip(env.skipReason);
   // Records made directly (the decode path is tested above), as `npm run pack` lays them out.
   const dir = path.join(temp, 'hundred-k');
   mkdirSync(dir);
@@ -327,7 +272,7 @@ test('100,000 32x32 colour training images (and 10,000 test images) train in the
 });
 
 test('partly transparent pixels: composited on white, within 1 of pack (the canvas stores premultiplied alpha)', async (t) => {
-  if (skipReason) return t.skip(skipReason);
+  if (env.skipReason) return t.skip(env.skipReason);
   const dir = path.join(temp, 'alpha');
   for (const [name, pattern] of [['left', 0], ['right', 1]]) {
     mkdirSync(path.join(dir, name), { recursive: true });

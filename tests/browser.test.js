@@ -18,7 +18,7 @@ import path from 'node:path';
 
 import { startServer, WEB_ROOT } from '../src/node/serve.js';
 import { writeSyntheticCifar } from './helpers/synthetic.js';
-import { launchBrowser, openPage as openPageIn, waitForState, AXE_SOURCE, axeFindings } from './helpers/browser.js';
+import { launchBrowser, openPage as openPageIn, waitForState, dropFiles, AXE_SOURCE, axeFindings } from './helpers/browser.js';
 import { ALL_FILES } from '../web/cifar.js';
 
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
@@ -210,10 +210,10 @@ test('the official archive can be dropped in instead of fetching', async (t) => 
   if (tar.status !== 0) return t.skip(`tar failed: ${tar.stderr}`);
   const page = await openPage(t, `${server.url}?data=nowhere/&epochs=1&batch=8`);
   await state(page, 'idle');
-  // One file alone is refused; the archive then loads, and the old error goes with it.
+  // One file alone (chosen) is refused; the archive (dropped) then loads, and the old error goes with it.
   await page.setInputFiles('#data-files', path.join(temp, 'data', 'test_batch.bin'));
   await page.waitForSelector('#errors:visible');
-  await page.setInputFiles('#data-files', path.join(temp, 'cifar-10-binary.tar.gz'));
+  await dropFiles(page, '#drop-zone', [path.join(temp, 'cifar-10-binary.tar.gz')]);
   await page.waitForSelector('#local-data:visible');
   assert.equal(await page.locator('#errors').isHidden(), true, 'the earlier drop error is cleared by the good load');
   await page.click('#start');

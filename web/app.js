@@ -27,6 +27,7 @@ import {
 import { RecipeError } from './recipe.js';
 import { parseDescription as parseModelText } from './model-description.js';
 import { ask } from './dialog.js';
+import { wireDropZone } from './drop-zone.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
 import { createExportPanel } from './export-panel.js';
@@ -951,17 +952,7 @@ function wire() {
     event.target.value = '';
     loadLocal(files);
   });
-  const zone = $('drop-zone');
-  zone.addEventListener('dragover', (event) => {
-    event.preventDefault();
-    zone.classList.add('over');
-  });
-  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    zone.classList.remove('over');
-    loadLocal(event.dataTransfer.files);
-  });
+  wireDropZone($('drop-zone'), (files) => loadLocal(files));
 }
 
 let shownDataset = null; // the data set the form showed before its last change

@@ -6,6 +6,7 @@ import { SIZE_RANGE, listNames } from './image-records.js';
 import { ARCHIVE_NAME } from './image-archive.js';
 import { storedImageMeta, readImageSet, clearImageSet } from './image-store.js';
 import { formatBytes } from './format.js';
+import { wireDropZone } from './drop-zone.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,18 +29,7 @@ export async function setupImagePanel(pageHooks) {
     event.target.value = '';
     if (file) makeSet({ archive: file, source: file.name.replace(ARCHIVE_NAME, '') });
   });
-  const zone = $('image-drop-zone');
-  zone.addEventListener('dragover', (event) => {
-    event.preventDefault();
-    zone.classList.add('over');
-  });
-  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    zone.classList.remove('over');
-    // Entries must be taken while the drop event runs; they are read afterwards.
-    const entries = [...event.dataTransfer.items].map((item) => item.webkitGetAsEntry?.()).filter(Boolean);
-    const files = [...event.dataTransfer.files];
+  wireDropZone($('image-drop-zone'), (files, entries) => {
     if (entries.some((e) => e.isDirectory)) readEntries(entries).then(({ files: found, folders }) => fromFiles(found, folders), (error) => fail(error));
     else fromFiles(files.map((file) => ({ path: file.name, file })), []);
   });

@@ -2,7 +2,7 @@
 // skip), a fresh page per test that fails it on uncaught page errors, waiting for the page's
 // state with a report of where it was instead, and axe-core's serious findings.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { before, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +55,22 @@ export async function waitForState(page, states, { timeout = 60000 } = {}) {
   }
 }
 
+/**
+ * Drops `files` on `selector` as a user would: a dragover (the zone shows `.over`), then a drop
+ * event with a DataTransfer holding them.
+ */
+export async function dropFiles(page, selector, files) {
+  const dataTransfer = await page.evaluateHandle((list) => {
+    const transfer = new DataTransfer();
+    for (const { name, base64 } of list) transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], name));
+    return transfer;
+  }, files.map((file) => ({ name: path.basename(file), base64: readFileSync(file).toString('base64') })));
+  await page.dispatchEvent(selector, 'dragover', { dataTransfer });
+  assert.ok(await page.$eval(selector, (zone) => zone.classList.contains('over')), `${selector} does not show .over while files are dragged over it`);
+  await page.dispatchEvent(selector, 'drop', { dataTransfer });
+  assert.ok(!(await page.$eval(selector, (zone) => zone.classList.contains('over'))), `${selector} still shows .over after the drop`);
+}
+
 export const AXE_SOURCE = (() => {
   try {
     return readFileSync(fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
@@ -73,17 +89,22 @@ export async function axeFindings(page) {
 
 /**
  * Registers before/after hooks for a test file; the returned object's fields fill in before the
- * tests run: { skipReason, browser, server (with .url), temp } with a server of synthetic CIFAR-10.
+ * tests run: { skipReason, browser, server (with .url), temp } with a server of synthetic CIFAR-10,
+ * or of an empty data folder with `cifar: false` (for tests that bring their own data). `setup(env)`
+ * then makes what the file's tests share (a file's own before hook would not wait for this one).
  */
-export function browserFixture(name, { perTrainFile = 100, test = 100 } = {}) {
+export function browserFixture(name, { perTrainFile = 100, test = 100, cifar = true, setup = null } = {}) {
   const env = { skipReason: null, browser: null, server: null, temp: null };
   before(async () => {
     const launched = await launchBrowser();
     if (launched.skipReason) { env.skipReason = launched.skipReason; return; }
     env.browser = launched.browser;
     env.temp = mkdtempSync(path.join(tmpdir(), `webtrain-${name}-`));
-    const data = writeSyntheticCifar(path.join(env.temp, 'data'), { perTrainFile, test });
+    const data = path.join(env.temp, 'data');
+    if (cifar) writeSyntheticCifar(data, { perTrainFile, test });
+    else mkdirSync(data);
     env.server = await startServer({ port: 0, dataDir: data });
+    await setup?.(env);
   });
   after(async () => {
     await env.browser?.close();
