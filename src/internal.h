@@ -127,6 +127,15 @@ void maxpool2_forward_ref(wt_real *out, uint8_t *argmax, const wt_real *inp, int
 void maxpool2_backward(wt_real *dinp, const wt_real *dout, const uint8_t *argmax, int B, int C,
                        int H, int W);
 
+/* GELU, exact (erf) or with tanh_approx; backward: dinp += dout * GELU'(x). The _ref loops work
+ * in double; the SIMD build's float kernels are held to them by tests/native/test_gelu.c. */
+void gelu_forward(wt_real *y, const wt_real *x, size_t n, int tanh_approx);
+void gelu_forward_ref(wt_real *y, const wt_real *x, size_t n, int tanh_approx);
+void gelu_backward(wt_real *dinp, const wt_real *dout, const wt_real *x, size_t n, int tanh_approx);
+void gelu_backward_ref(wt_real *dinp, const wt_real *dout, const wt_real *x, size_t n, int tanh_approx);
+double gelu_ref(double v, int tanh_approx);      /* GELU(v), accurate in double for every v */
+double gelu_grad_ref(double v, int tanh_approx); /* GELU'(v) */
+
 /* out (B, O) = inp (B, I) x weight (O, I)^T + bias (O). */
 void linear_forward(wt_real *out, const wt_real *inp, const wt_real *weight,
                     const wt_real *bias, int B, int I, int O);
