@@ -119,13 +119,27 @@ void conv2d_backward(wt_real *dinp, wt_real *dweight, wt_real *dbias, wt_real *c
                      wt_real *dcol, const wt_real *dout, const wt_real *inp,
                      const wt_real *weight, int B, int C, int H, int W, int OC, int K);
 
-/* 2x2 max-pool, stride 2; argmax (0..3 within the window, first maximum wins) is kept. */
+/* 2x2 max-pool, stride 2, any sides (floor mode); argmax (0..3 within the window, first maximum
+ * wins, a NaN wins) is kept. */
 void maxpool2_forward(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, int C, int H,
                       int W);
 void maxpool2_forward_ref(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, int C, int H,
                           int W);
 void maxpool2_backward(wt_real *dinp, const wt_real *dout, const uint8_t *argmax, int B, int C,
                        int H, int W);
+/* Any window: kernel k, stride s, padding p, output (OH, OW); argmax the window cell row * k + col
+ * of the first maximum in scan order (a NaN wins). maxpool2_forward is its k = s = 2, p = 0 case. */
+void maxpool_forward(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, int C, int H, int W, int k, int s,
+                     int p, int OH, int OW);
+
+/* GELU, exact (erf) or with tanh_approx; backward: dinp += dout * GELU'(x). The _ref loops work
+ * in double; the SIMD build's float kernels are held to them by tests/native/test_gelu.c. */
+void gelu_forward(wt_real *y, const wt_real *x, size_t n, int tanh_approx);
+void gelu_forward_ref(wt_real *y, const wt_real *x, size_t n, int tanh_approx);
+void gelu_backward(wt_real *dinp, const wt_real *dout, const wt_real *x, size_t n, int tanh_approx);
+void gelu_backward_ref(wt_real *dinp, const wt_real *dout, const wt_real *x, size_t n, int tanh_approx);
+double gelu_ref(double v, int tanh_approx);      /* GELU(v), accurate in double for every v */
+double gelu_grad_ref(double v, int tanh_approx); /* GELU'(v) */
 
 /* out (B, O) = inp (B, I) x weight (O, I)^T + bias (O). */
 void linear_forward(wt_real *out, const wt_real *inp, const wt_real *weight,

@@ -1,20 +1,25 @@
 /* 2x2 max-pooling with stride 2, keeping each window's argmax for the backward pass. The SIMD
- * forward reproduces the scalar reference exactly (same comparisons in the same order). */
+ * forward reproduces the scalar reference exactly (same comparisons in the same order), and both
+ * give what the general window (maxpool_forward, k = s = 2, p = 0) gives, NaN included, on any
+ * sides: an odd last row or column is left out, as PyTorch's floor mode does. */
 #include "internal.h"
 
 #if WT_SIMD
 #include <wasm_simd128.h>
 #endif
 
-/* One window: output column j of the row pair (r0, r1). Strict > keeps the first maximum in scan
- * order, as PyTorch does on ties. */
+/* Whether a window's scan takes v over the best so far: strictly greater keeps the first maximum
+ * on ties, and a NaN is taken (the last one, as maxpool_forward), as PyTorch propagates NaN. */
+static inline int pool_takes(wt_real v, wt_real best) { return v > best || v != v; }
+
+/* One window: output column j of the row pair (r0, r1). */
 static inline void pool_window(wt_real *out, uint8_t *argmax, const wt_real *r0, const wt_real *r1,
                                int j) {
   wt_real best = r0[2 * j];
   uint8_t at = 0;
-  if (r0[2 * j + 1] > best) best = r0[2 * j + 1], at = 1;
-  if (r1[2 * j] > best) best = r1[2 * j], at = 2;
-  if (r1[2 * j + 1] > best) best = r1[2 * j + 1], at = 3;
+  if (pool_takes(r0[2 * j + 1], best)) best = r0[2 * j + 1], at = 1;
+  if (pool_takes(r1[2 * j], best)) best = r1[2 * j], at = 2;
+  if (pool_takes(r1[2 * j + 1], best)) best = r1[2 * j + 1], at = 3;
   *out = best;
   *argmax = at;
 }
@@ -40,10 +45,10 @@ void maxpool2_forward(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, 
   maxpool2_forward_ref(out, argmax, inp, B, C, H, W);
 }
 #else
-/* Takes the window element v where v > best, as the reference's strict comparison does. */
+/* Takes the window element v where pool_takes(v, best): v > best, or v is NaN. */
 #define POOL_TAKE(vbest, vat, v, index)                                  \
   do {                                                                   \
-    const v128_t vmask_ = wasm_f32x4_gt(v, vbest);                       \
+    const v128_t vmask_ = wasm_v128_or(wasm_f32x4_gt(v, vbest), wasm_f32x4_ne(v, v)); \
     vbest = wasm_v128_bitselect(v, vbest, vmask_);                       \
     vat = wasm_v128_bitselect(wasm_i32x4_splat(index), vat, vmask_);     \
   } while (0)
@@ -110,7 +115,7 @@ void maxpool_forward(wt_real *out, uint8_t *argmax, const wt_real *inp, int B, i
             const int c = j * s - p + dj;
             if (c < 0 || c >= W) continue;
             const wt_real v = in[r * W + c];
-            if (best_at < 0 || v > best || v != v) best = v, best_at = di * k + dj;
+            if (best_at < 0 || pool_takes(v, best)) best = v, best_at = di * k + dj;
           }
         }
         o[i * OW + j] = best;
@@ -151,10 +156,8 @@ wt_status pool_plan_window(wt_layer *l, const char *what, int max_kernel) {
   return WT_OK;
 }
 
-/* 2x2, stride 2, no padding, even sides: the SIMD kernel and its 0..3 argmax. */
-static int is_pool2(const wt_layer *l) {
-  return l->arg[0] == 2 && l->arg[1] == 2 && l->arg[2] == 0 && l->in.h % 2 == 0 && l->in.w % 2 == 0;
-}
+/* 2x2, stride 2, no padding (any sides): the SIMD kernel; its 0..3 argmax is maxpool_forward's. */
+static int is_pool2(const wt_layer *l) { return l->arg[0] == 2 && l->arg[1] == 2 && l->arg[2] == 0; }
 
 static wt_status maxpool_plan(wt_layer *l, wt_planner *p) {
   (void)p;

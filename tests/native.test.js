@@ -1,5 +1,6 @@
 // Runs the C test programs: the public API end to end and the double-precision gradient check
 // (native build), the SIMD kernels against their scalar references (Wasm build, under this Node),
+// the SIMD GELU against its double reference,
 // and the general convolution kernels both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +27,10 @@ test('every layer backward matches double-precision finite differences', (t) => 
 
 test('SIMD kernels agree with their scalar references on every tail size', (t) => {
   runProgram(t, process.execPath, [built('wasm/test_kernels.cjs')]);
+});
+
+test('SIMD GELU (both modes, forward and backward) is within its stated ulps of the double reference, every tail size', (t) => {
+  runProgram(t, process.execPath, [built('wasm/test_gelu.cjs')]);
 });
 
 test('general convolution kernels agree with their references on every tail size', (t) => {

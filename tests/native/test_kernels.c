@@ -143,7 +143,9 @@ static void test_maxpool(int C, int H, int W, int with_ties) {
   fill(inp, ni);
   if (with_ties)
     for (size_t i = 0; i < ni; i++) inp[i] = (float)((int)(inp[i] * 2)); /* -1, 0, 1: many ties */
+  /* NaNs win, the last one in scan order: one alone, and two (of either sign) in one window */
   if (ni > 5) inp[5] = NAN;
+  if (ni > (size_t)W + 9) inp[8] = NAN, inp[W + 9] = -NAN;
   memset(a1, 0xEE, no + 8), memset(a2, 0xEE, no + 8);
   maxpool2_forward(o1, a1, inp, 1, C, H, W);
   maxpool2_forward_ref(o2, a2, inp, 1, C, H, W);
@@ -152,7 +154,17 @@ static void test_maxpool(int C, int H, int W, int with_ties) {
     printf("MISMATCH maxpool2 C=%d H=%d W=%d ties=%d\n", C, H, W, with_ties);
     failures++;
   }
-  free(inp - GUARD), free(o1 - GUARD), free(o2 - GUARD), free(a1), free(a2);
+  /* the general window at k = s = 2 (what odd sides took before) gives the same, argmax included */
+  float *o3 = guarded(no);
+  uint8_t *a3 = malloc(no + 8);
+  memset(a3, 0xEE, no + 8);
+  maxpool_forward(o3, a3, inp, 1, C, H, W, 2, 2, 0, H / 2, W / 2);
+  cases++;
+  if (memcmp(o3, o2, sizeof(float) * no) != 0 || memcmp(a3, a2, no + 8) != 0) {
+    printf("MISMATCH maxpool2_forward_ref vs maxpool_forward(k=2, s=2) C=%d H=%d W=%d ties=%d\n", C, H, W, with_ties);
+    failures++;
+  }
+  free(inp - GUARD), free(o1 - GUARD), free(o2 - GUARD), free(o3 - GUARD), free(a1), free(a2), free(a3);
 }
 
 /* Channel-vectorized direct convolution (transposed weights) against the column-order reference. */
@@ -236,7 +248,9 @@ int main(void) {
   for (int W = 1; W <= 14; W++) test_im2col(2, 4, W, W < 3 ? W : 3);
   test_im2col(6, 14, 14, 5);
   for (int W = 2; W <= 21; W++)
-    for (int ties = 0; ties <= 1; ties++) test_maxpool(3, 5, W, ties);
+    for (int ties = 0; ties <= 1; ties++) test_maxpool(3, 5, W, ties), test_maxpool(2, 4, W, ties);
+  /* the fast net's odd sides */
+  test_maxpool(32, 31, 31, 0), test_maxpool(96, 15, 15, 0), test_maxpool(96, 7, 7, 1);
   test_maxpool(6, 28, 28, 0);
   test_maxpool(16, 10, 10, 1);
   /* Channel pairs and tap groups (K = 1..6) with every output-width tail. */
