@@ -171,6 +171,10 @@ export class DataParallelStepper {
     this.nodeBuffers = []; // Wasm buffers of gradCount floats for tree nodes besides the gradients
     this.returned = this.peers.map(() => []); // each peer's node buffers, to send back with 'apply'
     this.lastShares = null;
+    // Where the last step's time went (ms), for benchmarks: the leader's computation, its wait
+    // for the peers' nodes, adding them up and sending the sum, its update; each peer's
+    // computation and the lags to and from it. Set by trainStep, read by bench-workers.js.
+    this.lastTiming = null;
   }
 
   get workers() { return this.peers.length + 1; }
@@ -249,9 +253,13 @@ export class DataParallelStepper {
     });
     const leaderDone = clock();
     this.#learn(0, leaderDone - t0, shares[0]);
+    const timing = { shares, leaderMs: leaderDone - t0, waitMs: 0, sumMs: 0, updateMs: 0, totalMs: 0, peers: [] };
     for (const [k, reply] of replies.entries()) {
       if (!reply) continue;
       const r = await reply;
+      const arrived = clock();
+      timing.waitMs = Math.max(timing.waitMs, arrived - leaderDone);
+      timing.peers.push({ computeMs: r.doneAt - r.startedAt, startLagMs: r.startedAt - postedAt, returnLagMs: arrived - r.doneAt, doneBeforeLeaderMs: leaderDone - r.doneAt });
       this.startMs[k + 1].add(Math.max(0, r.startedAt - postedAt));
       // Only a reply the leader was already waiting for shows how long the way back takes.
       if (r.doneAt > leaderDone) this.returnMs[k + 1].add(Math.max(0, clock() - r.doneAt));
@@ -263,6 +271,7 @@ export class DataParallelStepper {
         this.returned[k].push(grads);
       }
     }
+    const summingAt = leaderDone + timing.waitMs; // copying the nodes in counts as summing
     // Add the nodes up in the tree's order: the left operand keeps the sum.
     const combine = (lo, hi) => {
       const node = nodes.get(`${lo},${hi}`);
@@ -281,7 +290,11 @@ export class DataParallelStepper {
       grads.set(sum);
       p.endpoint.post({ type: 'apply', grads, groups: blocks, plan, spares }, [grads.buffer, ...spares.map((b) => b.buffer)]);
     });
+    const updateAt = clock();
     applyStepPlan(model, plan, () => model.update(blocks));
+    const end = clock();
+    Object.assign(timing, { sumMs: updateAt - summingAt, updateMs: end - updateAt, totalMs: end - postedAt });
+    this.lastTiming = timing;
     return Math.fround(loss);
   }
 
