@@ -14,11 +14,13 @@
 //     limit, testLimit, seed, shuffle, maxBatch, lr, augment, state }   (spec/text/modelSeed: the
 //     model, as engine.js createModel takes it (the seed keys dropout); format: the records'
 //     layout; seed: the shuffle's and the augmentation's; state: the leader's Model.exportState())
-//   { type: 'apply', grads: Float32Array, groups, plan, spares: [Float32Array] }   the summed
+//   { type: 'apply', grads: Float32Array, groups, plan, spares: [Float32Array], next }   the summed
 //     gradient vector (gradients, then batch statistics): apply the update with it as `plan` says
-//     (trainer.js applyStepPlan: the optimizer settings, the weights' average; no reply). It and the
+//     (trainer.js applyStepPlan: the optimizer settings, the weights' average). It and the
 //     spares are the buffers the peer's nodes came in: they go back and forth instead of being
-//     allocated every step (248 KB each for SimpleCNN, a millisecond in Chromium).
+//     allocated every step (248 KB each for SimpleCNN, a millisecond in Chromium). No reply,
+//     unless `next` (a 'step' request's fields) gives the peer its share of the next step: then
+//     it computes that at once and answers as to 'step'.
 //   { type: 'step', epoch, step, offset, batch, lo, hi }  tree nodes of blocks [lo, hi) of the
 //     batch perm[offset .. offset + batch); step: the run's global step (dropout masks); epoch:
 //     the shuffle's and the augmentation's
@@ -146,6 +148,9 @@ export class RunningMedian {
   }
 }
 
+/** A step's identity, to match the step a peer was given ahead with the one the leader runs. */
+const stepKey = (start, batch, epoch, step) => `${start},${batch},${epoch},${step}`;
+
 /** Milliseconds on a clock all threads of a page or process share. */
 const clock = () => performance.timeOrigin + performance.now();
 
@@ -175,6 +180,8 @@ export class DataParallelStepper {
     // for the peers' nodes, adding them up and sending the sum, its update; each peer's
     // computation and the lags to and from it. Set by trainStep, read by bench-workers.js.
     this.lastTiming = null;
+    this.ahead = null; // a step whose shares the peers were given with the last update
+    this.lookahead = true; // give the peers the next step with the update when trainStep is told it
   }
 
   get workers() { return this.peers.length + 1; }
@@ -206,6 +213,8 @@ export class DataParallelStepper {
   async evaluate(test, { ema = false, tta = 'none' } = {}) {
     const own = (range) => this.model.withAverage(ema, () => this.model.evaluate(test, { ...range, tta }));
     if (!this.peersHaveTest) return own();
+    // A peer answers one request at a time: first the step it was given ahead (kept for later).
+    if (this.ahead) await Promise.all(this.ahead.replies);
     const slices = splitBatch(test.count, this.workers);
     const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1], ema, tta }));
     const mine = own(slices[0]);
@@ -228,20 +237,48 @@ export class DataParallelStepper {
     return this.nodeBuffers[i];
   }
 
+  /** The shares of a step of `blocks` blocks, from the current estimates (or the test's plan). */
+  #planStep(blocks) {
+    if (this.plan) return this.plan(blocks, this);
+    const overheadMs = this.startMs.map((ms, k) => ms.value + this.returnMs[k].value);
+    return planShares(blocks, this.perBlockMs.map((ms) => ms.value), overheadMs);
+  }
+
+  /**
+   * Waits for the peers' answers to a step given ahead that the leader does not take (the run
+   * went another way); their buffers go back to the peers with the next update.
+   */
+  async #dropAhead(ahead) {
+    for (const [k, reply] of ahead.replies.entries()) {
+      if (reply) this.returned[k].push(...(await reply).nodes.map((n) => n.grads));
+    }
+  }
+
   /**
    * One step on perm[start .. start+batch); returns the mean loss. `step`: the global step;
-   * `plan`: the update's plan (trainer.js), the same on every worker.
+   * `plan`: the update's plan (trainer.js), the same on every worker. `next`: the step that
+   * will follow ({ start, batch, epoch, step }), when the caller knows it: each peer gets its
+   * share of it with this step's update and starts on it at once, instead of sleeping until the
+   * leader asks (a thread's wake-up costs milliseconds on a busy machine). A next call that is
+   * not that step only costs the peers' wasted work.
    */
-  async trainStep(permPtr, start, batch, epoch, step = 0, plan = this.defaultPlan) {
+  async trainStep(permPtr, start, batch, epoch, step = 0, plan = this.defaultPlan, next = null) {
+    const began = clock();
     const blocks = this.model.blocks(batch);
-    const overheadMs = this.startMs.map((ms, k) => ms.value + this.returnMs[k].value);
-    const shares = this.plan ? this.plan(blocks, this) : planShares(blocks, this.perBlockMs.map((ms) => ms.value), overheadMs);
+    const ahead = this.ahead;
+    this.ahead = null;
+    let shares, replies;
+    if (ahead?.key === stepKey(start, batch, epoch, step)) {
+      ({ shares, replies } = ahead);
+    } else {
+      if (ahead) await this.#dropAhead(ahead);
+      shares = this.#planStep(blocks);
+      replies = this.peers.map((p, k) => {
+        const { lo, hi } = shares[k + 1];
+        return hi > lo ? p.request({ type: 'step', epoch, step, offset: start, batch, lo, hi }) : null;
+      });
+    }
     this.lastShares = shares;
-    const postedAt = clock();
-    const replies = this.peers.map((p, k) => {
-      const { lo, hi } = shares[k + 1];
-      return hi > lo ? p.request({ type: 'step', epoch, step, offset: start, batch, lo, hi }) : null;
-    });
     // The leader's nodes: the first (holding block 0, where the sum ends up) into the gradients.
     const model = this.model, indicesPtr = permPtr + 4 * start;
     const nodes = new Map(); // "lo,hi" -> { ptr, lossSum }
@@ -259,8 +296,9 @@ export class DataParallelStepper {
       const r = await reply;
       const arrived = clock();
       timing.waitMs = Math.max(timing.waitMs, arrived - leaderDone);
-      timing.peers.push({ computeMs: r.doneAt - r.startedAt, startLagMs: r.startedAt - postedAt, returnLagMs: arrived - r.doneAt, doneBeforeLeaderMs: leaderDone - r.doneAt });
-      this.startMs[k + 1].add(Math.max(0, r.startedAt - postedAt));
+      timing.peers.push({ computeMs: r.doneAt - r.startedAt, startLagMs: r.startedAt - t0, returnLagMs: arrived - r.doneAt, doneBeforeLeaderMs: leaderDone - r.doneAt });
+      // When the peer starts after the leader (negative: before it, on a step given ahead).
+      this.startMs[k + 1].add(r.startedAt - t0);
       // Only a reply the leader was already waiting for shows how long the way back takes.
       if (r.doneAt > leaderDone) this.returnMs[k + 1].add(Math.max(0, clock() - r.doneAt));
       this.#learn(k + 1, r.doneAt - r.startedAt, shares[k + 1]);
@@ -284,16 +322,26 @@ export class DataParallelStepper {
     const loss = combine(0, blocks).lossSum / batch;
     if (!Number.isFinite(loss)) throw new Error(`the loss is ${Number.isNaN(loss) ? 'NaN' : 'infinite'} at optimizer step ${model.adamSteps + 1}; parameters left unchanged`);
     const sum = model.gradsView();
-    this.peers.forEach((p, k) => { // a copy each, in a buffer the peer sent, by transfer
+    const nextBlocks = next && this.lookahead ? this.model.blocks(next.batch) : 0;
+    const nextShares = nextBlocks ? this.#planStep(nextBlocks) : null;
+    const nextReplies = this.peers.map((p, k) => { // a copy each, in a buffer the peer sent, by transfer
       const [grads = new Float32Array(model.gradCount), ...spares] = this.returned[k];
       this.returned[k] = [];
       grads.set(sum);
-      p.endpoint.post({ type: 'apply', grads, groups: blocks, plan, spares }, [grads.buffer, ...spares.map((b) => b.buffer)]);
+      const msg = { type: 'apply', grads, groups: blocks, plan, spares };
+      const transfer = [grads.buffer, ...spares.map((b) => b.buffer)];
+      const share = nextShares?.[k + 1];
+      if (!share || share.hi <= share.lo) return void p.endpoint.post(msg, transfer);
+      msg.next = { epoch: next.epoch, step: next.step, offset: next.start, batch: next.batch, lo: share.lo, hi: share.hi };
+      const reply = p.request(msg, transfer);
+      reply.catch(() => {}); // a peer lost before the next step fails that step, not the process
+      return reply;
     });
+    if (nextShares) this.ahead = { key: stepKey(next.start, next.batch, next.epoch, next.step), shares: nextShares, replies: nextReplies };
     const updateAt = clock();
     applyStepPlan(model, plan, () => model.update(blocks));
     const end = clock();
-    Object.assign(timing, { sumMs: updateAt - summingAt, updateMs: end - updateAt, totalMs: end - postedAt });
+    Object.assign(timing, { sumMs: updateAt - summingAt, updateMs: end - updateAt, totalMs: end - began });
     this.lastTiming = timing;
     return Math.fround(loss);
   }
@@ -327,6 +375,23 @@ export function serveGradientPeer(endpoint, createEngine) {
     out.set(model.gradsView());
     return out;
   };
+  // The tree nodes of a step's share, as a 'nodes' reply.
+  const computeStep = (msg) => {
+    if (msg.epoch !== permEpoch) {
+      if (options.shuffle) engine.writePermutation(permPtr, train.count, options.seed, msg.epoch);
+      else engine.heapU32.set(Uint32Array.from({ length: train.count }, (_, i) => i), permPtr >> 2);
+      model.setEpoch(msg.epoch);
+      permEpoch = msg.epoch;
+    }
+    const startedAt = clock();
+    const mid = (lo, hi) => engine.gradTreeMid(lo, hi);
+    const nodes = treeNodes(0, model.blocks(msg.batch), msg.lo, msg.hi, mid).map(([lo, hi]) => {
+      const lossSum = model.gradientAt(train, permPtr + 4 * msg.offset, msg.batch, lo, hi, msg.step);
+      return { lo, hi, lossSum, grads: copyOfGrads() };
+    });
+    const reply = { type: 'nodes', nodes, startedAt, doneAt: clock() };
+    return { reply, transfer: nodes.map((n) => n.grads.buffer) };
+  };
   const handle = async (msg) => {
     if (msg.type === 'init') {
       options = msg;
@@ -342,24 +407,9 @@ export function serveGradientPeer(endpoint, createEngine) {
     if (msg.type === 'apply') {
       applyUpdate(msg.grads, msg.groups, msg.plan);
       pool.push(msg.grads, ...(msg.spares ?? []));
-      return null;
+      return msg.next ? computeStep(msg.next) : null;
     }
-    if (msg.type === 'step') {
-      if (msg.epoch !== permEpoch) {
-        if (options.shuffle) engine.writePermutation(permPtr, train.count, options.seed, msg.epoch);
-        else engine.heapU32.set(Uint32Array.from({ length: train.count }, (_, i) => i), permPtr >> 2);
-        model.setEpoch(msg.epoch);
-        permEpoch = msg.epoch;
-      }
-      const startedAt = clock();
-      const mid = (lo, hi) => engine.gradTreeMid(lo, hi);
-      const nodes = treeNodes(0, model.blocks(msg.batch), msg.lo, msg.hi, mid).map(([lo, hi]) => {
-        const lossSum = model.gradientAt(train, permPtr + 4 * msg.offset, msg.batch, lo, hi, msg.step);
-        return { lo, hi, lossSum, grads: copyOfGrads() };
-      });
-      const reply = { type: 'nodes', nodes, startedAt, doneAt: clock() };
-      return { reply, transfer: nodes.map((n) => n.grads.buffer) };
-    }
+    if (msg.type === 'step') return computeStep(msg);
     if (msg.type === 'eval') {
       if (!test) throw new Error('no test set was given at init');
       const r = model.withAverage(msg.ema, () => model.evaluate(test, msg));

@@ -5,6 +5,8 @@
 // both alike. Over a full epoch (or --steps N) it prints each run's training samples/s (the
 // CLI's train_samples_per_s: evaluation excluded), their ratio, where the parallel run's step
 // time goes and how the batch was split. It also checks that both runs printed the same lines.
+// With --ab, a third run takes its turns too: N workers without the step given ahead (the peers
+// wait for the leader's request, as before that change), to measure the change in one process.
 // It measures; it asserts nothing.
 import { readFileSync, existsSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -26,7 +28,7 @@ const { values: args } = parseArgs({
   options: {
     data: { type: 'string' }, models: { type: 'string', default: PRESETS.map((p) => p.name).join(',') },
     steps: { type: 'string' }, chunk: { type: 'string', default: '25' }, workers: { type: 'string', default: '2' },
-    'limit-test': { type: 'string' },
+    'limit-test': { type: 'string' }, ab: { type: 'boolean' },
   },
 });
 const positive = (name, text) => {
@@ -60,20 +62,21 @@ const testFiles = [{ name: TEST_FILE, bytes: new Uint8Array(readFileSync(path.jo
 const testLimit = args['limit-test'] === undefined ? Infinity : positive('limit-test', args['limit-test']);
 
 console.log([
-  `webtrain bench:workers: 1 worker against ${WORKERS} workers, ${STEPS ? `${STEPS} steps` : 'a full epoch'} of real CIFAR-10 (${dir}), seed 0, each preset's own recipe and batch`,
-  `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores; Node ${process.version}; the two runs take turns every ${CHUNK} steps; samples/s as the CLI's train_samples_per_s (training steps only)`,
+  `webtrain bench:workers: 1 worker against ${WORKERS} workers${args.ab ? ` and ${WORKERS} workers without the step given ahead` : ''}, ${STEPS ? `${STEPS} steps` : 'a full epoch'} of real CIFAR-10 (${dir}), seed 0, each preset's own recipe and batch`,
+  `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores; Node ${process.version}; the runs take turns every ${CHUNK} steps; samples/s as the CLI's train_samples_per_s (training steps only)`,
 ].join('\n'));
 
 /** A run as the CLI makes it: a TrainingRun, and for several workers its peers started after it. */
-async function startRun(engine, text, recipe, train, test, workers) {
+async function startRun(engine, text, recipe, train, test, workers, label, lookahead = true) {
   const model = createModelFromDescription(engine, text, CIFAR10_FORMAT, { maxBatch: recipe.batchSize, seed: 0 });
   const run = new TrainingRun(engine, model, { train, test, seed: 0, shuffle: true, recipe, workers });
   if (workers > 1) {
     const stepper = new DataParallelStepper(engine, model, train, startPeerWorkers(workers - 1));
     await stepper.init({ module, trainFiles, testFiles, testLimit, seed: 0, shuffle: true, lr: recipe.lr, augment: recipe.augment });
+    stepper.lookahead = lookahead;
     run.stepper = stepper;
   }
-  return { run, model, lines: [], evalPerS: null, timings: [], cpu: 0, wall: 0 };
+  return { label, lookahead, run, model, lines: [], evalPerS: null, timings: [], cpu: 0, wall: 0, ms: 0 };
 }
 
 /** This process's CPU time (all threads, the peers' too) in ms. */
@@ -87,6 +90,8 @@ const cpuMs = () => { const { user, system } = process.cpuUsage(); return (user 
 async function steps(r, n) {
   const before = r.run.totalTrainMs, cpu0 = cpuMs(), wall0 = performance.now();
   for (let i = 0; i < n; i++) {
+    // No step given ahead across a turn: the peers would work on it in another run's time.
+    if (r.run.stepper) r.run.stepper.lookahead = r.lookahead && i < n - 1;
     const events = await r.run.runStep();
     if (r.run.stepper) r.timings.push(r.run.stepper.lastTiming);
     for (const e of events) {
@@ -102,68 +107,72 @@ async function steps(r, n) {
   return r.run.totalTrainMs - before;
 }
 
+const stepBreakdown = (r) => {
+  const t = r.timings;
+  const shareCounts = new Map();
+  for (const x of t) {
+    const key = x.shares.map((sh) => sh.hi - sh.lo).join('/');
+    shareCounts.set(key, (shareCounts.get(key) ?? 0) + 1);
+  }
+  const histogram = [...shareCounts.entries()].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${k}: ${fmt((100 * c) / t.length, 1)}%`).join(', ');
+  const perBlock = r.run.stepper.perBlockMs.map((m) => fmt(m.value, 2)).join(' / ');
+  const peerField = (f) => mean(t.map((x) => mean(x.peers.map((p) => p[f]))));
+  const peerIdle = mean(t.map((x) => Math.max(0, ...x.peers.map((p) => p.doneBeforeLeaderMs))));
+  const m = (f) => fmt(mean(t.map((x) => x[f])), 2);
+  return [
+    `${r.label}: split (blocks per worker, leader first) ${histogram}; time per block at the end (running medians, ms) ${perBlock}.`,
+    `${r.label}: mean ms per step: whole step ${m('totalMs')}; leader computing ${m('leaderMs')}, waiting for the peers ${m('waitMs')}, copying in and adding the nodes and sending the sum ${m('sumMs')}, its update ${m('updateMs')}; peer computing ${fmt(peerField('computeMs'), 2)}, starting ${fmt(peerField('startLagMs'), 2)} after the leader (negative: before), done before the leader (idle) ${fmt(peerIdle, 2)}.`,
+  ];
+};
+
 for (const name of models) {
   const text = PRESETS.some((p) => p.name === name) ? await loadPreset(name) : readFileSync(name, 'utf8');
   const recipe = resolveRecipe(parseDescription(text), { epochs: 1 });
-  // One engine per run, as each CLI process has its own.
-  const engines = [await createEngine(module), await createEngine(module)];
-  const data = engines.map((e) => ({ train: e.loadDataset(trainFiles), test: e.loadDataset(testFiles, { limit: testLimit }) }));
-  const one = await startRun(engines[0], text, recipe, data[0].train, data[0].test, 1);
-  const many = await startRun(engines[1], text, recipe, data[1].train, data[1].test, WORKERS);
+  const kinds = [[1, '1 worker', true], [WORKERS, `${WORKERS} workers`, true], ...(args.ab ? [[WORKERS, `${WORKERS} workers without the step given ahead`, false]] : [])];
+  const runs = [];
+  for (const [workers, label, lookahead] of kinds) {
+    // One engine per run, as each CLI process has its own.
+    const engine = await createEngine(module);
+    const train = engine.loadDataset(trainFiles), test = engine.loadDataset(testFiles, { limit: testLimit });
+    runs.push(await startRun(engine, text, recipe, train, test, workers, label, lookahead));
+  }
+  const [one] = runs;
   const total = Math.min(STEPS ?? Infinity, one.run.stepsPerEpoch);
   const batch = recipe.batchSize, blocks = one.model.blocks(batch);
   process.stderr.write(`bench:workers: ${name}: ${total} steps of ${batch} (${blocks} blocks of ${one.model.block})\n`);
-  const chunkRatios = [], sums = [0, 0], samples = [0, 0], loadBefore = loadavg()[0];
-  for (let done = 0; done < total; done += CHUNK) {
+  const chunkRatios = runs.map(() => []), loadBefore = loadavg()[0];
+  for (let done = 0, turn = 0; done < total; done += CHUNK, turn++) {
     const n = Math.min(CHUNK, total - done);
-    // ABBA order: which run goes first alternates, so a steady drift favours neither.
-    const order = (done / CHUNK) % 2 ? [many, one] : [one, many];
+    // Which run goes first alternates (ABBA...), so a steady drift favours none.
+    const order = turn % 2 ? [...runs].reverse() : runs;
     const ms = new Map();
     for (const r of order) ms.set(r, await steps(r, n));
-    const stepSamples = n * batch; // the last step of an epoch may be short; counted below
-    sums[0] += ms.get(one);
-    sums[1] += ms.get(many);
-    samples[0] += stepSamples;
-    samples[1] += stepSamples;
-    chunkRatios.push(ms.get(one) / ms.get(many));
+    for (const [k, r] of runs.entries()) {
+      r.ms += ms.get(r);
+      chunkRatios[k].push(ms.get(one) / ms.get(r));
+    }
   }
   // A full epoch's last batch is short: count the images actually trained.
-  if (total === one.run.stepsPerEpoch || one.run.epoch > 0) samples[0] = samples[1] = data[0].train.count;
-  const perS = sums.map((ms, k) => samples[k] / (ms / 1000));
-  const same = one.lines.length === many.lines.length && one.lines.every((l, i) => l === many.lines[i]);
-
-  const t = many.timings;
-  const leaderShare = new Map();
-  for (const x of t) {
-    const key = x.shares.map((s) => s.hi - s.lo).join('/');
-    leaderShare.set(key, (leaderShare.get(key) ?? 0) + 1);
+  const samples = one.run.epoch > 0 ? one.run.train.count : total * batch;
+  const perS = runs.map((r) => samples / (r.ms / 1000));
+  const lines = ['', `### ${name}: batch ${batch}, ${blocks} blocks of ${one.model.block} images, ${total} steps${total === one.run.stepsPerEpoch ? ' (a full epoch)' : ''}`, ''];
+  lines.push('| run | training samples/s | ÷ 1 worker over the run | ÷ 1 worker per turn: median (min–max) | ms per step | evaluation images/s | same lines as 1 worker | cores it got |');
+  lines.push('|---|---|---|---|---|---|---|---|');
+  for (const [k, r] of runs.entries()) {
+    const same = r.lines.length === one.lines.length && r.lines.every((l, i) => l === one.lines[i]);
+    const rs = chunkRatios[k];
+    lines.push(`| ${r.label} | ${fmt(perS[k])} | ${k ? `**${fmt(perS[k] / perS[0], 2)}×**` : ''} | ${k ? `${fmt(median(rs), 2)}× (${fmt(Math.min(...rs), 2)}–${fmt(Math.max(...rs), 2)})` : ''} | ${fmt(r.ms / total, 2)} | ${r.evalPerS ? fmt(r.evalPerS) : '(no full epoch)'} | ${k ? (same ? 'yes' : 'NO') : `${one.lines.length} lines`} | ${fmt(r.cpu / r.wall, 2)} |`);
   }
-  const histogram = [...leaderShare.entries()].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${k}: ${fmt((100 * c) / t.length, 1)}%`).join(', ');
-  const perBlock = many.run.stepper.perBlockMs.map((m) => fmt(m.value, 2)).join(' / ');
-  const peerField = (f) => mean(t.map((x) => mean(x.peers.map((p) => p[f]))));
-  const peerIdleAtEnd = mean(t.map((x) => Math.max(0, ...x.peers.map((p) => p.doneBeforeLeaderMs))));
-  const stepOne = sums[0] / total;
-
-  console.log([
-    '',
-    `### ${name}: batch ${batch}, ${blocks} blocks of ${one.model.block} images, ${total} steps${total === one.run.stepsPerEpoch ? ' (a full epoch)' : ''}`,
-    '',
-    `| run | training samples/s | ms per step | evaluation images/s |`,
-    `|---|---|---|---|`,
-    `| 1 worker | ${fmt(perS[0])} | ${fmt(stepOne, 2)} | ${one.evalPerS ? fmt(one.evalPerS) : '(no full epoch)'} |`,
-    `| ${WORKERS} workers | ${fmt(perS[1])} | ${fmt(sums[1] / total, 2)} | ${many.evalPerS ? fmt(many.evalPerS) : '(no full epoch)'} |`,
-    '',
-    `**${WORKERS} workers ÷ 1 worker: ${fmt(perS[1] / perS[0], 2)}×** over the run; per chunk of ${CHUNK} steps: median ${fmt(median(chunkRatios), 2)}× (${fmt(Math.min(...chunkRatios), 2)}–${fmt(Math.max(...chunkRatios), 2)}, ${chunkRatios.length} chunks). Same lines with 1 and ${WORKERS} workers: ${same ? 'yes' : 'NO'} (${one.lines.length} lines).`,
-    `Cores the runs got (CPU time ÷ wall time of their steps, evaluation included): 1 worker ${fmt(one.cpu / one.wall, 2)}, ${WORKERS} workers ${fmt(many.cpu / many.wall, 2)}; load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0], 2)} after (this bench adds about 1.5).`,
-    `Split (blocks per worker, leader first): ${histogram}. Time per block at the end (running medians, ms): ${perBlock}.`,
-    `${WORKERS}-worker step, mean ms: whole step ${fmt(mean(t.map((x) => x.totalMs)), 2)} (1 worker: ${fmt(stepOne, 2)}); leader computing ${fmt(mean(t.map((x) => x.leaderMs)), 2)}, waiting for the peers ${fmt(mean(t.map((x) => x.waitMs)), 2)}, copying in and adding the nodes and sending the sum ${fmt(mean(t.map((x) => x.sumMs)), 2)}, its update ${fmt(mean(t.map((x) => x.updateMs)), 2)}; peer computing ${fmt(peerField('computeMs'), 2)}, from the leader's request to its start ${fmt(peerField('startLagMs'), 2)}, done before the leader (idle) ${fmt(peerIdleAtEnd, 2)}.`,
-  ].join('\n'));
-  if (!same) {
-    const i = one.lines.findIndex((l, k) => l !== many.lines[k]);
-    console.log(`First difference, line ${i + 1}: 1 worker '${one.lines[i]}', ${WORKERS} workers '${many.lines[i]}'`);
+  lines.push('');
+  lines.push(`${chunkRatios[0].length} turns of up to ${CHUNK} steps. Cores it got: CPU time ÷ wall time of the run's turns, evaluation included (fewer than ${WORKERS} for ${WORKERS} workers: waiting, or other jobs on the machine); load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0], 2)} after (this bench adds about 1.5).`);
+  for (const r of runs.slice(1)) lines.push(...stepBreakdown(r));
+  for (const r of runs.slice(1)) {
+    const i = r.lines.findIndex((l, k) => l !== one.lines[k]);
+    if (i >= 0 || r.lines.length !== one.lines.length) lines.push(`${r.label}: first difference, line ${i + 1}: 1 worker '${one.lines[i]}', '${r.lines[i]}'`);
   }
-  many.run.stepper.close();
-  for (const r of [one, many]) {
+  console.log(lines.join('\n'));
+  for (const r of runs) {
+    r.run.stepper?.close();
     r.run.dispose();
     r.model.destroy();
   }
