@@ -121,7 +121,7 @@ const stepBreakdown = (r) => {
   const m = (f) => fmt(mean(t.map((x) => x[f])), 2);
   return [
     `${r.label}: split (blocks per worker, leader first) ${histogram}; time per block at the end (running medians, ms) ${perBlock}.`,
-    `${r.label}: mean ms per step: whole step ${m('totalMs')}; leader computing ${m('leaderMs')}, waiting for the peers ${m('waitMs')}, copying in and adding the nodes and sending the sum ${m('sumMs')}, its update ${m('updateMs')}; peer computing ${fmt(peerField('computeMs'), 2)}, starting ${fmt(peerField('startLagMs'), 2)} after the leader (negative: before), done before the leader (idle) ${fmt(peerIdle, 2)}.`,
+    `${r.label}: mean ms per step: whole step ${m('totalMs')}; leader computing ${m('leaderMs')}, waiting for the peers ${m('waitMs')}, copying in and adding up the nodes ${m('sumMs')}, its update ${m('updateMs')}; peer computing ${fmt(peerField('computeMs'), 2)}, starting ${fmt(peerField('startLagMs'), 2)} after the leader (negative: before), done before the leader (idle) ${fmt(peerIdle, 2)}.`,
   ];
 };
 
