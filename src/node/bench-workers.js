@@ -13,6 +13,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 import { createEngine, CIFAR10_FORMAT } from '../../web/engine.js';
 import { TRAIN_FILES, TEST_FILE, ALL_FILES } from '../../web/cifar.js';
@@ -107,6 +108,29 @@ async function steps(r, n) {
   return r.run.totalTrainMs - before;
 }
 
+// The machine's ceiling: how much faster two threads of plain arithmetic (no memory, no
+// messages) get through the same work as one, timed at each turn. On this VM it is not always
+// near 2: the host can give its two vCPUs less than two cores' worth of time.
+const SPIN = `let x = 0; for (let i = 0; i < n; i++) x = (x + i % 7) | 0; return x;`;
+const spin = new Function('n', SPIN);
+const spinWorker = new Worker(`const { parentPort } = require('node:worker_threads'); const spin = new Function('n', ${JSON.stringify(SPIN)});
+parentPort.on('message', (n) => { const t0 = performance.now(); spin(n); parentPort.postMessage(performance.now() - t0); });`, { eval: true });
+spinWorker.unref();
+const timeSpin = (n) => { const t0 = performance.now(); spin(n); return performance.now() - t0; };
+const spinN = (() => { // iterations for about 20 ms
+  let n = 1e6;
+  for (let i = 0; i < 3; i++) timeSpin(n); // optimised code first
+  while (timeSpin(n) < 5) n *= 2;
+  return Math.round((n * 20) / timeSpin(n));
+})();
+async function twoThreadSpeedup() {
+  const alone = timeSpin(spinN);
+  const theirs = new Promise((resolve) => spinWorker.once('message', resolve));
+  spinWorker.postMessage(spinN);
+  const mine = timeSpin(spinN);
+  return (2 * alone) / Math.max(mine, await theirs);
+}
+
 const stepBreakdown = (r) => {
   const t = r.timings;
   const shareCounts = new Map();
@@ -140,12 +164,13 @@ for (const name of models) {
   const total = Math.min(STEPS ?? Infinity, one.run.stepsPerEpoch);
   const batch = recipe.batchSize, blocks = one.model.blocks(batch);
   process.stderr.write(`bench:workers: ${name}: ${total} steps of ${batch} (${blocks} blocks of ${one.model.block})\n`);
-  const chunkRatios = runs.map(() => []), loadBefore = loadavg()[0];
+  const chunkRatios = runs.map(() => []), ceiling = [], loadBefore = loadavg()[0];
   for (let done = 0, turn = 0; done < total; done += CHUNK, turn++) {
     const n = Math.min(CHUNK, total - done);
     // Which run goes first alternates (ABBA...), so a steady drift favours none.
     const order = turn % 2 ? [...runs].reverse() : runs;
     const ms = new Map();
+    ceiling.push(await twoThreadSpeedup());
     for (const r of order) ms.set(r, await steps(r, n));
     for (const [k, r] of runs.entries()) {
       r.ms += ms.get(r);
@@ -164,6 +189,7 @@ for (const name of models) {
     lines.push(`| ${r.label} | ${fmt(perS[k])} | ${k ? `**${fmt(perS[k] / perS[0], 2)}×**` : ''} | ${k ? `${fmt(median(rs), 2)}× (${fmt(Math.min(...rs), 2)}–${fmt(Math.max(...rs), 2)})` : ''} | ${fmt(r.ms / total, 2)} | ${r.evalPerS ? fmt(r.evalPerS) : '(no full epoch)'} | ${k ? (same ? 'yes' : 'NO') : `${one.lines.length} lines`} | ${fmt(r.cpu / r.wall, 2)} |`);
   }
   lines.push('');
+  lines.push(`The machine's ceiling: two threads of plain arithmetic ran ${fmt(median(ceiling), 2)}× as fast as one (median of the turns, ${fmt(Math.min(...ceiling), 2)}–${fmt(Math.max(...ceiling), 2)}).`);
   lines.push(`${chunkRatios[0].length} turns of up to ${CHUNK} steps. Cores it got: CPU time ÷ wall time of the run's turns, evaluation included (fewer than ${WORKERS} for ${WORKERS} workers: waiting, or other jobs on the machine); load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0], 2)} after (this bench adds about 1.5).`);
   for (const r of runs.slice(1)) lines.push(...stepBreakdown(r));
   for (const r of runs.slice(1)) {
