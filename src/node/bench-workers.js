@@ -25,36 +25,48 @@ import { TrainingRun, formatLoss, formatAccuracy } from '../../web/trainer.js';
 import { startPeerWorkers } from './peer.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const { values: args } = parseArgs({
-  options: {
-    data: { type: 'string' }, models: { type: 'string', default: PRESETS.map((p) => p.name).join(',') },
-    steps: { type: 'string' }, chunk: { type: 'string', default: '25' }, workers: { type: 'string', default: '2' },
-    'limit-test': { type: 'string' }, ab: { type: 'boolean' },
-  },
-});
+/** A bad option: its message, status 2, no stack. */
+const refuse = (message) => {
+  process.stderr.write(`bench:workers: ${message}\n`);
+  process.exit(2);
+};
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      data: { type: 'string' }, models: { type: 'string', default: PRESETS.map((p) => p.name).join(',') },
+      steps: { type: 'string' }, chunk: { type: 'string', default: '25' }, workers: { type: 'string', default: '2' },
+      'limit-test': { type: 'string' }, ab: { type: 'boolean' },
+    },
+  }));
+} catch (error) {
+  refuse(error.message);
+}
 const positive = (name, text) => {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`bench:workers: --${name} takes a whole number >= 1, not '${text}'`);
+  if (!Number.isInteger(n) || n < 1) refuse(`--${name} takes a whole number >= 1, not '${text}'`);
   return n;
 };
 const STEPS = args.steps === undefined ? null : positive('steps', args.steps); // null: a full epoch
 const CHUNK = positive('chunk', args.chunk);
 const WORKERS = positive('workers', args.workers);
-if (WORKERS < 2) throw new Error('bench:workers: --workers must be 2 or more (the run it compares with one worker)');
+if (WORKERS < 2) refuse('--workers must be 2 or more (the runs are compared with one worker)');
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / (xs.length || 1);
 const fmt = (x, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-const dir = [args.data, process.env.WEBTRAIN_CIFAR_DIR, path.join(root, 'data/cifar-10-batches-bin'), path.join(root, '../shared/cifar-10-batches-bin')]
-  .find((d) => d && ALL_FILES.every((f) => existsSync(path.join(d, f))));
+// --data, when given, is the only place looked in: a wrong folder must not measure another one.
+const candidates = args.data ? [args.data] : [process.env.WEBTRAIN_CIFAR_DIR, path.join(root, 'data/cifar-10-batches-bin'), path.join(root, '../shared/cifar-10-batches-bin')];
+const dir = candidates.find((d) => d && ALL_FILES.every((f) => existsSync(path.join(d, f))));
 if (!dir) {
-  console.log(`bench:workers: skipped: real CIFAR-10 not found (looked in --data, $WEBTRAIN_CIFAR_DIR, data/cifar-10-batches-bin and ../shared/cifar-10-batches-bin for ${ALL_FILES.join(', ')}); a full epoch only means something on the real set`);
+  const where = args.data ? `${args.data} lacks ${ALL_FILES.filter((f) => !existsSync(path.join(args.data, f))).join(', ')}` : `looked in $WEBTRAIN_CIFAR_DIR, data/cifar-10-batches-bin and ../shared/cifar-10-batches-bin for ${ALL_FILES.join(', ')}`;
+  console.log(`bench:workers: skipped: real CIFAR-10 not found (${where}); a full epoch only means something on the real set`);
   process.exit(0);
 }
 const models = args.models.split(',').map((s) => s.trim()).filter(Boolean);
 for (const name of models) {
-  if (!PRESETS.some((p) => p.name === name) && !existsSync(name)) throw new Error(`bench:workers: --models: '${name}' is neither a preset (${PRESETS.map((p) => p.name).join(', ')}) nor a file`);
+  if (!PRESETS.some((p) => p.name === name) && !existsSync(name)) refuse(`--models: '${name}' is neither a preset (${PRESETS.map((p) => p.name).join(', ')}) nor a file`);
 }
 
 const module = await WebAssembly.compile(readFileSync(path.join(root, 'web/webtrain.wasm')));
