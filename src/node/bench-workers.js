@@ -201,7 +201,7 @@ for (const name of models) {
     lines.push(`| ${r.label} | ${fmt(perS[k])} | ${k ? `**${fmt(perS[k] / perS[0], 2)}×**` : ''} | ${k ? `${fmt(median(rs), 2)}× (${fmt(Math.min(...rs), 2)}–${fmt(Math.max(...rs), 2)})` : ''} | ${fmt(r.ms / total, 2)} | ${r.evalPerS ? fmt(r.evalPerS) : '(no full epoch)'} | ${k ? (same ? 'yes' : 'NO') : `${one.lines.length} lines`} | ${fmt(r.cpu / r.wall, 2)} |`);
   }
   lines.push('');
-  lines.push(`The machine's ceiling: two threads of plain arithmetic ran ${fmt(median(ceiling), 2)}× as fast as one (median of the turns, ${fmt(Math.min(...ceiling), 2)}–${fmt(Math.max(...ceiling), 2)}).`);
+  lines.push(`The machine's ceiling: two threads of plain arithmetic ran ${fmt(median(ceiling), 2)}× as fast as one (median of the turns, ${fmt(Math.min(...ceiling), 2)}–${fmt(Math.max(...ceiling), 2)}).${runs.slice(1).map((r, k) => ` ${r.label} ÷ 1 worker ÷ the ceiling, per turn: median ${fmt(median(chunkRatios[k + 1].map((x, i) => x / ceiling[i])), 2)}.`).join('')}`);
   lines.push(`${chunkRatios[0].length} turns of up to ${CHUNK} steps. Cores it got: CPU time ÷ wall time of the run's turns, evaluation included (fewer than ${WORKERS} for ${WORKERS} workers: waiting, or other jobs on the machine); load average ${fmt(loadBefore, 2)} before, ${fmt(loadavg()[0], 2)} after (this bench adds about 1.5).`);
   for (const r of runs.slice(1)) lines.push(...stepBreakdown(r));
   for (const r of runs.slice(1)) {
