@@ -119,7 +119,10 @@ async function checkSplits(makeModel) {
       const seen = new Set();
       start = 0;
       for (const [i, b] of batches.entries()) {
-        assert.equal(await stepper.trainStep(permPtr, start, b, 0, i), soloLosses[i], `${workers} workers, step ${i + 1}`);
+        // The peers get most steps ahead, with the update before them; after step 3 they are
+        // told a step that does not come (its work is dropped), and the last has none.
+        const next = i + 1 < batches.length ? { start: start + b + (i === 2 ? 1 : 0), batch: batches[i + 1], epoch: 0, step: i + 1 } : null;
+        assert.equal(await stepper.trainStep(permPtr, start, b, 0, i, undefined, next), soloLosses[i], `${workers} workers, step ${i + 1}`);
         seen.add(JSON.stringify(stepper.lastShares.map(({ lo, hi }) => hi - lo)));
         start += b;
       }

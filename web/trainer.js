@@ -163,7 +163,7 @@ export class TrainingRun {
     const plan = this.#stepPlan();
     try {
       if (this.stepper) {
-        loss = await this.stepper.trainStep(this.permPtr, start, batch, this.epoch, this.globalStep, plan);
+        loss = await this.stepper.trainStep(this.permPtr, start, batch, this.epoch, this.globalStep, plan, this.#nextInEpoch(start + batch));
       } else {
         applyStepPlan(this.model, plan, () => { loss = this.model.trainStepAt(this.train, this.permPtr + 4 * start, batch, this.globalStep); });
       }
@@ -208,6 +208,16 @@ export class TrainingRun {
       if (!this.done) this.#preparePermutation();
     }
     return events;
+  }
+
+  /**
+   * The step after this one when it is in the same epoch ({ start, batch, epoch, step }), so
+   * data-parallel peers can start on it as soon as they have this step's update; null at the
+   * epoch's end (the evaluation comes first).
+   */
+  #nextInEpoch(start) {
+    if (this.step + 1 >= this.stepsPerEpoch) return null;
+    return { start, batch: Math.min(this.options.batchSize, this.train.count - start), epoch: this.epoch, step: this.globalStep + 1 };
   }
 
   #diverged(reason) {
