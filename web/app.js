@@ -28,6 +28,7 @@ import { RecipeError } from './recipe.js';
 import { parseDescription as parseModelText } from './model-description.js';
 import { ask } from './dialog.js';
 import { wireDropZone } from './drop-zone.js';
+import { TTA_VIEWS } from './augment.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
 import { createExportPanel } from './export-panel.js';
@@ -361,11 +362,10 @@ function updateStartInfo() {
   const known = modelPanel?.trainingRate(workers);
   const rate = known?.rate ?? ASSUMED_SAMPLES_PER_S * (1 + 0.75 * (workers - 1));
   // An evaluation is a forward pass (a third of a training step) per test-time view.
-  const views = { none: 1, flip: 2, 'flip-translate': 6 };
   let evaluations = v.epochs;
   try {
     const r = pageRecipe(v);
-    evaluations = r.ttaOn === 'last' ? v.epochs - 1 + views[r.tta] : v.epochs * views[r.tta];
+    evaluations = r.ttaOn === 'last' ? v.epochs - 1 + TTA_VIEWS[r.tta] : v.epochs * TTA_VIEWS[r.tta];
   } catch {
     // a bad recipe field is named beside itself; estimate without it
   }

@@ -5,6 +5,8 @@
 export const FLIP_MODES = Object.freeze(['none', 'random', 'alternate']);
 export const PADDING_MODES = Object.freeze(['reflect', 'zero']);
 export const TTA_MODES = Object.freeze(['none', 'flip', 'flip-translate']);
+/** Forward passes per test image of each mode (flip-translate: 3 views, each flip-averaged). */
+export const TTA_VIEWS = Object.freeze({ none: 1, flip: 2, 'flip-translate': 6 });
 
 /** No augmentation: the default, and what `none` reads as. */
 export const NO_AUGMENT = Object.freeze({ flip: 'none', translate: 0, padding: 'reflect', cutout: 0 });

@@ -173,7 +173,16 @@ export function safetensorsDescription(bytes, name) {
  * refused naming the file.
  */
 export function safetensorsDataFormat(bytes, name) {
+  return dataFormatOf(parseSafetensors(bytes, name).metadata, name);
+}
+
+/** The model description (text or null) and the data format (or null) of a file, read in one parse. */
+export function safetensorsModel(bytes, name) {
   const { metadata } = parseSafetensors(bytes, name);
+  return { text: typeof metadata['webtrain.model'] === 'string' ? metadata['webtrain.model'] : null, format: dataFormatOf(metadata, name) };
+}
+
+function dataFormatOf(metadata, name) {
   if (typeof metadata['webtrain.data'] !== 'string') return null;
   const fail = (problem) => { throw new SafetensorsError(`${name}: its __metadata__ entry 'webtrain.data' ${problem}`); };
   let d;

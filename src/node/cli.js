@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createEngine, EngineError, CIFAR10_FORMAT } from '../../web/engine.js';
 import { parseDescription, describeDifference, DescriptionError, PRESETS, loadPreset } from '../../web/model-description.js';
 import { createModelFromDescription, attachDescription, summarize, formatSummary } from '../../web/model-spec.js';
-import { importSafetensors, safetensorsDescription, safetensorsDataFormat, safetensorsDataBytes, SafetensorsError } from '../../web/safetensors.js';
+import { importSafetensors, safetensorsModel, safetensorsDataBytes, SafetensorsError } from '../../web/safetensors.js';
 import { MODEL_FILE_KINDS, kindOfFile, modelFile } from '../../web/model-files.js';
 import { DATASETS, DATASET_NAMES, DatasetError } from '../../web/datasets.js';
 import { formatClassReport } from '../../web/class-stats.js';
@@ -501,8 +501,7 @@ async function modelOfImport(file) {
   const bytes = await readInput(file, 'safetensors file', safetensorsRule());
   let text, format;
   try {
-    text = safetensorsDescription(bytes, file);
-    format = safetensorsDataFormat(bytes, file);
+    ({ text, format } = safetensorsModel(bytes, file));
   } catch (error) {
     throw error instanceof SafetensorsError ? new UserError(error.message) : error;
   }
