@@ -32,6 +32,7 @@ import { TTA_VIEWS } from './augment.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
 import { createExportPanel } from './export-panel.js';
+import { AutosavePacer, AUTOSAVE_BYTES_PER_S } from './autosave-pacer.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,11 +45,20 @@ const DEBUG_STEP_MS = DEBUG ? Number(PAGE_QUERY.get('debugStepMs')) || 0 : 0;
 /**
  * autosaveSeconds=N: seconds between two checkpoints kept in IndexedDB while a run trains. A
  * checkpoint is 728 KB for SimpleCNN and takes milliseconds, so the default is short: a reload loses seconds.
+ * A bigger model's timed saves are spaced further (autosavePacer).
  */
-const AUTOSAVE_SECONDS = (() => {
+const AUTOSAVE_CHOSEN = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
-  return PAGE_QUERY.has('autosaveSeconds') && Number.isFinite(value) && value > 0 ? value : 2;
+  return PAGE_QUERY.has('autosaveSeconds') && Number.isFinite(value) && value > 0;
 })();
+const AUTOSAVE_SECONDS = AUTOSAVE_CHOSEN ? Number(PAGE_QUERY.get('autosaveSeconds')) : 2;
+/**
+ * The timed autosaves (by the clock here, and the worker's by training time): with the default
+ * interval, a big checkpoint is kept less often (AutosavePacer). Saves at an epoch's end, on
+ * pause, stop and when the page is hidden or closed are never put off, nor are timed ones when
+ * the URL sets autosaveSeconds.
+ */
+const autosavePacer = new AutosavePacer(AUTOSAVE_SECONDS, AUTOSAVE_CHOSEN ? Infinity : AUTOSAVE_BYTES_PER_S);
 /** Training samples per second per worker assumed before a run has measured its own (a 2020s laptop). */
 const ASSUMED_SAMPLES_PER_S = 6000;
 /** Where the page was when it was closed (localStorage, written on pagehide): tells the resume
@@ -380,12 +390,14 @@ function updateStartInfo() {
 /** A CHECKPOINT event (or an autosave's export): becomes the saved run, with everything the page needs to continue it. */
 function keepCheckpoint({ reason, runState, buffer }) {
   if (!currentRun) return;
+  if (reason === 'interval' && autosavePacer.tooSoon(performance.now())) return;
   const status = { stop: 'stopped', pause: 'paused' }[reason] ?? 'running';
   savedRun = {
     savedAt: Date.now(), checkpoint: new Uint8Array(buffer), runState,
     settings: { ...currentRun.settings, lr: runState.adam.lr }, source: currentRun.source,
     history: runHistory.slice(), lastEpoch, status, message: null, name: null, accuracy: null,
   };
+  autosavePacer.saved(performance.now(), buffer.byteLength);
   persistSavedRun();
   $('autosave-info').textContent = `Checkpoint kept in this browser: ${describePosition(runState)}, ${formatTime(savedRun.savedAt)}.`;
 }
@@ -397,12 +409,12 @@ let autosaveInFlight = false;
  * AUTOSAVE_SECONDS of wall time, and when the page is hidden or closed. A write that the closing
  * page cuts short leaves the previous checkpoint, never a broken one (one IndexedDB transaction).
  */
-async function autosaveNow() {
-  if (state !== 'running' || !currentRun || autosaveInFlight) return;
+async function autosaveNow({ timed = false } = {}) {
+  if (state !== 'running' || !currentRun || autosaveInFlight || (timed && autosavePacer.tooSoon(performance.now()))) return;
   autosaveInFlight = true;
   try {
     const reply = await request(P.EXPORT_CHECKPOINT);
-    if (state === 'running') keepCheckpoint({ reason: 'interval', runState: reply.runState, buffer: reply.buffer });
+    if (state === 'running') keepCheckpoint({ reason: timed ? 'interval' : 'now', runState: reply.runState, buffer: reply.buffer });
   } catch {
     // The run ended meanwhile, or the worker was lost (reported elsewhere).
   } finally {
@@ -922,7 +934,7 @@ function wire() {
   $('discard-run').addEventListener('click', askDiscard);
   // Autosave by the clock (the worker's own schedule counts training time only), and whenever the
   // page may be about to go: hidden, or closed/reloaded.
-  setInterval(autosaveNow, AUTOSAVE_SECONDS * 1000);
+  setInterval(() => autosaveNow({ timed: true }), AUTOSAVE_SECONDS * 1000);
   document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') autosaveNow(); });
   window.addEventListener('pagehide', () => {
     rememberLastSeen();
