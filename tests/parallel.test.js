@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { splitBatch, treeNodes, planShares, RunningMedian, DataParallelStepper } from '../web/parallel.js';
+import { evalChunks, treeNodes, planShares, RunningMedian, DataParallelStepper } from '../web/parallel.js';
 import { createEngine } from '../web/engine.js';
 import { startPeerWorkers } from '../src/node/peer.js';
 import { writeSyntheticCifar, makeRecords } from './helpers/synthetic.js';
@@ -17,10 +17,39 @@ const wasm = readFileSync(new URL('../web/webtrain.wasm', import.meta.url));
 // wt_grad_tree_mid, as the engine defines it: lo + the largest power of two below hi - lo.
 const mid = (lo, hi) => { let half = 1; while (2 * half < hi - lo) half *= 2; return lo + half; };
 
-test('evaluation splits the test set into contiguous slices covering it exactly', () => {
-  assert.deepEqual(splitBatch(64, 2), [{ offset: 0, count: 32 }, { offset: 32, count: 32 }]);
-  assert.deepEqual(splitBatch(7, 3), [{ offset: 0, count: 3 }, { offset: 3, count: 2 }, { offset: 5, count: 2 }]);
-  assert.deepEqual(splitBatch(1, 2), [{ offset: 0, count: 1 }, { offset: 1, count: 0 }]);
+test('evaluation cuts the test set into chunks covering it exactly, in order', () => {
+  assert.deepEqual(evalChunks(256, 128), [{ offset: 0, count: 128 }, { offset: 128, count: 128 }]);
+  assert.deepEqual(evalChunks(300, 128), [{ offset: 0, count: 128 }, { offset: 128, count: 128 }, { offset: 256, count: 44 }]);
+  assert.deepEqual(evalChunks(5, 128), [{ offset: 0, count: 5 }]);
+  assert.deepEqual(evalChunks(0, 128), []);
+});
+
+test('an evaluation shared by two or three workers gives the one-worker figures, whoever takes which chunk', async () => {
+  const module = await WebAssembly.compile(wasm);
+  const engine = await createEngine(module);
+  const trainFiles = [{ name: 'train', bytes: makeRecords(64, 5) }], testFiles = [{ name: 'test', bytes: makeRecords(1001, 6) }];
+  const train = engine.loadDataset(trainFiles), test = engine.loadDataset(testFiles);
+  const model = createSimpleCnn(engine, { maxBatch: 32, seed: 3 });
+  const figures = (r) => ({ correct: r.correct, total: r.total, tta: r.tta, confusion: [...r.confusion], predictions: [...r.predictions] });
+  for (const tta of ['none', 'flip-translate']) {
+    const solo = model.evaluate(test, { tta });
+    assert.ok(solo.correct > 0 && solo.correct < 1001, 'the figures to compare are not trivial');
+    let shared = null;
+    for (const workers of [2, 3]) {
+      const stepper = new DataParallelStepper(engine, model, train, startPeerWorkers(workers - 1));
+      try {
+        await stepper.init({ module, trainFiles, testFiles, seed: 0, shuffle: true, lr: 0.001 });
+        const r = await stepper.evaluate(test, { tta });
+        assert.deepEqual(figures(r), figures(solo), `${workers} workers, tta ${tta}`);
+        assert.ok(Math.abs(r.loss - solo.loss) <= 1e-12 * solo.loss, `${workers} workers, tta ${tta}: loss ${r.loss} against ${solo.loss}`);
+        // The chunks are added up in their order: the same loss for any number of workers.
+        if (shared !== null) assert.equal(r.loss, shared, `tta ${tta}: 2 and 3 workers`);
+        shared = r.loss;
+      } finally {
+        stepper.close();
+      }
+    }
+  }
 });
 
 test('a share of the gradient tree is the largest whole nodes inside it', async () => {

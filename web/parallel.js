@@ -41,14 +41,25 @@
 
 import { applyStepPlan } from './trainer.js';
 
-/** Splits `total` records into `parts` contiguous slices, the first ones one larger. */
-export function splitBatch(total, parts) {
-  const base = Math.floor(total / parts), extra = total % parts;
-  let offset = 0;
-  return Array.from({ length: parts }, (_, k) => {
-    const slice = { offset, count: base + (k < extra ? 1 : 0) };
-    offset += slice.count;
-    return slice;
+/** Blocks of test images per evaluation request (32-image blocks: 128 images, 768 forwards with flip-translate). */
+export const EVAL_CHUNK_BLOCKS = 4;
+
+/** `total` records cut into chunks of `size` (the last one shorter), in order. */
+export function evalChunks(total, size) {
+  const chunks = [];
+  for (let offset = 0; offset < total; offset += size) chunks.push({ offset, count: Math.min(size, total - offset) });
+  return chunks;
+}
+
+/** Resolves after the messages waiting for this thread (a peer's reply) have been handled. */
+function yieldToMessages() {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
   });
 }
 
@@ -236,26 +247,42 @@ export class DataParallelStepper {
 
   /**
    * Model.evaluate() over `test` with the work shared by all workers (when the peers were given
-   * the same test files at init; otherwise the leader evaluates alone).
+   * the same test files at init; otherwise the leader evaluates alone). The test set is cut into
+   * chunks of EVAL_CHUNK_BLOCKS blocks, handed out as workers get free: each peer keeps two in
+   * flight, the leader takes one at a time and lets the peers' replies in between. So a faster
+   * core takes more, and no request waits on a whole half of a TTA evaluation. The chunks' results
+   * are added up in the chunks' order: the figures do not depend on who evaluated which.
    */
   async evaluate(test, { ema = false, tta = 'none' } = {}) {
     const own = (range) => this.model.withAverage(ema, () => this.model.evaluate(test, { ...range, tta }));
     if (!this.peersHaveTest) return own();
-    const slices = splitBatch(test.count, this.workers);
-    const replies = this.peers.map((p, k) => p.request({ type: 'eval', ...slices[k + 1], ema, tta }));
-    const mine = own(slices[0]);
-    const results = await Promise.all(replies);
-    const predictions = new Uint8Array(test.count);
-    predictions.set(mine.predictions, 0);
-    let { correct } = mine, lossSum = mine.loss * mine.total;
-    results.forEach((r, k) => {
+    const chunks = evalChunks(test.count, EVAL_CHUNK_BLOCKS * this.model.block);
+    const results = new Array(chunks.length);
+    let next = 0;
+    const feed = async (peer) => {
+      while (next < chunks.length) {
+        const i = next++;
+        results[i] = await peer.request({ type: 'eval', ...chunks[i], ema, tta });
+      }
+    };
+    const peersDone = Promise.all(this.peers.flatMap((peer) => [feed(peer), feed(peer)]));
+    peersDone.catch(() => {}); // awaited below, after the leader's share
+    while (next < chunks.length) {
+      const i = next++;
+      const r = own(chunks[i]);
+      results[i] = { correct: r.correct, lossSum: r.loss * r.total, confusion: r.confusion, predictions: r.predictions };
+      await yieldToMessages();
+    }
+    await peersDone;
+    const total = test.count, predictions = new Uint8Array(total), confusion = results[0]?.confusion ?? own({ count: 0 }).confusion;
+    let correct = 0, lossSum = 0;
+    results.forEach((r, i) => {
       correct += r.correct;
       lossSum += r.lossSum;
-      for (let i = 0; i < mine.confusion.length; i++) mine.confusion[i] += r.confusion[i];
-      predictions.set(r.predictions, slices[k + 1].offset);
+      if (i > 0) for (let j = 0; j < confusion.length; j++) confusion[j] += r.confusion[j];
+      predictions.set(r.predictions, chunks[i].offset);
     });
-    const total = test.count;
-    return { correct, total, tta, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion: mine.confusion, predictions };
+    return { correct, total, tta, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion, predictions };
   }
 
   #nodeBuffer(i) {
