@@ -4,7 +4,7 @@
 // Any --PARAM VALUE becomes the page's URL parameter (epochs, limitTrain, autosaveSeconds ...).
 // Prints the time from Start to Finished, the part of it spent training (from the log's
 // throughput lines), the CPU time the page's main thread took meanwhile (charts, log, autosave
-// writes: it shares the cores with the workers), each epoch's accuracy line and the final one.
+// writes: it shares the cores with the workers), and each epoch's accuracy and throughput lines.
 // Measures; asserts nothing.
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -58,7 +58,9 @@ try {
     const log = (await page.textContent('#log')).split('\n');
     const accuracies = log.filter((l) => l.startsWith('Test accuracy'));
     const accuracy = accuracies.at(-1);
-    for (const line of accuracies.slice(0, -1)) console.log(`  ${line}`);
+    // Each epoch's accuracy and throughput lines (evaluation samples/s: test images, or with TTA
+    // images whose views all ran), the final ones included.
+    for (const line of log.filter((l) => l.startsWith('Test accuracy') || l.startsWith('Throughput'))) console.log(`  ${line}`);
     // Per epoch: the training images (50,000 unless limitTrain) / training samples/s = seconds spent training.
     const images = Number(query.get('limitTrain')) || 50000;
     const trainSeconds = log.map((l) => /^Throughput: training (\d+) samples\/s/.exec(l)).filter(Boolean)
