@@ -47,18 +47,18 @@ const DEBUG_STEP_MS = DEBUG ? Number(PAGE_QUERY.get('debugStepMs')) || 0 : 0;
  * checkpoint is 728 KB for SimpleCNN and takes milliseconds, so the default is short: a reload loses seconds.
  * A bigger model's timed saves are spaced further (autosavePacer).
  */
-const AUTOSAVE_CHOSEN = (() => {
+const AUTOSAVE_ASKED = (() => {
   const value = Number(PAGE_QUERY.get('autosaveSeconds'));
-  return PAGE_QUERY.has('autosaveSeconds') && Number.isFinite(value) && value > 0;
+  return PAGE_QUERY.has('autosaveSeconds') && Number.isFinite(value) && value > 0 ? value : null;
 })();
-const AUTOSAVE_SECONDS = AUTOSAVE_CHOSEN ? Number(PAGE_QUERY.get('autosaveSeconds')) : 2;
+const AUTOSAVE_SECONDS = AUTOSAVE_ASKED ?? 2;
 /**
  * The timed autosaves (by the clock here, and the worker's by training time): with the default
  * interval, a big checkpoint is kept less often (AutosavePacer). Saves at an epoch's end, on
  * pause, stop and when the page is hidden or closed are never put off, nor are timed ones when
  * the URL sets autosaveSeconds.
  */
-const autosavePacer = new AutosavePacer(AUTOSAVE_SECONDS, AUTOSAVE_CHOSEN ? Infinity : AUTOSAVE_BYTES_PER_S);
+const autosavePacer = new AutosavePacer(AUTOSAVE_SECONDS, AUTOSAVE_ASKED ? Infinity : AUTOSAVE_BYTES_PER_S);
 /** Training samples per second per worker assumed before a run has measured its own (a 2020s laptop). */
 const ASSUMED_SAMPLES_PER_S = 6000;
 /** Where the page was when it was closed (localStorage, written on pagehide): tells the resume

@@ -1,8 +1,9 @@
 // How often the page's timed autosaves may run. They are due every autosaveSeconds (a timer), but
 // a big checkpoint is kept less often: after a save of N bytes, when N / bytesPerSecond is longer
-// than the timer's interval, the next timed one waits that long. Writing fast's 3.5 MB checkpoint into IndexedDB every 2 s took about
-// a tenth of a core (the page's structured clone and the browser's database thread) from two
-// training workers on two cores; SimpleCNN's 728 KB one is still kept every 2 s.
+// than the timer's interval, the next timed one waits that long. Writing fast's 3.5 MB checkpoint
+// into IndexedDB every 2 s took about a tenth of a core (the page's structured clone and the
+// browser's database thread) from two training workers on two cores; SimpleCNN's 728 KB one is
+// still kept every 2 s.
 
 /** The default rate: 400 KB/s of checkpoints at most (SimpleCNN: every 2 s; fast: every 9 s). */
 export const AUTOSAVE_BYTES_PER_S = 400_000;

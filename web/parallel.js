@@ -42,7 +42,7 @@
 import { applyStepPlan } from './trainer.js';
 
 /** Blocks of test images per evaluation request (32-image blocks: 128 images, 768 forwards with flip-translate). */
-export const EVAL_CHUNK_BLOCKS = 4;
+const EVAL_CHUNK_BLOCKS = 4;
 
 /** `total` records cut into chunks of `size` (the last one shorter), in order. */
 export function evalChunks(total, size) {
@@ -274,12 +274,12 @@ export class DataParallelStepper {
       await yieldToMessages();
     }
     await peersDone;
-    const total = test.count, predictions = new Uint8Array(total), confusion = results[0]?.confusion ?? own({ count: 0 }).confusion;
+    const total = test.count, predictions = new Uint8Array(total), confusion = new Int32Array(this.model.classes ** 2);
     let correct = 0, lossSum = 0;
     results.forEach((r, i) => {
       correct += r.correct;
       lossSum += r.lossSum;
-      if (i > 0) for (let j = 0; j < confusion.length; j++) confusion[j] += r.confusion[j];
+      for (let j = 0; j < confusion.length; j++) confusion[j] += r.confusion[j];
       predictions.set(r.predictions, chunks[i].offset);
     });
     return { correct, total, tta, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion, predictions };
