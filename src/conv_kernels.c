@@ -12,7 +12,8 @@
  *                     transposed and flipped                                conv_igemm_mrxnr
  *   backward params:  dweight (CKK, OC) += taps (CKK, P) x dout^T (P, OC)   conv_dwgemm_ntx8
  * where CKK = C*K*K and P = OH*OW. 3x3 stride-1 forward and backward input with >= 16 channels
- * take Winograd F(2x2, 3x3) instead (wino_correlate), its 16 products per tile as conv_igemm GEMMs.
+ * take Winograd F(2x2, 3x3) instead (wino_correlate), its 16 products per tile as conv_igemm GEMMs,
+ * and their backward params its transpose F(3x3, 2x2) (wino_backward_params) as conv_dwgemm GEMMs.
  * Tiles are sized for V8 on x64, which allocates 15 xmm registers: at most 8 accumulators. */
 #include <stddef.h>
 #include <string.h>
@@ -194,17 +195,41 @@ static size_t wino_floats(int M, int N, int OH, int OW) {
   return (size_t)N * w.g.plane + 16 * (skew(w.T * N) + skew(w.T * M)) + (size_t)16 * round_up(M, CONV_MR) * N + N;
 }
 
-/* 3x3, stride 1, padding that the backward input's correlation can express, and channels enough
- * that the transforms' cost (per channel and tile) is paid back by the products (per pair). In
- * direct-convolution FLOPs against the direct kernels (npm run bench:kernels, 3x3 same, 8x8 to
- * 32x32): with 16 channels 1.05-1.25x, with 32 1.0-1.4x, with 64 and 96 1.3-1.7x. */
+/* 3x3, stride 1, padding that the backward input's correlation can express, channels enough that
+ * the transforms' cost (per channel and tile) is paid back by the products (per pair), and maps of
+ * at least WINO_MIN_SIDE, in and out: a smaller map's tiles overhang it too far (a 3x3 map is 4
+ * tiles of 4x4, padded to 8 in a row). In direct-convolution FLOPs against the direct kernels
+ * (npm run bench:kernels, 3x3 same, 8x8 to 32x32): with 16 channels 1.05-1.25x, with 32 1.0-1.4x,
+ * with 64 and 96 1.3-1.7x; the weight gradient of fast's conv1 (31x31) 2.2x, conv4 (7x7) 1.35x; on
+ * a 3x3 map 0.65x forward and 0.9x for the weight gradient. */
 #define WINO_MIN_CHANNELS 16
+#define WINO_MIN_SIDE 5
 static int use_winograd(const wt_conv_shape *s) {
-  return s->K == 3 && s->stride == 1 && s->pad <= 2 && s->C >= WINO_MIN_CHANNELS && s->OC >= WINO_MIN_CHANNELS;
+  return s->K == 3 && s->stride == 1 && s->pad <= 2 && s->C >= WINO_MIN_CHANNELS && s->OC >= WINO_MIN_CHANNELS &&
+         s->H >= WINO_MIN_SIDE && s->W >= WINO_MIN_SIDE && s->OH >= WINO_MIN_SIDE && s->OW >= WINO_MIN_SIDE;
+}
+
+/* The weight gradient's Winograd (wino_backward_params) sums the tiles of a group of images in one
+ * GEMM, at least WINO_DW_TILES of them where WINO_DW_MAX_GROUP images hold that many. */
+#define WINO_DW_TILES 128
+#define WINO_DW_MAX_GROUP 8
+static int wino_dw_group(const wt_conv_shape *s) {
+  const int tiles = ((s->OH + 1) / 2) * ((s->OW + 1) / 2);
+  const int group = (WINO_DW_TILES + tiles - 1) / tiles;
+  return group < WINO_DW_MAX_GROUP ? group : WINO_DW_MAX_GROUP;
+}
+
+/* img, V, packed dout, Z, the 16 accumulators, channel and tile offsets (wino_backward_params). */
+static size_t wino_dw_floats(const wt_conv_shape *s) {
+  const wino_geom w = wino_of(s->OH, s->OW);
+  const size_t group = (size_t)wino_dw_group(s), tiles = (size_t)w.TH * ((s->OW + 1) / 2);
+  const size_t OCr = (size_t)round_up(s->OC, DW_OCV);
+  return (size_t)s->C * w.g.plane + 16 * skew((size_t)s->C * group * w.T) + (size_t)s->OH * s->OW * OCr +
+         16 * skew(OCr * group * tiles) + 16 * (size_t)s->C * OCr + (size_t)s->C + group * tiles;
 }
 
 size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
-  (void)B; /* images are processed one at a time */
+  (void)B; /* images are processed one at a time (a group of at most WINO_DW_MAX_GROUP for wino_dw) */
   const size_t CKK = (size_t)s->C * s->K * s->K, OCKK = (size_t)s->OC * s->K * s->K;
   const size_t OCr = (size_t)round_up(s->OC, DW_OCV);
   int phase_rows, phase_cols;
@@ -224,6 +249,10 @@ size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
     const size_t wf = wino_floats(s->OC, s->C, s->OH, s->OW), wi = wino_floats(s->C, s->OC, s->H, s->W);
     most = most > wf ? most : wf;
     most = most > wi ? most : wi;
+  }
+  if (use_winograd(s)) {
+    const size_t wd = wino_dw_floats(s);
+    most = most > wd ? most : wd;
   }
   return most;
 }
@@ -382,9 +411,9 @@ static void wino_weights(float *U, int M, int N, const float *w, ptrdiff_t sm, p
     }
 }
 
-/* V[xi][n][t] = (B^T d B)[xi] for the 4x4 input block d of every tile t, 4 tiles a vector; the
- * V[xi] skew(N * T) floats apart. */
-static void wino_input(float *V, const wino_geom *w, const float *img, int N) {
+/* V[xi][n][t] = (B^T d B)[xi] for the 4x4 input block d of every tile t, 4 tiles a vector;
+ * channel n's tiles at V + n * nstep, the V[xi] xi_step floats apart. */
+static void wino_input(float *V, const wino_geom *w, const float *img, int N, size_t nstep, size_t xi_step) {
   const conv_image *g = &w->g;
   for (int n = 0; n < N; n++)
     for (int th = 0; th < w->TH; th++)
@@ -401,8 +430,7 @@ static void wino_input(float *V, const wino_geom *w, const float *img, int N) {
           t[2][j] = wasm_f32x4_sub(d2, d1);
           t[3][j] = wasm_f32x4_sub(d1, d3);
         }
-        float *v = V + (size_t)n * w->T + (size_t)th * w->TW4 + tw;
-        const size_t xi_step = skew((size_t)N * w->T);
+        float *v = V + (size_t)n * nstep + (size_t)th * w->TW4 + tw;
         for (int i = 0; i < 4; i++) {
           wasm_v128_store(v + (4 * i + 0) * xi_step, wasm_f32x4_sub(t[i][0], t[i][2]));
           wasm_v128_store(v + (4 * i + 1) * xi_step, wasm_f32x4_add(t[i][1], t[i][2]));
@@ -460,7 +488,7 @@ static void wino_correlate(float *out, const float *img, const wino_geom *w, con
   float *V = work, *Y = V + 16 * vstep;
   int32_t *off = (int32_t *)(Y + 16 * ystep);
   for (int n = 0; n < N; n++) off[n] = (int32_t)(n * w->T);
-  wino_input(V, w, img, N);
+  wino_input(V, w, img, N, w->T, vstep);
   const int Mr = round_up(M, CONV_MR);
   for (int xi = 0; xi < 16; xi++) {
     conv_igemm(M, N, U + (size_t)xi * Mr * N, off, V + xi * vstep, 0, 1, (int)w->T, NULL, Y + xi * ystep, 0);
@@ -623,8 +651,125 @@ static void pack_dout(float *dpack, const float *dout, int OC, int P) {
   }
 }
 
+/* Z[xi][ob][p][0..7] = (Â dY Â^T)[xi] for every valid tile p = th * ceil(OW / 2) + tw of one
+ * image, dY its 2x2 block of dout (zero past OH, OW) read from dpack (pack_dout's layout); the
+ * Z[xi] zstep floats apart, the 8-channel blocks ob ob_step. Â is F(2x2, 3x3)'s A with its last row
+ * negated, [1 0; 1 1; 1 -1; 0 1], so that no lane is negated here (wino_dw_output undoes it). */
+static void wino_dout(float *Z, size_t zstep, size_t ob_step, const float *dpack, int OCr, int OH, int OW) {
+  const int TH = (OH + 1) / 2, TWv = (OW + 1) / 2;
+  const v128_t vzero = wasm_f32x4_splat(0.0f);
+  for (int ob = 0; ob < OCr / DW_OCV; ob++) {
+    const float *d = dpack + (size_t)ob * OH * OW * DW_OCV;
+    for (int th = 0; th < TH; th++)
+      for (int tw = 0; tw < TWv; tw++) {
+        float *z = Z + (size_t)ob * ob_step + (size_t)(th * TWv + tw) * DW_OCV;
+        for (int half = 0; half < DW_OCV; half += 4) {
+          v128_t y[2][2], r[4][2];
+          for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+              const int oh = 2 * th + a, ow = 2 * tw + b;
+              y[a][b] = oh < OH && ow < OW ? wasm_v128_load(d + ((size_t)oh * OW + ow) * DW_OCV + half) : vzero;
+            }
+          for (int b = 0; b < 2; b++) {
+            r[0][b] = y[0][b];
+            r[1][b] = wasm_f32x4_add(y[0][b], y[1][b]);
+            r[2][b] = wasm_f32x4_sub(y[0][b], y[1][b]);
+            r[3][b] = y[1][b];
+          }
+          for (int i = 0; i < 4; i++) {
+            wasm_v128_store(z + (4 * i + 0) * zstep + half, r[i][0]);
+            wasm_v128_store(z + (4 * i + 1) * zstep + half, wasm_f32x4_add(r[i][0], r[i][1]));
+            wasm_v128_store(z + (4 * i + 2) * zstep + half, wasm_f32x4_sub(r[i][0], r[i][1]));
+            wasm_v128_store(z + (4 * i + 3) * zstep + half, r[i][1]);
+          }
+        }
+      }
+  }
+}
+
+/* dweight (OC, C, 3, 3) += Ĝ^T M Ĝ for every (oc, c), M[xi] = acc[xi][c][oc] (acc (16, C, OCr)), Ĝ
+ * F(2x2, 3x3)'s G with its last row negated (the sign wino_dout left out of Â). */
+static void wino_dw_output(float *dweight, const float *acc, int C, int OC, int OCr) {
+  const size_t xi_step = (size_t)C * OCr;
+  for (int oc = 0; oc < OC; oc++)
+    for (int c = 0; c < C; c++) {
+      const float *m = acc + (size_t)c * OCr + oc;
+      float t[3][4];
+      for (int j = 0; j < 4; j++) {
+        const float m0 = m[j * xi_step], m1 = m[(4 + j) * xi_step], m2 = m[(8 + j) * xi_step], m3 = m[(12 + j) * xi_step];
+        t[0][j] = m0 + 0.5f * (m1 + m2);
+        t[1][j] = 0.5f * (m1 - m2);
+        t[2][j] = 0.5f * (m1 + m2) - m3;
+      }
+      float *dw = dweight + ((size_t)oc * C + c) * 9;
+      for (int k = 0; k < 3; k++) {
+        dw[3 * k + 0] += t[k][0] + 0.5f * (t[k][1] + t[k][2]);
+        dw[3 * k + 1] += 0.5f * (t[k][1] - t[k][2]);
+        dw[3 * k + 2] += 0.5f * (t[k][1] + t[k][2]) - t[k][3];
+      }
+    }
+}
+
+/* The weight gradient by Winograd F(3x3, 2x2), the transpose of the forward's F(2x2, 3x3) (Lavin
+ * and Gray, section 4): dg = G^T [sum over tiles t of (A dY_t A^T) .* (B^T d_t B)] G, d_t the
+ * forward's 4x4 input block and dY_t the tile's 2x2 of dout. Per element xi of the 4x4 the sum is a
+ * GEMM, channels (C) x tiles by tiles x output channels (OC): conv_dwgemm_ntx8, with channels for
+ * its taps and tiles for its pixels. 16 products per tile and pair instead of 36. The tiles of a
+ * group of images are summed in one GEMM, so that small maps still make long sums. */
+static void wino_backward_params(const wt_conv_shape *s, int B, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, float *scratch) {
+  const int C = s->C, OC = s->OC, OCr = round_up(OC, DW_OCV), P = s->OH * s->OW;
+  const wino_geom w = wino_of(s->OH, s->OW);
+  const int group = wino_dw_group(s), tiles = w.TH * ((s->OW + 1) / 2);
+  const size_t vstep = skew((size_t)C * group * w.T), zstep = skew((size_t)OCr * group * tiles);
+  const size_t ob_step = (size_t)group * tiles * DW_OCV;
+  float *img = scratch, *V = img + (size_t)C * w.g.plane, *dpack = V + 16 * vstep, *Z = dpack + (size_t)P * OCr;
+  float *acc = Z + 16 * zstep; /* (16, C, OCr) */
+  int32_t *off = (int32_t *)(acc + (size_t)16 * C * OCr), *pix = off + C;
+  for (int c = 0; c < C; c++) off[c] = (int32_t)((size_t)c * group * w.T);
+  for (int g = 0, p = 0; g < group; g++)
+    for (int th = 0; th < w.TH; th++)
+      for (int tw = 0; tw < (s->OW + 1) / 2; tw++) pix[p++] = (int32_t)(g * w.T + (size_t)th * w.TW4 + tw);
+  memset(acc, 0, sizeof(float) * 16 * C * OCr);
+  for (int b0 = 0; b0 < B; b0 += group) {
+    const int n = B - b0 < group ? B - b0 : group;
+    for (int g = 0; g < n; g++) {
+      const float *dout_b = dout + (size_t)(b0 + g) * OC * P;
+      pack_image(img, &w.g, inp + (size_t)(b0 + g) * C * s->H * s->W, C, s->H, s->W, s->pad, 3);
+      wino_input(V + (size_t)g * w.T, &w, img, C, (size_t)group * w.T, vstep);
+      pack_dout(dpack, dout_b, OC, P);
+      wino_dout(Z + (size_t)g * tiles * DW_OCV, zstep, ob_step, dpack, OCr, s->OH, s->OW);
+      if (dbias)
+        for (int o = 0; o < OC; o++) {
+          float sum = 0.0f;
+          for (int p = 0; p < P; p++) sum += dout_b[(size_t)o * P + p];
+          dbias[o] += sum;
+        }
+    }
+    for (int xi = 0; xi < 16; xi++)
+      for (int ob = 0; ob < OCr; ob += DW_OCV)
+        for (int c = 0; c < C; c += DW_NT) {
+          const float *z = Z + xi * zstep + (size_t)(ob / DW_OCV) * ob_step;
+          float *a = acc + (size_t)xi * C * OCr + (size_t)c * OCr + ob;
+          switch (C - c) {
+#define DWGEMM(nt) conv_dwgemm_ntx8(nt, V + xi * vstep, off + c, pix, n * tiles, z, a, OCr)
+            case 1: DWGEMM(1); break;
+            case 2: DWGEMM(2); break;
+            case 3: DWGEMM(3); break;
+            default: DWGEMM(4); break;
+#undef DWGEMM
+          }
+        }
+  }
+  wino_dw_output(dweight, acc, C, OC, OCr);
+}
+
 void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, float *dbias, const float *dout,
                              const float *inp, float *scratch) {
+  if (use_winograd(s)) {
+    wino_backward_params(s, B, dweight, dbias, dout, inp, scratch);
+    return;
+  }
   const int C = s->C, OC = s->OC, CKK = C * s->K * s->K, OW = s->OW, P = s->OH * s->OW;
   const int OCr = round_up(OC, DW_OCV);
   const conv_image g = input_image(s);

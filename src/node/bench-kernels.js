@@ -32,6 +32,11 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.len
 const shapes = [];
 for (const hw of [32, 16, 8])
   for (const c of [16, 32, 64, 96]) shapes.push([`3x3 same ${c}->${c} ${hw}x${hw}`, c, hw, hw, c, 3, 1, 1, 8]);
+// The fast preset's convs (web/models/fast.txt): odd sides, where Winograd's tiles overhang.
+shapes.push(['fast conv1 3x3 24->32 31x31', 24, 31, 31, 32, 3, 1, 1, 8]);
+shapes.push(['fast conv3 3x3 32->96 15x15', 32, 15, 15, 96, 3, 1, 1, 8]);
+shapes.push(['fast conv4 3x3 96->96 7x7', 96, 7, 7, 96, 3, 1, 1, 8]);
+shapes.push(['fast conv6 3x3 96->96 3x3', 96, 3, 3, 96, 3, 1, 1, 8]);
 shapes.push(['3x3 stride 2 pad 1 32->64 32x32', 32, 32, 32, 64, 3, 2, 1, 8]);
 shapes.push(['1x1 64->64 16x16', 64, 16, 16, 64, 1, 1, 0, 8]);
 shapes.push(['1x1 stride 2 32->64 32x32 (projection)', 32, 32, 32, 64, 1, 2, 0, 8]);

@@ -182,6 +182,8 @@ int main(void) {
     for (int W = 1; W <= 19; W++) test_shape(16 + W % 5, 1 + (W * 7 + OC) % 11, W, OC, 3, 1, (W + OC) % 3, 1 + W % 2);
   test_shape(15, 9, 9, 24, 3, 1, 1, 1), test_shape(24, 9, 9, 15, 3, 1, 1, 1); /* one side below: direct */
   test_shape(40, 12, 12, 36, 3, 1, 1, 2);
+  /* Winograd's weight gradient sums the tiles of up to 8 images at once: a whole group, then a part. */
+  test_shape(20, 7, 7, 24, 3, 1, 1, 11), test_shape(17, 6, 9, 19, 3, 1, 0, 10), test_shape(16, 5, 5, 16, 3, 1, 1, 9);
   /* Input-channel tails (backward input's rows) and tap tails (backward params' tiles of 4). */
   for (int C = 1; C <= 9; C++)
     for (int K = 1; K <= 3; K++) test_shape(C, 6, 11, 5, K, 1, K / 2, 2);
