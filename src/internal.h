@@ -248,6 +248,7 @@ struct wt_ctx {
   uint32_t model_seed; /* the model's seed (dropout masks) */
   float *grads;        /* gradient target: parameter layout, then the statistics; NULL: forward only */
   int want_dx;         /* the input's gradient is wanted too (per-layer tests) */
+  const uint8_t *need_dslot; /* per slot: its gradient is wanted (NULL: every slot's but the input's) */
   float *scratch;
 };
 
@@ -279,7 +280,9 @@ float *wt_slot(wt_ctx *ctx, int32_t slot);                            /* activat
 float *wt_dslot(wt_ctx *ctx, int32_t slot);                           /* its gradient */
 float *wt_layer_stats(const wt_layer *l, wt_ctx *ctx);                 /* batch statistics, or NULL */
 /* Whether backward must produce the gradient of slot `slot` (the net's input needs none). */
-static inline int wt_wants_dslot(const wt_ctx *ctx, int32_t slot) { return slot != 0 || ctx->want_dx; }
+static inline int wt_wants_dslot(const wt_ctx *ctx, int32_t slot) {
+  return ctx->want_dx || (slot != 0 && (!ctx->need_dslot || ctx->need_dslot[slot]));
+}
 
 /* conv2d.c: whether a conv's evaluation can run with its ReLU and 2x2 max-pool as one pass, and
  * that pass (writing the pool layer's output). */

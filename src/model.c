@@ -51,6 +51,12 @@ struct wt_model {
   float *tree; /* (tree_levels, stride_g): right-hand nodes of the gradient tree */
   int32_t tree_levels;
   int32_t adam_t, stat_steps;
+  /* The backward runs layers from train_from on: the first layer with a tensor that the last update
+   * trained (0 until one has), since nothing below it is updated. A frozen prefix (fast's whitening
+   * conv once its bias freezes) then costs no backward, and the first trained layer computes no
+   * input gradient. need_dslot: the slots those layers write, whose gradients they need. */
+  int32_t train_from;
+  uint8_t need_dslot[WT_MAX_SLOTS];
   wt_augment augment; /* of training images; all zero: none */
   int32_t epoch;      /* whose augmentation the training blocks get */
   int32_t tta;        /* WT_TTA_* of wt_model_evaluate */
@@ -73,6 +79,7 @@ static double wt_clock_ms(void) {
 #endif
 
 enum { PROF_DECODE, PROF_LOSS, PROF_TREE, PROF_UPDATE, PROF_LAYERS };
+static void set_train_from(wt_model *m, int32_t from);
 
 /* Runs `call`, adding its time to the slot when profiling is on. */
 #define TIMED(m, slot, call)                     \
@@ -458,6 +465,7 @@ void wt_model_init(wt_model *model, uint32_t seed) {
   model->adam_t = 0;
   model->stat_steps = 0;
   model->ema_active = 0;
+  set_train_from(model, 0);
 }
 
 float *wt_model_params(wt_model *model) { return model->params; }
@@ -526,6 +534,7 @@ wt_status wt_model_load_weights(wt_model *model, const uint8_t *data, size_t byt
   memset(model->adam_m, 0, sizeof(float) * model->stride_g);
   memset(model->adam_v, 0, sizeof(float) * model->stride_g);
   model->adam_t = 0;
+  set_train_from(model, 0);
   return WT_OK;
 }
 
@@ -611,11 +620,13 @@ static void forward_layers(wt_model *m, wt_ctx *ctx, float *activations) {
 /* Zeroes the activation gradients of a block (the input's only when asked for), then runs every
  * layer's backward in reverse. */
 static void backward_layers(wt_model *m, wt_ctx *ctx, int want_dx) {
+  const int32_t from = want_dx ? 0 : m->train_from;
+  ctx->need_dslot = want_dx ? NULL : m->need_dslot;
   for (int32_t s = want_dx ? 0 : 1; s < m->slot_count; s++) {
-    if (s == m->logits_slot) continue; /* holds the loss's gradient already */
+    if (s == m->logits_slot || (!want_dx && !m->need_dslot[s])) continue; /* logits: the loss's gradient */
     memset(m->dact[s], 0, sizeof(float) * (size_t)ctx->B * m->slot_size[s]);
   }
-  for (int32_t i = m->layer_count - 1; i >= 0; i--) {
+  for (int32_t i = m->layer_count - 1; i >= from; i--) {
     const wt_layer *l = &m->layers[i];
     TIMED(m, PROF_LAYERS + 2 * i + 1, l->op->backward(l, ctx));
   }
@@ -725,15 +736,36 @@ static const char *optim_config_problem(const wt_optim_config *c, char *message,
   return message;
 }
 
+/* Where the backward starts (train_from, need_dslot): layer `from` and those after it. */
+static void set_train_from(wt_model *m, int32_t from) {
+  m->train_from = from;
+  memset(m->need_dslot, 0, sizeof m->need_dslot);
+  for (int32_t i = from; i < m->layer_count; i++) m->need_dslot[m->layers[i].y] = 1;
+}
+
+/* Whether config's step updates tensor i (trainable, and its group not frozen). */
+static int updates_tensor(const wt_model *m, const wt_optim_config *c, int32_t i) {
+  const wt_tensor *tensor = &m->tensors[i];
+  if (tensor->role > WT_ROLE_BIAS || !tensor->trainable) return 0;
+  return !c->groups[m->tensor_group[i] < c->group_count ? m->tensor_group[i] : 0].frozen;
+}
+
+/* The first layer with a tensor config updates (layer_count if none). */
+static int32_t first_updated_layer(const wt_model *m, const wt_optim_config *c) {
+  for (int32_t l = 0; l < m->layer_count; l++)
+    for (int32_t i = m->layers[l].first_tensor; i < m->layers[l].first_tensor + m->layers[l].tensor_count; i++)
+      if (updates_tensor(m, c, i)) return l;
+  return m->layer_count;
+}
+
 /* The optimizer step on every trainable tensor of an unfrozen group, with its group's settings.
  * t is the step number after increment. Adam without weight decay keeps its SIMD loop. */
 static void optimizer_step(wt_model *m, const wt_optim_config *c, int32_t t) {
   const wt_adam_config adam = {0, c->beta1, c->beta2, c->eps};
   for (int32_t i = 0; i < m->tensor_count; i++) {
+    if (!updates_tensor(m, c, i)) continue;
     const wt_tensor *tensor = &m->tensors[i];
-    if (tensor->role > WT_ROLE_BIAS || !tensor->trainable) continue;
     const wt_param_group *g = &c->groups[m->tensor_group[i] < c->group_count ? m->tensor_group[i] : 0];
-    if (g->frozen) continue;
     const size_t o = tensor->offset, n = tensor->count;
     float *p = m->params + o, *mom = m->adam_m + o;
     const float *grad = m->grads + o;
@@ -762,8 +794,16 @@ wt_status wt_model_update(wt_model *model, const wt_optim_config *config, int32_
                      (int)model->adam_t);
     }
   }
+  const int32_t first = first_updated_layer(model, config);
+  if (first < model->train_from) {
+    return wt_fail(WT_ERR_INVALID_ARGUMENT,
+                   "wt_model_update: layer %d's parameters are trained again, but the last update froze them, so this "
+                   "step's backward did not compute their gradients; parameters left unchanged (a group cannot be "
+                   "unfrozen on the same model)", (int)first);
+  }
   model->adam_t += 1;
   model->optim_kind = config->kind;
+  set_train_from(model, first);
   TIMED(model, PROF_UPDATE, {
     optimizer_step(model, config, model->adam_t);
     for (int32_t i = 0; i < model->layer_count; i++) {

@@ -69,6 +69,42 @@ for (const [build, url] of BUILDS) {
     other.destroy();
   });
 
+  test(`${build} build: once a group freezes, the layers below the first trained one get no backward, and the other gradients are unchanged`, async () => {
+    const engine = await createEngine(readFileSync(url));
+    const data = engine.loadDataset([{ name: 'records.bin', bytes: records }]);
+    const make = () => {
+      const m = createModelFromDescription(engine, meta.description, FORMAT, { maxBatch: 16, seed: 5 });
+      m.initWhitening(data);
+      m.setTensorGroups(m.tensorNames.map((name) => (name === 'whiten.bias' ? 1 : 0)));
+      return m;
+    };
+    const sgd = (frozen) => ({ kind: 'sgd', momentum: 0.9, nesterov: true, groups: [{ lr: 0.05 }, { lr: 0.05, frozen }] });
+    const frozen = make(), fresh = make();
+    const batch = Array.from({ length: 16 }, (_, i) => i);
+    frozen.setOptimizer(sgd(true));
+    frozen.trainStep(data, batch, 0); // an update with the whitening bias frozen: the backward now starts at conv1
+    fresh.paramsView().set(frozen.paramsView()); // the same weights, on a model no update has frozen anything in
+    fresh.runningView().set(frozen.runningView());
+    frozen.gradient(data, batch, 1);
+    fresh.gradient(data, batch, 1);
+    const g = frozen.grads(), want = fresh.grads();
+    const bias = frozen.tensors[frozen.tensorNames.indexOf('whiten.bias')];
+    const range = (a, t) => Array.from(a.subarray(t.offset, t.offset + t.count));
+    assert.ok(range(want, bias).some((v) => v !== 0), 'the full backward reaches the whitening bias');
+    assert.ok(range(g, bias).every((v) => v === 0), 'the frozen whitening conv got no backward');
+    // The whitening conv's tensors come first; every later gradient and batch statistic is the full backward's.
+    const after = Math.max(...frozen.tensors.filter((t, i) => frozen.tensorNames[i].startsWith('whiten.')).map((t) => t.offset + t.count));
+    assert.ok(after < frozen.paramCount);
+    assert.deepEqual(g.subarray(after), want.subarray(after), 'the other gradients are bit for bit the full backward\'s');
+    // Unfreezing on the same model would need gradients the last backward skipped: refused, weights kept.
+    const before = frozen.params();
+    frozen.setOptimizer(sgd(false));
+    assert.throws(() => frozen.update(1), /layer 0's parameters are trained again, but the last update froze them/);
+    assert.deepEqual(frozen.params(), before);
+    frozen.destroy();
+    fresh.destroy();
+  });
+
   test(`${build} build: init='dirac' is torch.nn.init.dirac_ on the first min(out, in) output channels`, async () => {
     const engine = await createEngine(readFileSync(url));
     const model = createModelFromDescription(engine, meta.description, FORMAT, { maxBatch: 16 });
