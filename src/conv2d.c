@@ -180,7 +180,11 @@ static void conv_backward(const wt_layer *l, wt_ctx *ctx) {
                     s->OC, s->K);
     return;
   }
-  wt_conv_backward_params(s, ctx->B, dweight, dbias, dout, inp, ctx->scratch);
+  if (l->arg[6] == WT_CONV_INIT_WHITEN) { /* a frozen weight: its bias's gradient only */
+    if (dbias) wt_conv_backward_bias(s, ctx->B, dbias, dout);
+  } else {
+    wt_conv_backward_params(s, ctx->B, dweight, dbias, dout, inp, ctx->scratch);
+  }
   if (dinp) wt_conv_backward_input(s, ctx->B, dinp, dout, weight, ctx->scratch);
 }
 

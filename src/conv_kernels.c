@@ -257,6 +257,17 @@ size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
   return most;
 }
 
+void wt_conv_backward_bias(const wt_conv_shape *s, int B, wt_real *dbias, const wt_real *dout) {
+  const size_t P = (size_t)s->OH * s->OW;
+  for (int b = 0; b < B; b++)
+    for (int o = 0; o < s->OC; o++) {
+      const wt_real *d = dout + ((size_t)b * s->OC + o) * P;
+      wt_real sum = 0;
+      for (size_t i = 0; i < P; i++) sum += d[i];
+      dbias[o] += sum;
+    }
+}
+
 #if !WT_SIMD
 
 void wt_conv_forward(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
@@ -739,12 +750,7 @@ static void wino_backward_params(const wt_conv_shape *s, int B, float *dweight, 
       wino_input(V + (size_t)g * w.T, &w, img, C, (size_t)group * w.T, vstep);
       pack_dout(dpack, dout_b, OC, P);
       wino_dout(Z + (size_t)g * tiles * DW_OCV, zstep, ob_step, dpack, OCr, s->OH, s->OW);
-      if (dbias)
-        for (int o = 0; o < OC; o++) {
-          float sum = 0.0f;
-          for (int p = 0; p < P; p++) sum += dout_b[(size_t)o * P + p];
-          dbias[o] += sum;
-        }
+      if (dbias) wt_conv_backward_bias(s, 1, dbias, dout_b);
     }
     for (int xi = 0; xi < 16; xi++)
       for (int ob = 0; ob < OCr; ob += DW_OCV)
@@ -798,12 +804,7 @@ void wt_conv_backward_params(const wt_conv_shape *s, int B, float *dweight, floa
 #undef DWGEMM
         }
       }
-    if (dbias)
-      for (int o = 0; o < OC; o++) {
-        float sum = 0.0f;
-        for (int p = 0; p < P; p++) sum += dout_b[(size_t)o * P + p];
-        dbias[o] += sum;
-      }
+    if (dbias) wt_conv_backward_bias(s, 1, dbias, dout_b);
   }
   for (int o = 0; o < OC; o++)
     for (int t = 0; t < CKK; t++) dweight[(size_t)o * CKK + t] += acc[(size_t)t * OCr + o];

@@ -46,6 +46,10 @@ void wt_conv_backward_params(const wt_conv_shape *s, int B, wt_real *dweight, wt
 void wt_conv_backward_params_ref(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
                                  const wt_real *dout, const wt_real *inp);
 
+/* dbias (OC) += dout summed over each image's pixels, image by image (as the fast
+ * wt_conv_backward_params sums it): for a conv whose weight is frozen. */
+void wt_conv_backward_bias(const wt_conv_shape *s, int B, wt_real *dbias, const wt_real *dout);
+
 /* dinp (B, C, H, W) += d/dinp. */
 void wt_conv_backward_input(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
                             const wt_real *weight, wt_real *scratch);
