@@ -2,7 +2,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 
-import { AutosavePacer, AUTOSAVE_BYTES_PER_S } from '../web/autosave-pacer.js';
+import { AutosavePacer, AUTOSAVE_BYTES_PER_S, autosaveGapMs } from '../web/autosave-pacer.js';
 
 test('a timed autosave of a big checkpoint waits in proportion to its size', () => {
   const pacer = new AutosavePacer(2, 400_000);
@@ -33,4 +33,10 @@ test('without a limit every timed autosave runs (autosaveSeconds set in the URL)
 
 test('a rate that is not a positive number is refused', () => {
   for (const bad of [0, -1, NaN, null]) assert.throws(() => new AutosavePacer(2, bad), /autosave rate must be > 0/);
+});
+
+test("the worker's training-time saves are spaced alike: the interval, or the checkpoint's size over the rate", () => {
+  assert.equal(autosaveGapMs(2, 3_500_000, 400_000), 8750);
+  assert.equal(autosaveGapMs(2, 728_000, 400_000), 2000);
+  assert.equal(autosaveGapMs(2, 50_000_000, Infinity), 2000, 'no limit (autosaveSeconds in the URL)');
 });

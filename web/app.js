@@ -58,7 +58,8 @@ const AUTOSAVE_SECONDS = AUTOSAVE_ASKED ?? 2;
  * pause, stop and when the page is hidden or closed are never put off, nor are timed ones when
  * the URL sets autosaveSeconds.
  */
-const autosavePacer = new AutosavePacer(AUTOSAVE_SECONDS, AUTOSAVE_ASKED ? Infinity : AUTOSAVE_BYTES_PER_S);
+const AUTOSAVE_RATE = AUTOSAVE_ASKED ? Infinity : AUTOSAVE_BYTES_PER_S;
+const autosavePacer = new AutosavePacer(AUTOSAVE_SECONDS, AUTOSAVE_RATE);
 /** Training samples per second per worker assumed before a run has measured its own (a 2020s laptop). */
 const ASSUMED_SAMPLES_PER_S = 6000;
 /** Where the page was when it was closed (localStorage, written on pagehide): tells the resume
@@ -285,7 +286,7 @@ async function start() {
     const started = await request(P.START, {
       epochs: settings.epochs, batchSize: settings.batch, lr: settings.lr, seed: settings.seed,
       limitTrain: settings.limitTrain, limitTest: settings.limitTest, workers: settings.workers,
-      autosaveSeconds: AUTOSAVE_SECONDS, model: modelPanel.text, recipe,
+      autosaveSeconds: AUTOSAVE_SECONDS, autosaveBytesPerSecond: AUTOSAVE_RATE, model: modelPanel.text, recipe,
     });
     runStarted(started);
   } catch (error) {
@@ -589,7 +590,7 @@ async function resumeSaved() {
     currentRun = { settings, source: record.source };
     const checkpoint = record.checkpoint.slice(); // the record keeps its copy until the next save
     const started = await request(P.START, {
-      epochs, lr, limitTest: settings.limitTest, autosaveSeconds: AUTOSAVE_SECONDS,
+      epochs, lr, limitTest: settings.limitTest, autosaveSeconds: AUTOSAVE_SECONDS, autosaveBytesPerSecond: AUTOSAVE_RATE,
       checkpoint: { name: record.name ?? 'the saved checkpoint', buffer: checkpoint.buffer },
     }, [checkpoint.buffer]);
     runStarted(started);

@@ -8,6 +8,15 @@
 /** The default rate: 400 KB/s of checkpoints at most (SimpleCNN: every 2 s; fast: every 9 s). */
 export const AUTOSAVE_BYTES_PER_S = 400_000;
 
+/**
+ * ms from one timed save of `bytes` to the next: the timer's `seconds`, or longer for a checkpoint
+ * that bytesPerSecond (Infinity: no limit) would not allow that often. The worker spaces its own
+ * training-time saves by it too, so it does not serialize checkpoints the page would drop.
+ */
+export function autosaveGapMs(seconds, bytes, bytesPerSecond) {
+  return Math.max(1000 * seconds, (1000 * bytes) / bytesPerSecond);
+}
+
 export class AutosavePacer {
   /**
    * seconds: the timer's interval; bytesPerSecond: the most checkpoint bytes to keep per second,
@@ -22,8 +31,8 @@ export class AutosavePacer {
 
   /** Whether a timed save at `now` (ms, performance.now()) would come too soon after the last one. */
   tooSoon(now) {
-    const gap = (1000 * this.last.bytes) / this.bytesPerSecond;
-    return gap > 1000 * this.seconds && now - this.last.at < gap;
+    return now - this.last.at < autosaveGapMs(this.seconds, this.last.bytes, this.bytesPerSecond) &&
+      (1000 * this.last.bytes) / this.bytesPerSecond > 1000 * this.seconds;
   }
 
   /** A save (timed or not) of `bytes` was made at `now`. */

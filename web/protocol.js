@@ -27,7 +27,8 @@
 //                  -> ACTIVATIONS_DATA { index, label, layers: [{ name, type, shape, data }] }
 //                  -> ERROR { scope: 'model', message }   no model or no data yet
 //   START          { epochs, batchSize, lr, seed, limitTrain, limitTest, workers, autosaveSeconds,
-//                    checkpoint, model }   model: the description text (default: the simplecnn preset)
+//                    autosaveBytesPerSecond, checkpoint, model }   model: the description text
+//                  (default: the simplecnn preset)
 //                  limits are integers or null (all records). workers: the total count; with more
 //                  than one, this worker starts workers - 1 peer workers (peer-worker.js) and trains
 //                  data-parallel (parallel.js). Without `checkpoint` a fresh model is made from
@@ -36,7 +37,8 @@
 //                  batch size, seed, shuffle, worker count and training-record count come from the
 //                  file; epochs, lr and limitTest from this message (a different lr after a
 //                  divergence, say). A CHECKPOINT event follows at once, after every epoch and after
-//                  every autosaveSeconds of training.
+//                  every autosaveSeconds of training, or after a checkpoint of N bytes not before
+//                  N / autosaveBytesPerSecond seconds (absent: no limit; autosave-pacer.js).
 //                  -> RUN_STARTED { stepsPerEpoch, epochs, batchSize, lr, seed, trainCount, testCount,
 //                                   workersUsed, fromWeights, resumed: { epoch, step } | null }
 //                  -> ERROR { scope: 'run', message }

@@ -10,6 +10,7 @@ import * as P from './protocol.js';
 import { importSafetensors, safetensorsDescription } from './safetensors.js';
 import { MODEL_FILE_KINDS, modelFile, downloadName, modelNameOf } from './model-files.js';
 import { checkFits } from './image-records.js';
+import { autosaveGapMs } from './autosave-pacer.js';
 
 // Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
 const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
@@ -30,6 +31,8 @@ let lastCheckpoint = null; // { bytes, runState }: the newest good checkpoint ma
 let lastEvalRate = 0;
 let samplesBeforeRun = 0;  // samples a resumed run had already trained, left out of samples/s
 let autosaveMs = P.AUTOSAVE_SECONDS * 1000;
+let autosaveRate = Infinity; // checkpoint bytes per second of training at most (autosave-pacer.js)
+let nextSaveMs = autosaveMs; // of training, after the last save
 let msSinceSave = 0;
 let crashRequested = false;
 let peers = [];            // the current run's peer endpoints
@@ -357,6 +360,7 @@ async function start(id, options) {
   lastEvalRate = 0;
   samplesBeforeRun = run.epoch * runTrain.count + Math.min(run.step * settings.batchSize, runTrain.count);
   autosaveMs = 1000 * (options.autosaveSeconds > 0 ? options.autosaveSeconds : P.AUTOSAVE_SECONDS);
+  autosaveRate = options.autosaveBytesPerSecond > 0 ? options.autosaveBytesPerSecond : Infinity;
   reply(id, P.RUN_STARTED, {
     stepsPerEpoch: run.stepsPerEpoch, epochs: settings.epochs, batchSize: settings.batchSize, lr: settings.lr, recipe: run.recipe,
     seed: settings.seed, trainCount: runTrain.count, testCount: runTest.count,
@@ -376,6 +380,7 @@ function autosave(reason) {
   const copy = bytes.slice();
   post(P.CHECKPOINT, { reason, runState, buffer: copy.buffer }, [copy.buffer]);
   msSinceSave = 0;
+  nextSaveMs = autosaveGapMs(autosaveMs / 1000, bytes.byteLength, autosaveRate);
 }
 
 /** Ends the run, its peers and its slices. Waits (a little) for a slice in flight to end first. */
@@ -447,7 +452,7 @@ async function runSlice(current) {
       for (const event of events) emit(event);
       if (DEBUG_STEP_MS) await delay(DEBUG_STEP_MS); // PAUSE and STOP can arrive meanwhile
       const epochEnded = events.some((e) => e.event === 'epoch');
-      if (!current.done && (epochEnded || msSinceSave >= autosaveMs)) autosave(epochEnded ? 'epoch' : 'interval');
+      if (!current.done && (epochEnded || msSinceSave >= nextSaveMs)) autosave(epochEnded ? 'epoch' : 'interval');
       // An epoch's evaluation may have taken a while: let waiting messages in.
       if (epochEnded) break;
     }
