@@ -257,15 +257,26 @@ size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
   return most;
 }
 
+/* Each (image, channel) sum is one chain of adds in pixel order; BIAS_CHAINS channels' chains run
+ * side by side, so the adds' latency overlaps and the sums are the same, bit for bit. */
+#define BIAS_CHAINS 8
 void wt_conv_backward_bias(const wt_conv_shape *s, int B, wt_real *dbias, const wt_real *dout) {
   const size_t P = (size_t)s->OH * s->OW;
-  for (int b = 0; b < B; b++)
-    for (int o = 0; o < s->OC; o++) {
-      const wt_real *d = dout + ((size_t)b * s->OC + o) * P;
+  for (int b = 0; b < B; b++) {
+    const wt_real *d = dout + (size_t)b * s->OC * P;
+    int o = 0;
+    for (; o + BIAS_CHAINS <= s->OC; o += BIAS_CHAINS) {
+      wt_real sum[BIAS_CHAINS] = {0};
+      for (size_t i = 0; i < P; i++)
+        for (int k = 0; k < BIAS_CHAINS; k++) sum[k] += d[(size_t)(o + k) * P + i];
+      for (int k = 0; k < BIAS_CHAINS; k++) dbias[o + k] += sum[k];
+    }
+    for (; o < s->OC; o++) {
       wt_real sum = 0;
-      for (size_t i = 0; i < P; i++) sum += d[i];
+      for (size_t i = 0; i < P; i++) sum += d[(size_t)o * P + i];
       dbias[o] += sum;
     }
+  }
 }
 
 #if !WT_SIMD
