@@ -213,8 +213,11 @@ static int use_winograd(const wt_conv_shape *s) {
  * GEMM, at least WINO_DW_TILES of them where WINO_DW_MAX_GROUP images hold that many. */
 #define WINO_DW_TILES 128
 #define WINO_DW_MAX_GROUP 8
+/* The 2x2 output tiles that cover an image's OH x OW (wino_of's TH by the row's tiles before the
+ * rounding to 4): the tiles the weight gradient sums. */
+static int wino_dw_tiles(const wt_conv_shape *s) { return ((s->OH + 1) / 2) * ((s->OW + 1) / 2); }
 static int wino_dw_group(const wt_conv_shape *s) {
-  const int tiles = ((s->OH + 1) / 2) * ((s->OW + 1) / 2);
+  const int tiles = wino_dw_tiles(s);
   const int group = (WINO_DW_TILES + tiles - 1) / tiles;
   return group < WINO_DW_MAX_GROUP ? group : WINO_DW_MAX_GROUP;
 }
@@ -222,7 +225,7 @@ static int wino_dw_group(const wt_conv_shape *s) {
 /* img, V, packed dout, Z, the 16 accumulators, channel and tile offsets (wino_backward_params). */
 static size_t wino_dw_floats(const wt_conv_shape *s) {
   const wino_geom w = wino_of(s->OH, s->OW);
-  const size_t group = (size_t)wino_dw_group(s), tiles = (size_t)w.TH * ((s->OW + 1) / 2);
+  const size_t group = (size_t)wino_dw_group(s), tiles = (size_t)wino_dw_tiles(s);
   const size_t OCr = (size_t)round_up(s->OC, DW_OCV);
   return (size_t)s->C * w.g.plane + 16 * skew((size_t)s->C * group * w.T) + (size_t)s->OH * s->OW * OCr +
          16 * skew(OCr * group * tiles) + 16 * (size_t)s->C * OCr + (size_t)s->C + group * tiles;
@@ -742,7 +745,7 @@ static void wino_backward_params(const wt_conv_shape *s, int B, float *dweight, 
                                  const float *inp, float *scratch) {
   const int C = s->C, OC = s->OC, OCr = round_up(OC, DW_OCV), P = s->OH * s->OW;
   const wino_geom w = wino_of(s->OH, s->OW);
-  const int group = wino_dw_group(s), tiles = w.TH * ((s->OW + 1) / 2);
+  const int group = wino_dw_group(s), tiles = wino_dw_tiles(s), TWv = (s->OW + 1) / 2;
   const size_t vstep = skew((size_t)C * group * w.T), zstep = skew((size_t)OCr * group * tiles);
   const size_t ob_step = (size_t)group * tiles * DW_OCV;
   float *img = scratch, *V = img + (size_t)C * w.g.plane, *dpack = V + 16 * vstep, *Z = dpack + (size_t)P * OCr;
@@ -751,7 +754,7 @@ static void wino_backward_params(const wt_conv_shape *s, int B, float *dweight, 
   for (int c = 0; c < C; c++) off[c] = (int32_t)((size_t)c * group * w.T);
   for (int g = 0, p = 0; g < group; g++)
     for (int th = 0; th < w.TH; th++)
-      for (int tw = 0; tw < (s->OW + 1) / 2; tw++) pix[p++] = (int32_t)(g * w.T + (size_t)th * w.TW4 + tw);
+      for (int tw = 0; tw < TWv; tw++) pix[p++] = (int32_t)(g * w.T + (size_t)th * w.TW4 + tw);
   memset(acc, 0, sizeof(float) * 16 * C * OCr);
   for (int b0 = 0; b0 < B; b0 += group) {
     const int n = B - b0 < group ? B - b0 : group;

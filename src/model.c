@@ -743,11 +743,15 @@ static void set_train_from(wt_model *m, int32_t from) {
   for (int32_t i = from; i < m->layer_count; i++) m->need_dslot[m->layers[i].y] = 1;
 }
 
+/* Tensor i's parameter group in config (group 0 when config has fewer groups). */
+static const wt_param_group *group_of(const wt_model *m, const wt_optim_config *c, int32_t i) {
+  return &c->groups[m->tensor_group[i] < c->group_count ? m->tensor_group[i] : 0];
+}
+
 /* Whether config's step updates tensor i (trainable, and its group not frozen). */
 static int updates_tensor(const wt_model *m, const wt_optim_config *c, int32_t i) {
   const wt_tensor *tensor = &m->tensors[i];
-  if (tensor->role > WT_ROLE_BIAS || !tensor->trainable) return 0;
-  return !c->groups[m->tensor_group[i] < c->group_count ? m->tensor_group[i] : 0].frozen;
+  return tensor->role <= WT_ROLE_BIAS && tensor->trainable && !group_of(m, c, i)->frozen;
 }
 
 /* The first layer with a tensor config updates (layer_count if none). */
@@ -765,7 +769,7 @@ static void optimizer_step(wt_model *m, const wt_optim_config *c, int32_t t) {
   for (int32_t i = 0; i < m->tensor_count; i++) {
     if (!updates_tensor(m, c, i)) continue;
     const wt_tensor *tensor = &m->tensors[i];
-    const wt_param_group *g = &c->groups[m->tensor_group[i] < c->group_count ? m->tensor_group[i] : 0];
+    const wt_param_group *g = group_of(m, c, i);
     const size_t o = tensor->offset, n = tensor->count;
     float *p = m->params + o, *mom = m->adam_m + o;
     const float *grad = m->grads + o;

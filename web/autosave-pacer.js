@@ -31,8 +31,8 @@ export class AutosavePacer {
 
   /** Whether a timed save at `now` (ms, performance.now()) would come too soon after the last one. */
   tooSoon(now) {
-    return now - this.last.at < autosaveGapMs(this.seconds, this.last.bytes, this.bytesPerSecond) &&
-      (1000 * this.last.bytes) / this.bytesPerSecond > 1000 * this.seconds;
+    const gap = autosaveGapMs(this.seconds, this.last.bytes, this.bytesPerSecond);
+    return gap > 1000 * this.seconds && now - this.last.at < gap;
   }
 
   /** A save (timed or not) of `bytes` was made at `now`. */
