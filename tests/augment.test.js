@@ -9,6 +9,7 @@ import { createEngine } from '../web/engine.js';
 import { parseAugment, formatAugment, augments, parseTta } from '../web/augment.js';
 import { DataParallelStepper } from '../web/parallel.js';
 import { TrainingRun } from '../web/trainer.js';
+import { resolveRecipe, evaluationPasses, evaluatesAfter } from '../web/recipe.js';
 import { startPeerWorkers } from '../src/node/peer.js';
 import { makeRecords } from './helpers/synthetic.js';
 import { createSimpleCnn, createPresetModel } from './helpers/models.js';
@@ -234,6 +235,49 @@ test("tta_on 'last' evaluates the epochs before the last plain and the last with
     assert.equal(epochs[2].correct, epochsOf(every)[2].correct);
   }
   assert.notDeepEqual(epochsOf(every).map((e) => e.correct), epochsOf(plain).map((e) => e.correct), 'the TTA made no difference to the test: it cannot tell the modes apart');
+});
+
+test('eval_every skips the evaluations between (never the last), on 1 or 2 workers, and changes nothing else', async () => {
+  const module = await WebAssembly.compile(wasm);
+  const engine = await createEngine(module);
+  const settings = { augment: 'flip=alternate,translate=2,padding=reflect', tta: 'flip-translate' };
+  const every = await trainRun(engine, module, 1, settings);
+  const epochsOf = (run) => run.events.filter((e) => e.event === 'epoch');
+  for (const [workers, evalEvery, ttaOn, evaluated, ttas] of [
+    [1, 0, 'every', [false, false, true], ['flip-translate']],
+    [2, 0, 'every', [false, false, true], ['flip-translate']],
+    [2, 2, 'every', [false, true, true], ['flip-translate', 'flip-translate']],
+    [1, 2, 'last', [false, true, true], ['none', 'flip-translate']],
+  ]) {
+    const what = `eval_every ${evalEvery}, tta_on ${ttaOn}, ${workers} worker(s)`;
+    const run = await trainRun(engine, module, workers, { ...settings, recipe: { evalEvery, ttaOn } });
+    const epochs = epochsOf(run);
+    assert.deepEqual(epochs.map((e) => e.evaluated), evaluated, what);
+    assert.deepEqual(run.params, every.params, `${what} changed the training`);
+    // The loss events are the same run's; an epoch not evaluated carries no test figures.
+    assert.deepEqual(run.events.filter((e) => e.event === 'loss'), every.events.filter((e) => e.event === 'loss'), what);
+    for (const e of epochs.filter((x) => !x.evaluated)) {
+      assert.deepEqual(Object.keys(e).filter((k) => /test|correct|total|tta/.test(k)), [], `${what}: epoch ${e.epoch}`);
+    }
+    const shown = epochs.filter((e) => e.evaluated);
+    assert.deepEqual(shown.map((e) => e.tta), ttas, what);
+    assert.equal(shown.at(-1).correct, epochsOf(every)[2].correct, `${what}: the final evaluation differs`);
+    if (evalEvery === 2 && ttaOn === 'every') assert.equal(shown[0].correct, epochsOf(every)[1].correct);
+  }
+});
+
+test('eval_every: the setting, its refusals, and the evaluation passes an estimate counts', () => {
+  const fast = resolveRecipe(null, { epochs: 5, tta: 'flip-translate', ttaOn: 'last' });
+  assert.equal(fast.evalEvery, 1, 'the default evaluates every epoch');
+  assert.equal(evaluationPasses(fast, 5), 4 + 6);
+  assert.equal(evaluationPasses({ ...fast, evalEvery: 0 }, 5), 6);
+  assert.equal(evaluationPasses({ ...fast, evalEvery: 2 }, 5), 1 + 1 + 6);
+  assert.equal(evaluationPasses({ ...fast, evalEvery: 2 }, 5, 4), 6, 'from epoch 5 on, only the last');
+  assert.equal(evaluationPasses({ ...fast, ttaOn: 'every', evalEvery: 2 }, 5), 3 * 6);
+  assert.deepEqual([1, 2, 3, 4, 5].map((e) => evaluatesAfter({ evalEvery: 7 }, e, 5)), [false, false, false, false, true]);
+  assert.equal(resolveRecipe(null, { evalEvery: '3' }).evalEvery, 3);
+  assert.throws(() => resolveRecipe(null, { evalEvery: '-1' }), /eval_every: expected an integer from 0/);
+  assert.throws(() => resolveRecipe(null, { evalEvery: '1.5' }), /eval_every: expected an integer from 0/);
 });
 
 test('a run resumed mid-epoch from a checkpoint with augmentation on ends bit for bit as the straight run', async () => {

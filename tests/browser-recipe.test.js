@@ -20,7 +20,7 @@ const PANEL = RECIPE_FIELDS.filter((f) => !['epochs', 'batchSize', 'lr'].include
 test('every recipe setting has a field; they round-trip through the URL; the schedule is plotted and marked during the run; the checkpoint holds the recipe', async (t) => {
   if (env.skipReason) return t.skip(env.skipReason);
   const query = 'epochs=2&batch=25&limitTrain=500&lr=0.05&optimizer=sgd&nesterov=true&momentum=0.85&schedule=triangular%3Astart%3D0.2%2Cpeak%3D0.23%2Cend%3D0.07'
-    + '&labelSmoothing=0.2&ema=lookahead%3Aevery%3D3&groups=bias+lr%3D2&weightDecay=0.0005';
+    + '&labelSmoothing=0.2&ema=lookahead%3Aevery%3D3&groups=bias+lr%3D2&weightDecay=0.0005&evalEvery=0';
   const page = await openPage(t, `${env.server.url}?${query}`);
   for (const f of PANEL) assert.ok(await page.$(`#recipe-${f.key}`), `a field for ${f.key}`);
   assert.equal(await page.inputValue('#recipe-optimizer'), 'sgd');
@@ -56,6 +56,11 @@ test('every recipe setting has a field; they round-trip through the URL; the sch
   await page.waitForSelector('body[data-state="done"]', { timeout: 120000 });
   assert.equal(await page.getAttribute('#schedule-chart', 'data-done'), '40');
   assert.equal(await page.textContent('#schedule-now'), 'Run complete');
+  // evalEvery=0: the first epoch says it was not evaluated; the last one's accuracy is shown.
+  const logText = await page.textContent('#log');
+  assert.match(logText, /Epoch \[1\/2\]: not evaluated \(eval_every\)/);
+  assert.equal(logText.match(/Test accuracy: /g)?.length, 1, logText);
+  assert.match(await page.textContent('#accuracy'), /^\d+\.\d\d%$/);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-checkpoint')]);
   const bytes = readFileSync(await download.path());
   const engine = await createEngine(readFileSync(path.join(WEB_ROOT, 'webtrain.wasm')));
@@ -67,6 +72,7 @@ test('every recipe setting has a field; they round-trip through the URL; the sch
   assert.equal(recipe.labelSmoothing, 0.2);
   assert.deepEqual(recipe.ema, { kind: 'lookahead', every: 3, rho: 0.95, power: 3, start_epoch: 0 });
   assert.deepEqual(recipe.groups.map((g) => g.select), ['bias']);
+  assert.equal(recipe.evalEvery, 0);
 });
 
 test('?model=fast alone sets the preset recipe: its epochs, batch and lr in the fields, its @ lines as placeholders; Start says how long it takes here', async (t) => {
@@ -79,6 +85,7 @@ test('?model=fast alone sets the preset recipe: its epochs, batch and lr in the 
   assert.equal(await page.getAttribute('#recipe-optimizer', 'placeholder'), 'sgd');
   assert.equal(await page.getAttribute('#recipe-tta', 'placeholder'), 'flip-translate');
   assert.equal(await page.getAttribute('#recipe-ttaOn', 'placeholder'), 'last');
+  assert.equal(await page.getAttribute('#recipe-evalEvery', 'placeholder'), '0');
   // The time Start announces is the model's (from the measured peak), not a SimpleCNN guess:
   // 5 epochs of a 146 MFLOP step take minutes, not seconds.
   await page.waitForFunction(() => /on this machine/.test(document.getElementById('start-info').textContent), null, { timeout: 30000 });

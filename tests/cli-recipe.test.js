@@ -78,6 +78,22 @@ test("a description's @ lines are the run's defaults; options override them; the
   assert.equal(seed.batchSize, 64);
 });
 
+test('--eval-every 0 evaluates only after the last epoch: the epochs before say so, and the weights are the same', () => {
+  const common = ['--data', data, '--model', path.join(dir, 'net.txt'), '--limit-train', '128', '--workers', '1'];
+  const w0 = path.join(dir, 'eval0.safetensors'), w1 = path.join(dir, 'eval1.safetensors');
+  const skipped = runCli([...common, '--eval-every', '0', '--export', w0]);
+  const every = runCli([...common, '--export', w1]);
+  assert.equal(skipped.status, 0, skipped.stderr);
+  assert.equal(every.status, 0, every.stderr);
+  const lines = (r) => r.stdout.split('\n').filter((l) => /^(Epoch \[\d\/2\]: not|Test accuracy|Throughput)/.test(l));
+  assert.deepEqual(lines(skipped).map((l) => l.replace(/\d+(\.\d+)?/g, 'N')), [
+    'Epoch [N/N]: not evaluated (eval_every)', 'Throughput: training N samples/s (N s elapsed)',
+    'Test accuracy: N% (N/N)', 'Throughput: training N samples/s, evaluation N samples/s (N s elapsed)',
+  ]);
+  assert.equal(lines(skipped)[2], lines(every)[2], 'the final evaluation is the same');
+  assert.deepEqual(readFileSync(w0), readFileSync(w1), 'eval_every changed the training');
+});
+
 test('bad recipe options are usage errors naming the option', () => {
   const cases = [
     [['--optimizer', 'rmsprop'], /^webtrain: --optimizer: expected adam, adamw, sgd, got 'rmsprop'$/],
@@ -86,6 +102,7 @@ test('bad recipe options are usage errors naming the option', () => {
     [['--label-smoothing', '-0.1'], /--label-smoothing: expected a number from 0 below 1/],
     [['--nesterov', '--no-nesterov'], /--nesterov and --no-nesterov contradict each other/],
     [['--tta', 'flips'], /--tta: expected none, flip, flip-translate, got 'flips'/],
+    [['--eval-every', '1.5'], /--eval-every: expected an integer from 0 to 100000, got '1.5'/],
     [['--augment', 'flip=alternate,translate=x'], /--augment: translate=x is not valid in 'flip=alternate,translate=x'/],
     [['--ema', 'lookahead:rho=2'], /--ema: rho: expected a number from 0 to 1, got '2'/],
     [['--optimizer', 'sgd', '--nesterov', '--dampening', '0.1'], /nesterov needs a momentum above 0 and no dampening/],

@@ -268,7 +268,7 @@ const ERROR_CASES = [
   ['@ghost_batch\nrelu', 1, "@ghost_batch needs a value, e.g. '@ghost_batch 8'"],
   ['@ghost_batch 8 16\nrelu', 1, "@ghost_batch takes one value, got '8 16'"],
   ['@ghost_batch 8\n@ghost_batch 16\nrelu', 2, '@ghost_batch is already set on line 1'],
-  ['@ghost_bach 8\nrelu', 1, "unknown setting '@ghost_bach' (did you mean @ghost_batch? known: @ghost_batch, @normalize, @optimizer, @lr, @momentum, @dampening, @nesterov, @beta1, @beta2, @eps, @weight_decay, @decoupled_weight_decay, @schedule, @label_smoothing, @epochs, @batch_size, @augment, @tta, @tta_on, @ema, @group)"],
+  ['@ghost_bach 8\nrelu', 1, "unknown setting '@ghost_bach' (did you mean @ghost_batch? known: @ghost_batch, @normalize, @optimizer, @lr, @momentum, @dampening, @nesterov, @beta1, @beta2, @eps, @weight_decay, @decoupled_weight_decay, @schedule, @label_smoothing, @epochs, @batch_size, @augment, @tta, @tta_on, @eval_every, @ema, @group)"],
   ['@optimiser sgd\nrelu', 1, /unknown setting '@optimiser' \(did you mean @optimizer\?/],
   ['@lr 0\nrelu', 1, "@lr: expected a positive number, got '0'"],
   ['@lr 0.1\n@lr 0.2\nrelu', 2, '@lr is already set on line 1'],

@@ -6,7 +6,7 @@
 // visuals.js and chart.js (results). A new panel (a model picker, say) gets its own module and a
 // card in index.html's side column, and reads or sets the run through the functions here.
 import { wasmSimdSupported } from './engine.js';
-import { formatLoss, formatAccuracy, TRAINING_DEFAULTS } from './trainer.js';
+import { formatLoss, formatAccuracy, formatEpoch, formatThroughput, TRAINING_DEFAULTS } from './trainer.js';
 import * as P from './protocol.js';
 import { renderPerClass, renderConfusion, renderImageGrid, renderMistakes, renderFilters } from './visuals.js';
 import { createModelPanel, renderActivations } from './model-panel.js';
@@ -24,11 +24,10 @@ import {
   setupRecipePanel, readRecipeOverrides, pageRecipe, setDescription, descriptionSetting, writeRecipeQuery, showRecipe,
   setRecipeFieldsDisabled, plotSchedule, markScheduleProgress, defaultPlot,
 } from './recipe-panel.js';
-import { RecipeError } from './recipe.js';
+import { RecipeError, evaluationPasses } from './recipe.js';
 import { parseDescription as parseModelText } from './model-description.js';
 import { ask } from './dialog.js';
 import { wireDropZone } from './drop-zone.js';
-import { TTA_VIEWS } from './augment.js';
 import { createWorkerClient } from './worker-client.js';
 import { formatBytes, formatTime, formatDuration } from './format.js';
 import { createExportPanel } from './export-panel.js';
@@ -375,8 +374,7 @@ function updateStartInfo() {
   // An evaluation is a forward pass (a third of a training step) per test-time view.
   let evaluations = v.epochs;
   try {
-    const r = pageRecipe(v);
-    evaluations = r.ttaOn === 'last' ? v.epochs - 1 + TTA_VIEWS[r.tta] : v.epochs * TTA_VIEWS[r.tta];
+    evaluations = evaluationPasses(pageRecipe(v), v.epochs);
   } catch {
     // a bad recipe field is named beside itself; estimate without it
   }
@@ -768,15 +766,16 @@ function showEpoch(e) {
     runHistory.push(tail);
     charts?.addLoss(tail);
   }
+  log(formatEpoch(e));
+  log(formatThroughput(e));
+  renderFilters($('filters'), e.conv1, e.conv1Shape);
+  $('filters').classList.remove('placeholder');
+  if (!e.evaluated) return; // the recipe's eval_every skipped this epoch's evaluation
   runHistory.push({ kind: 'epoch', epoch: e.epoch, epochs: e.epochs, test_accuracy: e.test_accuracy, correct: e.correct, total: e.total, test_loss: e.test_loss });
   lastEpoch = e;
-  log(formatAccuracy(e));
-  log(`Throughput: training ${e.train_samples_per_s.toFixed(0)} samples/s, evaluation ${e.eval_samples_per_s.toFixed(0)} samples/s (${e.elapsed_s.toFixed(1)} s elapsed)`);
   charts?.addAccuracy(e);
   updateChartCounts();
   showEvaluation(e, `after epoch ${e.epoch}`);
-  renderFilters($('filters'), e.conv1, e.conv1Shape);
-  $('filters').classList.remove('placeholder');
   exportPanel?.refresh(true); // the file names carry the new accuracy
 }
 

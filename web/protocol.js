@@ -89,9 +89,12 @@
 //                  after every slice of steps (~SLICE_MS), for the progress bar
 //   LOSS           { epoch, epochs, step, steps, loss }   every 100 steps: the mean of those steps'
 //                  losses, as the CLI prints it (formatLoss)
-//   EPOCH          { epoch, epochs, test_accuracy, correct, total, test_loss, train_samples_per_s,
-//                    eval_samples_per_s, elapsed_s, confusion, predictions, conv1, wasmBytes }
-//                  after each epoch's evaluation on the test set. confusion: Int32Array(K * K),
+//   EPOCH          { epoch, epochs, evaluated, test_accuracy, correct, total, test_loss, tta,
+//                    train_samples_per_s, eval_samples_per_s, elapsed_s, confusion, predictions,
+//                    conv1, wasmBytes }
+//                  after each epoch (and its evaluation on the test set). With evaluated false
+//                  (the recipe's eval_every skipped it) only epoch, epochs, train_samples_per_s,
+//                  train_s, elapsed_s, partial_loss, conv1 and wasmBytes. confusion: Int32Array(K * K),
 //                  [true * K + predicted] for K classes; predictions: Uint8Array of the first
 //                  SAMPLE_IMAGES test images; mistakes: the first SAMPLE_IMAGES misclassified test
 //                  images, as DATA_LOADED's sample with `predicted`; conv1: the first conv's weight

@@ -16,7 +16,7 @@ const LABELS = {
   optimizer: 'Optimizer', momentum: 'Momentum (SGD)', dampening: 'Dampening (SGD)', nesterov: 'Nesterov (SGD)',
   beta1: 'Beta 1 (Adam)', beta2: 'Beta 2 (Adam)', eps: 'Epsilon (Adam)', weightDecay: 'Weight decay',
   decoupledWeightDecay: 'Decoupled weight decay', schedule: 'LR schedule', labelSmoothing: 'Label smoothing',
-  augment: 'Augmentation', tta: 'Test-time augmentation', ttaOn: 'TTA on which evaluations', ema: 'Weights average (EMA)', groups: 'Parameter groups',
+  augment: 'Augmentation', tta: 'Test-time augmentation', ttaOn: 'TTA on which evaluations', evalEvery: 'Evaluate every N epochs', ema: 'Weights average (EMA)', groups: 'Parameter groups',
 };
 
 let description = null; // the model description's JSON form (its recipe lines are the defaults)

@@ -4,7 +4,7 @@
 // overrides). The defaults are the seed's run: Adam at lr 0.001, 5 epochs of batch 64, plain
 // cross-entropy, a constant lr, no augmentation, no test-time augmentation, no moving average.
 import { RecipeError, parseSchedule, formatSchedule, parseEma, formatEma, readOptions } from './schedule.js';
-import { NO_AUGMENT, TTA_MODES, parseAugment, formatAugment } from './augment.js';
+import { NO_AUGMENT, TTA_MODES, TTA_VIEWS, parseAugment, formatAugment } from './augment.js';
 
 /** Parameter groups an optimizer step takes (WT_MAX_PARAM_GROUPS in include/webtrain.h). */
 export const MAX_PARAM_GROUPS = 8;
@@ -110,6 +110,7 @@ export const RECIPE_FIELDS = Object.freeze([
   { key: 'augment', setting: 'augment', default: NO_AUGMENT, parse: recipeAugment, format: formatAugment, help: "none, airbench, or flip[=random|alternate],translate=N,padding=reflect|zero,cutout=N" },
   { key: 'tta', setting: 'tta', default: 'none', parse: oneOf(TTA_MODES), help: `test-time augmentation: ${TTA_MODES.join(', ')}` },
   { key: 'ttaOn', setting: 'tta_on', default: 'every', parse: oneOf(TTA_ON), help: 'which evaluations use the test-time augmentation: every (each epoch\'s), last (the run\'s final one; the others plain, 1/6 of the cost with flip-translate)' },
+  { key: 'evalEvery', setting: 'eval_every', default: 1, parse: (t, w) => number(t, w, { min: 0, max: 100000, integer: true }), help: 'evaluate on the test set after every N-th epoch and always after the last; 0: only after the last' },
   { key: 'ema', setting: 'ema', default: Object.freeze({ kind: 'none' }), parse: parseEma, format: formatEma, help: 'none, lookahead:every=5,rho=0.95,power=3,start_epoch=0, plain:decay=0.999,every=1,start_epoch=0' },
   { key: 'groups', setting: 'group', default: Object.freeze([]), many: true, parse: parseGroup, format: formatGroup, help: 'a parameter group: SELECTOR lr=FACTOR weight_decay=X frozen=true frozen_after=E (repeatable)' },
 ].map((f) => Object.freeze({ cli: f.setting.replace(/_/g, '-'), url: f.key, format: (v) => String(v), ...f })));
@@ -160,6 +161,31 @@ export function readRecipeSetting(setting, text) {
   if (!f) throw new RecipeError(`unknown recipe setting @${setting}`);
   if (String(text).trim() === '') throw new RecipeError(`@${setting} needs a value, e.g. '@${setting} ${f.many ? 'batchnorm lr=64' : formatField(f.key, f.default)}'`);
   return [f.key, f.parse(text, `@${setting}`)];
+}
+
+/**
+ * Whether a run of `epochs` epochs evaluates after epoch `epoch` (1-based): after the last
+ * always, and after every evalEvery-th (none other with evalEvery 0).
+ */
+export function evaluatesAfter(recipe, epoch, epochs) {
+  return epoch === epochs || (recipe.evalEvery > 0 && epoch % recipe.evalEvery === 0);
+}
+
+/** Which test-time augmentation the evaluation after epoch `epoch` (1-based) of `epochs` uses. */
+export function ttaAfter(recipe, epoch, epochs) {
+  return epoch === epochs || recipe.ttaOn === 'every' ? recipe.tta : 'none';
+}
+
+/**
+ * Forward passes per test image in the evaluations after epochs from+1 .. epochs (a test-time
+ * view is a pass): what an estimate of the run's evaluation time multiplies.
+ */
+export function evaluationPasses(recipe, epochs, from = 0) {
+  let passes = 0;
+  for (let e = from + 1; e <= epochs; e++) {
+    if (evaluatesAfter(recipe, e, epochs)) passes += TTA_VIEWS[ttaAfter(recipe, e, epochs)];
+  }
+  return passes;
 }
 
 /** The `@` setting that writes a recipe key (weightDecay -> weight_decay). */

@@ -2,7 +2,7 @@
 // pause, report or stop between steps. Events mirror the PyTorch loop's output.
 import { parseAugment, parseTta } from './augment.js';
 
-import { checkRecipe, resolveGroups, optimizerConfig } from './recipe.js';
+import { checkRecipe, resolveGroups, optimizerConfig, evaluatesAfter } from './recipe.js';
 import { scheduleFactor, emaStartsAt, emaUpdatesAfter } from './schedule.js';
 
 const now = () => performance.now();
@@ -32,7 +32,9 @@ export const DIVERGED_LOSS_FACTOR = 100;
  * A run of `epochs` epochs over `train`, evaluating on `test` after each one.
  * Events: { event: 'loss', epoch, step, steps, loss } every logEvery steps (the mean of the last
  * logEvery step losses, as the reference prints it) and { event: 'epoch', ... } after each epoch
- * (with partial_loss: { steps, loss } when the epoch ended between two loss events).
+ * (with partial_loss: { steps, loss } when the epoch ended between two loss events). An epoch
+ * event has evaluated: true and the test figures (test_accuracy, ..., detail) when the recipe's
+ * eval_every evaluated that epoch; evaluated: false and none of them otherwise.
  */
 export class TrainingRun {
   /**
@@ -189,16 +191,18 @@ export class TrainingRun {
     }
     if (this.step === this.stepsPerEpoch) {
       const trainSeconds = this.epochTrainMs / 1000;
-      const result = await this.evaluate({ final: this.epoch + 1 === epochs });
+      // The recipe's eval_every may skip this epoch's evaluation (never the last epoch's).
+      const evaluated = evaluatesAfter(this.recipe, this.epoch + 1, epochs);
+      const result = evaluated ? await this.evaluate({ final: this.epoch + 1 === epochs }) : null;
       events.push({
-        event: 'epoch', epoch: this.epoch + 1, epochs, ...result.summary,
+        event: 'epoch', epoch: this.epoch + 1, epochs, evaluated, ...result?.summary,
         train_samples_per_s: this.train.count / trainSeconds,
         train_s: trainSeconds,
-        eval_samples_per_s: result.samplesPerSecond,
+        ...(evaluated ? { eval_samples_per_s: result.samplesPerSecond } : {}),
         elapsed_s: (now() - this.startedAt) / 1000,
         // The steps after the last loss event, for a chart (a 50-step epoch logs no loss line).
         ...(this.windowCount ? { partial_loss: { steps: this.windowCount, loss: this.windowSum / this.windowCount } } : {}),
-        detail: result,
+        ...(evaluated ? { detail: result } : {}),
       });
       this.epoch += 1;
       this.step = 0;
@@ -270,6 +274,19 @@ export function applyStepPlan(model, plan, update) {
 
 export function formatLoss(e) {
   return `Epoch [${e.epoch}/${e.epochs}], Step [${e.step}/${e.steps}], Loss: ${e.loss.toFixed(4)}`;
+}
+
+/** An epoch event's line: its test accuracy, or that eval_every skipped its evaluation. */
+export function formatEpoch(e) {
+  return e.evaluated === false ? `Epoch [${e.epoch}/${e.epochs}]: not evaluated (eval_every)` : formatAccuracy(e);
+}
+
+/** An epoch event's throughput line (training and, when it evaluated, evaluation). */
+export function formatThroughput(e) {
+  const parts = [];
+  if (e.train_samples_per_s) parts.push(`training ${e.train_samples_per_s.toFixed(0)} samples/s`);
+  if (e.eval_samples_per_s) parts.push(`evaluation ${e.eval_samples_per_s.toFixed(0)} samples/s`);
+  return `Throughput: ${parts.join(', ')} (${e.elapsed_s.toFixed(1)} s elapsed)`;
 }
 
 export function formatAccuracy(e) {

@@ -11,6 +11,8 @@ import { importSafetensors, safetensorsDescription } from './safetensors.js';
 import { MODEL_FILE_KINDS, modelFile, downloadName, modelNameOf } from './model-files.js';
 import { checkFits } from './image-records.js';
 import { autosaveGapMs } from './autosave-pacer.js';
+import { evaluationPasses } from './recipe.js';
+import { TTA_VIEWS } from './augment.js';
 
 // Set only when the page was opened with debug=1 (it then loads worker.js?debug=1).
 const DEBUG = new URL(self.location.href).searchParams.get('debug') === '1';
@@ -28,7 +30,7 @@ let paused = false;
 let pendingWeights = null; // { name, bytes, kind, text } loaded after the last run: the next run starts from them
 let modelAccuracy = null;  // the model's last test accuracy, for the names of its exported files
 let lastCheckpoint = null; // { bytes, runState }: the newest good checkpoint made or loaded
-let lastEvalRate = 0;
+let lastEvalRate = 0; // test images' forward passes per second in the last evaluation
 let samplesBeforeRun = 0;  // samples a resumed run had already trained, left out of samples/s
 let autosaveMs = P.AUTOSAVE_SECONDS * 1000;
 let autosaveRate = Infinity; // checkpoint bytes per second of training at most (autosave-pacer.js)
@@ -479,13 +481,17 @@ function emit(event) {
     return;
   }
   const { detail, ...summary } = event;
-  lastEvalRate = summary.eval_samples_per_s;
-  modelAccuracy = summary.test_accuracy;
-  const confusion = detail.confusion;
-  const mistakes = mistakesOf(detail.predictions);
-  const predictions = samplePredictions(detail.predictions);
   const conv1 = conv1Of(model);
-  post(P.EPOCH, { ...summary, confusion, predictions, mistakes, conv1, conv1Shape: conv1ShapeOf(model), wasmBytes: model.engine.memoryBytes }, [confusion.buffer, predictions.buffer, mistakes.images.buffer, ...(conv1 ? [conv1.buffer] : [])]);
+  const message = { ...summary, conv1, conv1Shape: conv1ShapeOf(model), wasmBytes: model.engine.memoryBytes };
+  const transfer = conv1 ? [conv1.buffer] : [];
+  if (event.evaluated) {
+    // Forward passes per second: a test-time augmented evaluation makes several per image.
+    lastEvalRate = summary.eval_samples_per_s * TTA_VIEWS[summary.tta];
+    modelAccuracy = summary.test_accuracy;
+    Object.assign(message, { confusion: detail.confusion, predictions: samplePredictions(detail.predictions), mistakes: mistakesOf(detail.predictions) });
+    transfer.push(message.confusion.buffer, message.predictions.buffer, message.mistakes.images.buffer);
+  }
+  post(P.EPOCH, message, transfer);
 }
 
 function postProgress() {
@@ -498,9 +504,9 @@ function postProgress() {
   let etaSeconds = null;
   if (samplesPerSecond > 0) {
     // A forward pass costs about a third of a training step until an evaluation has been timed.
-    const evalRate = lastEvalRate || 3 * samplesPerSecond;
-    const evalsLeft = epochs - run.epoch;
-    etaSeconds = (epochs * run.train.count - samplesDone) / samplesPerSecond + (evalsLeft * run.test.count) / evalRate;
+    const passRate = lastEvalRate || 3 * samplesPerSecond;
+    const passesLeft = evaluationPasses(run.recipe, epochs, run.epoch);
+    etaSeconds = (epochs * run.train.count - samplesDone) / samplesPerSecond + (passesLeft * run.test.count) / passRate;
   }
   post(P.PROGRESS, {
     epoch: Math.min(run.epoch + 1, epochs), epochs, step: run.step, steps: run.stepsPerEpoch,

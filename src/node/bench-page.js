@@ -60,7 +60,7 @@ try {
     const accuracy = accuracies.at(-1);
     // Each epoch's accuracy and throughput lines (evaluation samples/s: test images, or with TTA
     // images whose views all ran), the final ones included.
-    for (const line of log.filter((l) => l.startsWith('Test accuracy') || l.startsWith('Throughput'))) console.log(`  ${line}`);
+    for (const line of log.filter((l) => l.startsWith('Test accuracy') || /^Epoch \[\d+\/\d+\]: not evaluated/.test(l) || l.startsWith('Throughput'))) console.log(`  ${line}`);
     // Per epoch: the training images (50,000 unless limitTrain) / training samples/s = seconds spent training.
     const images = Number(query.get('limitTrain')) || 50000;
     const trainSeconds = log.map((l) => /^Throughput: training (\d+) samples\/s/.exec(l)).filter(Boolean)

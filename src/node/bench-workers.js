@@ -21,7 +21,7 @@ import { DataParallelStepper } from '../../web/parallel.js';
 import { createModelFromDescription } from '../../web/model-spec.js';
 import { PRESETS, loadPreset, parseDescription } from '../../web/model-description.js';
 import { resolveRecipe } from '../../web/recipe.js';
-import { TrainingRun, formatLoss, formatAccuracy } from '../../web/trainer.js';
+import { TrainingRun, formatLoss, formatEpoch } from '../../web/trainer.js';
 import { startPeerWorkers } from './peer.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -110,8 +110,8 @@ async function steps(r, n) {
     for (const e of events) {
       if (e.event === 'loss') r.lines.push(formatLoss(e));
       if (e.event === 'epoch') {
-        r.lines.push(formatAccuracy(e));
-        r.evalPerS = e.eval_samples_per_s;
+        r.lines.push(formatEpoch(e));
+        if (e.evaluated) r.evalPerS = e.eval_samples_per_s;
       }
     }
   }

@@ -13,7 +13,7 @@ import { importSafetensors, safetensorsModel, safetensorsDataBytes, SafetensorsE
 import { MODEL_FILE_KINDS, kindOfFile, modelFile } from '../../web/model-files.js';
 import { DATASETS, DATASET_NAMES, DatasetError } from '../../web/datasets.js';
 import { formatClassReport } from '../../web/class-stats.js';
-import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatAccuracy } from '../../web/trainer.js';
+import { TrainingRun, TRAINING_DEFAULTS, DivergenceError, formatLoss, formatEpoch, formatThroughput } from '../../web/trainer.js';
 import { RECIPE_FIELDS, RecipeError, resolveRecipe, defaultRecipe, formatField } from '../../web/recipe.js';
 import { DataParallelStepper } from '../../web/parallel.js';
 import { startPeerWorkers } from './peer.js';
@@ -369,11 +369,7 @@ export async function main(argv, out = process.stdout) {
     ? (event) => out.write(`${JSON.stringify(event)}\n`)
     : (event) => {
       if (event.event === 'loss') out.write(`${formatLoss(event)}\n`);
-      else {
-        out.write(`${formatAccuracy(event)}\n`);
-        const train = event.train_samples_per_s ? `training ${event.train_samples_per_s.toFixed(0)} samples/s, ` : '';
-        out.write(`Throughput: ${train}evaluation ${event.eval_samples_per_s.toFixed(0)} samples/s (${event.elapsed_s.toFixed(1)} s elapsed)\n`);
-      }
+      else out.write(`${formatEpoch(event)}\n${formatThroughput(event)}\n`);
     };
 
   // The data set decides the model's input shape and classes: recognised first, read later.
@@ -467,9 +463,9 @@ export async function main(argv, out = process.stdout) {
         }
         for (const event of events) {
           const { detail, ...summary } = event;
-          if (event.event === 'epoch') {
+          if (event.event === 'epoch' && event.evaluated) {
             accuracy = event.test_accuracy;
-            confusion = detail?.confusion ?? null;
+            confusion = detail.confusion;
           }
           print(options.json ? withoutDisplayFields(summary) : summary);
         }
