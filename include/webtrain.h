@@ -246,9 +246,12 @@ WT_API wt_status wt_model_train_step(wt_model *model, const wt_records *records,
 /* Evaluates records [first, first + count) in eval mode (running statistics, no dropout), block by
  * block. Adds the number of correct predictions to *correct, the summed cross-entropy to
  * *loss_sum, and (if not NULL) counts into confusion[true * classes + predicted] and writes each
- * prediction to predictions[i]. */
+ * prediction to predictions[i]. All of them are of the test-time augmentation's averaged logits
+ * (wt_model_set_tta); *plain_correct (if not NULL) gets the correct predictions of the image
+ * itself, its first view, which costs nothing more (with WT_TTA_NONE, the same as *correct). */
 WT_API wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t first, int32_t count,
-                                   int32_t *correct, double *loss_sum, int32_t *confusion, uint8_t *predictions);
+                                   int32_t *correct, double *loss_sum, int32_t *confusion, uint8_t *predictions,
+                                   int32_t *plain_correct);
 
 /* Runs the net on n already-normalised images x (n, C, H, W) and writes the logits (n, classes) to
  * y; train = 0 for eval mode. With activations != NULL, also copies every layer's output for image

@@ -907,9 +907,18 @@ wt_status wt_model_train_step(wt_model *model, const wt_records *records, const 
   return wt_model_update(model, config, blocks);
 }
 
+/* The index of the largest of z[0..K) (the first of equals). */
+static int argmax(const float *z, int K) {
+  int best = 0;
+  for (int k = 1; k < K; k++)
+    if (z[k] > z[best]) best = k;
+  return best;
+}
+
 /* Logits of one block of evaluation images (at eval_indices) under the model's test-time
- * augmentation: each pair of views is averaged as airbench does, 0.5 * a + 0.5 * b. */
-static const float *tta_logits(wt_model *m, wt_ctx *ctx, const wt_records *r, int B) {
+ * augmentation: each pair of views is averaged as airbench does, 0.5 * a + 0.5 * b. Adds the
+ * correct predictions of the first view (the image itself) to *plain_correct. */
+static const float *tta_logits(wt_model *m, wt_ctx *ctx, const wt_records *r, int B, int32_t *plain_correct) {
   static const wt_view views[6] = { /* pad 0: WT_PAD_REFLECT, as airbench pads its translations */
       {0}, {.flip = 1}, {.dy = -1, .dx = -1}, {.flip = 1, .dy = -1, .dx = -1}, {.dy = 1, .dx = 1}, {.flip = 1, .dy = 1, .dx = 1},
   };
@@ -926,6 +935,9 @@ static const float *tta_logits(wt_model *m, wt_ctx *ctx, const wt_records *r, in
     for (int half = 0; half < 2; half++) {
       TIMED(m, PROF_DECODE, decode(m, r, m->eval_indices, B, &views[2 * p + half]));
       forward_layers(m, ctx, NULL);
+      if (p == 0 && half == 0) {
+        for (int b = 0; b < B; b++) *plain_correct += argmax(logits + (size_t)b * m->classes, m->classes) == m->labels[b];
+      }
       for (size_t i = 0; i < n; i++) avg[i] = half ? avg[i] + 0.5f * logits[i] : 0.5f * logits[i];
     }
   }
@@ -939,7 +951,7 @@ static const float *tta_logits(wt_model *m, wt_ctx *ctx, const wt_records *r, in
 }
 
 wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t first, int32_t count, int32_t *correct,
-                            double *loss_sum, int32_t *confusion, uint8_t *predictions) {
+                            double *loss_sum, int32_t *confusion, uint8_t *predictions, int32_t *plain_correct) {
   if (!model || !correct || !loss_sum) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_evaluate: NULL argument");
   wt_status st = check_records(model, records);
   if (st != WT_OK) return st;
@@ -957,18 +969,18 @@ wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t 
     const int32_t B = count - start < model->block ? count - start : model->block;
     for (int32_t i = 0; i < B; i++) model->eval_indices[i] = (uint32_t)(first + start + i);
     ctx.B = B;
-    const float *logits = tta_logits(model, &ctx, records, B);
+    int32_t plain = 0;
+    const float *logits = tta_logits(model, &ctx, records, B, &plain);
     TIMED(model, PROF_LOSS, *loss_sum += crossentropy_forward(logits, model->labels, 0, B, K));
+    int32_t right = 0;
     for (int32_t b = 0; b < B; b++) {
-      const float *z = logits + (size_t)b * K;
-      int best = 0;
-      for (int k = 1; k < K; k++)
-        if (z[k] > z[best]) best = k;
-      const int truth = model->labels[b];
-      *correct += best == truth;
+      const int best = argmax(logits + (size_t)b * K, K), truth = model->labels[b];
+      right += best == truth;
       if (confusion) confusion[truth * K + best] += 1;
       if (predictions) predictions[start + b] = (uint8_t)best;
     }
+    *correct += right;
+    if (plain_correct) *plain_correct += model->tta == WT_TTA_NONE ? right : plain;
   }
   return WT_OK;
 }

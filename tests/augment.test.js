@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createEngine } from '../web/engine.js';
 import { parseAugment, formatAugment, augments, parseTta } from '../web/augment.js';
 import { DataParallelStepper } from '../web/parallel.js';
-import { TrainingRun } from '../web/trainer.js';
+import { TrainingRun, formatAccuracy } from '../web/trainer.js';
 import { resolveRecipe, evaluationPasses, evaluatesAfter } from '../web/recipe.js';
 import { startPeerWorkers } from '../src/node/peer.js';
 import { makeRecords } from './helpers/synthetic.js';
@@ -233,6 +233,11 @@ test("tta_on 'last' evaluates the epochs before the last plain and the last with
     // The plain epochs are plain evaluations, the last one is the TTA evaluation, of the same weights.
     assert.deepEqual(epochs.slice(0, 2).map((e) => e.correct), epochsOf(plain).slice(0, 2).map((e) => e.correct));
     assert.equal(epochs[2].correct, epochsOf(every)[2].correct);
+    // The TTA evaluation also counts the images' own (first view's) predictions: the plain evaluation's.
+    assert.equal(epochs[2].plain_correct, epochsOf(plain)[2].correct, `${workers} worker(s): plain_correct`);
+    assert.equal(epochs[2].plain_accuracy, epochsOf(plain)[2].test_accuracy);
+    assert.equal(epochs[0].plain_correct, undefined, 'a plain evaluation has no second figure');
+    assert.match(formatAccuracy(epochs[2]), /^Test accuracy: \d+\.\d\d% \(\d+\/60, test-time augmentation flip-translate; without it \d+\.\d\d%\)$/);
   }
   assert.notDeepEqual(epochsOf(every).map((e) => e.correct), epochsOf(plain).map((e) => e.correct), 'the TTA made no difference to the test: it cannot tell the modes apart');
 });

@@ -771,7 +771,7 @@ function showEpoch(e) {
   renderFilters($('filters'), e.conv1, e.conv1Shape);
   $('filters').classList.remove('placeholder');
   if (!e.evaluated) return; // the recipe's eval_every skipped this epoch's evaluation
-  runHistory.push({ kind: 'epoch', epoch: e.epoch, epochs: e.epochs, test_accuracy: e.test_accuracy, correct: e.correct, total: e.total, test_loss: e.test_loss });
+  runHistory.push({ kind: 'epoch', epoch: e.epoch, epochs: e.epochs, test_accuracy: e.test_accuracy, correct: e.correct, total: e.total, test_loss: e.test_loss, tta: e.tta, plain_accuracy: e.plain_accuracy });
   lastEpoch = e;
   charts?.addAccuracy(e);
   updateChartCounts();

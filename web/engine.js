@@ -635,7 +635,8 @@ export class Model {
   /**
    * Accuracy, mean loss, confusion matrix (confusion[true * classes + predicted]) and every
    * prediction over the dataset's records [offset, offset + count) (default: all of them), with
-   * the test-time augmentation `tta` (web/augment.js TTA_MODES), which the result names.
+   * the test-time augmentation `tta` (web/augment.js TTA_MODES), which the result names;
+   * plainCorrect and plainAccuracy: those of the images themselves (the first view, no extra cost).
    */
   evaluate(dataset, { offset = 0, count = dataset.count - offset, tta = 'none' } = {}) {
     const engine = this.engine, K = this.classes;
@@ -644,16 +645,18 @@ export class Model {
     }
     engine.check(engine.wasm.wt_model_set_tta(this.ptr, TTA_MODES.indexOf(parseTta(tta))), 'evaluation');
     const scratch = engine.alloc(16 + 4 * K * K + Math.max(count, 1));
-    const correctPtr = scratch, lossPtr = scratch + 8, confusionPtr = scratch + 16, predPtr = scratch + 16 + 4 * K * K;
+    const correctPtr = scratch, plainPtr = scratch + 4, lossPtr = scratch + 8, confusionPtr = scratch + 16, predPtr = scratch + 16 + 4 * K * K;
     try {
       engine.heapU8.fill(0, scratch, predPtr);
-      engine.check(engine.wasm.wt_model_evaluate(this.ptr, dataset.descriptor, offset, count, correctPtr, lossPtr, confusionPtr, predPtr), 'evaluation');
-      const correct = engine.heapI32[correctPtr >> 2];
+      engine.check(engine.wasm.wt_model_evaluate(this.ptr, dataset.descriptor, offset, count, correctPtr, lossPtr, confusionPtr, predPtr, plainPtr), 'evaluation');
+      const correct = engine.heapI32[correctPtr >> 2], plainCorrect = engine.heapI32[plainPtr >> 2];
       return {
         correct,
+        plainCorrect,
         total: count,
         tta,
         accuracy: count ? correct / count : 0,
+        plainAccuracy: count ? plainCorrect / count : 0,
         loss: count ? engine.heapF64[lossPtr >> 3] / count : 0,
         confusion: copyOut(engine.heapI32.subarray(confusionPtr >> 2, (confusionPtr >> 2) + K * K)),
         predictions: copyOut(engine.heapU8.subarray(predPtr, predPtr + count)),

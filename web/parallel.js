@@ -30,7 +30,7 @@
 //   { type: 'eval', offset, count, ema, tta }      evaluate test records [offset..+count) (with the
 //     weights' average swapped in when ema; test-time augmentation tta)
 // peer -> leader:
-//   { type: 'ready' } | { type: 'evaluated', correct, lossSum, confusion: Int32Array, predictions: Uint8Array }
+//   { type: 'ready' } | { type: 'evaluated', correct, plainCorrect, lossSum, confusion: Int32Array, predictions: Uint8Array }
 //   { type: 'nodes', nodes: [{ lo, hi, grads: Float32Array, lossSum }], startedAt, doneAt, spares }
 //     the answer to 'step' (the times bracket the computation, in ms of timeOrigin + now(), for
 //     the balancing)
@@ -270,19 +270,23 @@ export class DataParallelStepper {
     while (next < chunks.length) {
       const i = next++;
       const r = own(chunks[i]);
-      results[i] = { correct: r.correct, lossSum: r.loss * r.total, confusion: r.confusion, predictions: r.predictions };
+      results[i] = { correct: r.correct, plainCorrect: r.plainCorrect, lossSum: r.loss * r.total, confusion: r.confusion, predictions: r.predictions };
       await yieldToMessages();
     }
     await peersDone;
     const total = test.count, predictions = new Uint8Array(total), confusion = new Int32Array(this.model.classes ** 2);
-    let correct = 0, lossSum = 0;
+    let correct = 0, plainCorrect = 0, lossSum = 0;
     results.forEach((r, i) => {
       correct += r.correct;
+      plainCorrect += r.plainCorrect;
       lossSum += r.lossSum;
       for (let j = 0; j < confusion.length; j++) confusion[j] += r.confusion[j];
       predictions.set(r.predictions, chunks[i].offset);
     });
-    return { correct, total, tta, accuracy: total ? correct / total : 0, loss: total ? lossSum / total : 0, confusion, predictions };
+    return {
+      correct, plainCorrect, total, tta, accuracy: total ? correct / total : 0, plainAccuracy: total ? plainCorrect / total : 0,
+      loss: total ? lossSum / total : 0, confusion, predictions,
+    };
   }
 
   #nodeBuffer(i) {
@@ -502,7 +506,7 @@ export function serveGradientPeer(endpoint, createEngine) {
     if (msg.type === 'eval') {
       if (!test) throw new Error('no test set was given at init');
       const r = model.withAverage(msg.ema, () => model.evaluate(test, msg));
-      return { reply: { type: 'evaluated', correct: r.correct, lossSum: r.loss * r.total, confusion: r.confusion, predictions: r.predictions }, transfer: [r.confusion.buffer, r.predictions.buffer] };
+      return { reply: { type: 'evaluated', correct: r.correct, plainCorrect: r.plainCorrect, lossSum: r.loss * r.total, confusion: r.confusion, predictions: r.predictions }, transfer: [r.confusion.buffer, r.predictions.buffer] };
     }
     throw new Error(`unknown message ${msg.type}`);
   };

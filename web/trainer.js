@@ -251,7 +251,11 @@ export class TrainingRun {
     return {
       ...r,
       samplesPerSecond: r.total / seconds,
-      summary: { test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss, tta },
+      summary: {
+        test_accuracy: r.accuracy, correct: r.correct, total: r.total, test_loss: r.loss, tta,
+        // With a test-time augmentation, the images' own accuracy too (their first view's).
+        ...(tta === 'none' ? {} : { plain_accuracy: r.plainAccuracy, plain_correct: r.plainCorrect }),
+      },
     };
   }
 
@@ -290,6 +294,7 @@ export function formatThroughput(e) {
 }
 
 export function formatAccuracy(e) {
-  const tta = e.tta && e.tta !== 'none' ? `, test-time augmentation ${e.tta}` : '';
+  const plain = e.plain_accuracy === undefined ? '' : `; without it ${(100 * e.plain_accuracy).toFixed(2)}%`;
+  const tta = e.tta && e.tta !== 'none' ? `, test-time augmentation ${e.tta}${plain}` : '';
   return `Test accuracy: ${(100 * e.test_accuracy).toFixed(2)}% (${e.correct}/${e.total}${tta})`;
 }

@@ -43,7 +43,7 @@ static void check_as(target *t, const uint8_t *data, size_t size) {
   int32_t correct = 0, confusion[10 * 10] = {0};
   double loss = 0;
   uint8_t *predictions = malloc((size_t)count);
-  require(wt_model_evaluate(t->model, &records, 0, count, &correct, &loss, confusion, predictions) == WT_OK,
+  require(wt_model_evaluate(t->model, &records, 0, count, &correct, &loss, confusion, predictions, NULL) == WT_OK,
           "evaluation refused records that wt_records_check accepted");
   int32_t total = 0;
   for (int i = 0; i < t->classes * t->classes; i++) total += confusion[i];

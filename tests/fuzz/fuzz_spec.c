@@ -37,7 +37,7 @@ static void run_model(wt_model *m) {
   require(trained == WT_OK || trained == WT_ERR_NON_FINITE, "a train step failed on a created model");
   int32_t correct = 0;
   double loss_sum = 0;
-  require(wt_model_evaluate(m, &records, 0, batch, &correct, &loss_sum, NULL, NULL) == WT_OK, "evaluation failed on a created model");
+  require(wt_model_evaluate(m, &records, 0, batch, &correct, &loss_sum, NULL, NULL, NULL) == WT_OK, "evaluation failed on a created model");
   require(correct >= 0 && correct <= batch, "evaluation counts out of range");
   /* One block forward and backward with the input's gradient (the per-layer test path). */
   wt_layer_info last;

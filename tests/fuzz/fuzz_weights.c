@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int32_t correct = 0, confusion[100] = {0};
   double loss = 0;
   uint8_t predictions[EVAL_RECORDS];
-  require(wt_model_evaluate(model, &records, 0, EVAL_RECORDS, &correct, &loss, confusion, predictions) == WT_OK,
+  require(wt_model_evaluate(model, &records, 0, EVAL_RECORDS, &correct, &loss, confusion, predictions, NULL) == WT_OK,
           "evaluation failed after accepted weights");
   require(correct >= 0 && correct <= EVAL_RECORDS, "evaluation counts out of range");
   for (int r = 0; r < EVAL_RECORDS; r++) require(predictions[r] < 10, "a prediction outside 0..9");

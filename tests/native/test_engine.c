@@ -121,7 +121,7 @@ static int same_as_snapshot(const snapshot *s, wt_model *m, const char *what) {
 static double mean_loss(wt_model *m, const wt_records *r) {
   int32_t correct = 0;
   double loss = 0;
-  if (wt_model_evaluate(m, r, 0, r->count, &correct, &loss, NULL, NULL) != WT_OK) return NAN;
+  if (wt_model_evaluate(m, r, 0, r->count, &correct, &loss, NULL, NULL, NULL) != WT_OK) return NAN;
   return loss / r->count;
 }
 
@@ -406,7 +406,7 @@ static void test_every_kind_trains(void) {
   CHECK(moved > 0, "the running statistics never moved");
   int32_t correct = 0;
   double loss = 0;
-  CHECK_STATUS(wt_model_evaluate(m, &records, 0, n, &correct, &loss, NULL, NULL), WT_OK);
+  CHECK_STATUS(wt_model_evaluate(m, &records, 0, n, &correct, &loss, NULL, NULL, NULL), WT_OK);
   CHECK(isfinite(loss) && correct >= 0 && correct <= n, "evaluation: %d correct, loss %g", (int)correct, loss);
 
   /* wt_model_run in eval mode agrees with evaluate's loss, and the activation view holds every
@@ -434,7 +434,7 @@ static void test_every_kind_trains(void) {
   }
   double eval5 = 0;
   correct = 0;
-  CHECK_STATUS(wt_model_evaluate(m, &records, 0, 5, &correct, &eval5, NULL, NULL), WT_OK);
+  CHECK_STATUS(wt_model_evaluate(m, &records, 0, 5, &correct, &eval5, NULL, NULL, NULL), WT_OK);
   CHECK(fabs(run_loss - eval5) <= 1e-4 * fabs(eval5) + 1e-6, "wt_model_run loss %.7g, evaluate %.7g", run_loss, eval5);
   CHECK(memcmp(acts + act_total - EVERY_KIND_CLASSES, y, sizeof(float) * EVERY_KIND_CLASSES) == 0,
         "the activation view's last layer is not image 0's logits");
@@ -589,8 +589,8 @@ static void test_evaluate(void) {
   int32_t confusion[100] = {0};
   uint8_t predictions[23];
   memset(predictions, 0xEE, sizeof predictions);
-  CHECK_STATUS(wt_model_evaluate(small, &records, 0, n, &correct_small, &loss_small, confusion, predictions), WT_OK);
-  CHECK_STATUS(wt_model_evaluate(large, &records, 0, n, &correct_large, &loss_large, NULL, NULL), WT_OK);
+  CHECK_STATUS(wt_model_evaluate(small, &records, 0, n, &correct_small, &loss_small, confusion, predictions, NULL), WT_OK);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 0, n, &correct_large, &loss_large, NULL, NULL, NULL), WT_OK);
   CHECK(correct_small - 5 == correct_large, "%d correct, and %d", (int)(correct_small - 5), (int)correct_large);
   CHECK(fabs((loss_small - 1.0) - loss_large) <= 1e-9 * loss_large, "loss %.12g, and %.12g", loss_small - 1.0, loss_large);
   CHECK(correct_large >= 0 && correct_large <= n, "%d correct of %d", (int)correct_large, n);
@@ -608,7 +608,7 @@ static void test_evaluate(void) {
   int32_t c7 = 0;
   double l7 = 0;
   uint8_t window[7];
-  CHECK_STATUS(wt_model_evaluate(large, &records, 9, 7, &c7, &l7, NULL, window), WT_OK);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 9, 7, &c7, &l7, NULL, window, NULL), WT_OK);
   CHECK(memcmp(window, predictions + 9, 7) == 0, "records 9..16 predicted differently on their own");
   /* A prediction is the argmax of that image's logits (a forward of one image: block of 1). */
   const uint32_t idx[1] = {17};
@@ -621,16 +621,16 @@ static void test_evaluate(void) {
   /* Zero records: nothing added. Bad input: refused. */
   int32_t c = 0;
   double l = 0;
-  CHECK_STATUS(wt_model_evaluate(large, &records, 0, 0, &c, &l, NULL, NULL), WT_OK);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 0, 0, &c, &l, NULL, NULL, NULL), WT_OK);
   CHECK(c == 0 && l == 0, "evaluating 0 records gave %d correct, loss %g", (int)c, l);
-  CHECK_STATUS(wt_model_evaluate(large, &records, 0, -1, &c, &l, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_model_evaluate(large, &records, -1, 2, &c, &l, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_model_evaluate(large, &records, 20, 4, &c, &l, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_model_evaluate(large, &records, 0x7FFFFFFF, 2, &c, &l, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_model_evaluate(NULL, &records, 0, n, &c, &l, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_model_evaluate(large, NULL, 0, n, &c, &l, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_model_evaluate(large, &records, 0, n, NULL, &l, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(wt_model_evaluate(large, &records, 0, n, &c, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 0, -1, &c, &l, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_evaluate(large, &records, -1, 2, &c, &l, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 20, 4, &c, &l, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 0x7FFFFFFF, 2, &c, &l, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_evaluate(NULL, &records, 0, n, &c, &l, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_evaluate(large, NULL, 0, n, &c, &l, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 0, n, NULL, &l, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 0, n, &c, NULL, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
   /* Records whose layout cannot hold this net's images. */
   const wt_records layouts[] = {
       {data, n, 3072, 0, 1},              /* one byte short of the pixels */
@@ -642,10 +642,10 @@ static void test_evaluate(void) {
       {NULL, n, CIFAR_RECORD_BYTES, 0, 1},
   };
   for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
-    CHECK_STATUS(wt_model_evaluate(large, &layouts[i], 0, 1, &c, &l, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(wt_model_evaluate(large, &layouts[i], 0, 1, &c, &l, NULL, NULL, NULL), WT_ERR_INVALID_ARGUMENT);
   }
   data[5 * CIFAR_RECORD_BYTES] = 10;
-  CHECK_STATUS(wt_model_evaluate(large, &records, 0, n, &c, &l, NULL, NULL), WT_ERR_BAD_DATA);
+  CHECK_STATUS(wt_model_evaluate(large, &records, 0, n, &c, &l, NULL, NULL, NULL), WT_ERR_BAD_DATA);
   CHECK(c == 0 && l == 0, "a refused evaluation changed the totals (%d, %g)", (int)c, l);
   wt_model_destroy(small), wt_model_destroy(large);
   free(data);
