@@ -42,6 +42,15 @@ void gelu_backward_ref(wt_real *dinp, const wt_real *dout, const wt_real *x, siz
 }
 
 #if !WT_SIMD
+/* The reference keeps its double derivative: g is not used. */
+void gelu_forward_grad(wt_real *y, wt_real *g, const wt_real *x, size_t n, int tanh_approx) {
+  (void)g;
+  gelu_forward_ref(y, x, n, tanh_approx);
+}
+void gelu_backward_saved(wt_real *dinp, const wt_real *dout, const wt_real *g, const wt_real *x, size_t n, int tanh_approx) {
+  (void)g;
+  gelu_backward_ref(dinp, dout, x, n, tanh_approx);
+}
 void gelu_forward(wt_real *y, const wt_real *x, size_t n, int tanh_approx) { gelu_forward_ref(y, x, n, tanh_approx); }
 void gelu_backward(wt_real *dinp, const wt_real *dout, const wt_real *x, size_t n, int tanh_approx) {
   gelu_backward_ref(dinp, dout, x, n, tanh_approx);
@@ -130,8 +139,7 @@ WT_INLINE gelu_erfc_parts gelu_erfc(v128_t vx) {
   return r;
 }
 
-WT_INLINE v128_t gelu_exact_forward4(v128_t vx) {
-  const gelu_erfc_parts e = gelu_erfc(vx);
+WT_INLINE v128_t gelu_exact_forward_of(v128_t vx, gelu_erfc_parts e) {
   const v128_t vneg = scale2(wasm_f32x4_mul(vx, e.m), e.s1, e.s2);
   const v128_t vpos = wasm_f32x4_mul(vx, wasm_f32x4_sub(F4(1.0f), scale2(e.m, e.s1, e.s2)));
   const v128_t vy = wasm_v128_bitselect(vneg, vpos, wasm_f32x4_lt(vx, F4(0.0f)));
@@ -140,8 +148,7 @@ WT_INLINE v128_t gelu_exact_forward4(v128_t vx) {
 }
 
 /* GELU'(x) = Phi(x) + x exp(-x^2 / 2) / sqrt(2 pi). */
-WT_INLINE v128_t gelu_exact_grad4(v128_t vx) {
-  const gelu_erfc_parts e = gelu_erfc(vx);
+WT_INLINE v128_t gelu_exact_grad_of(v128_t vx, gelu_erfc_parts e) {
   /* x phi(x) shares e's power of two: for x < 0 the sum is scaled once, keeping its precision
    * where it is denormal */
   const v128_t vxphi = wasm_f32x4_mul(vx, wasm_f32x4_mul(e.p, F4(0.398942280f)));
@@ -152,6 +159,15 @@ WT_INLINE v128_t gelu_exact_grad4(v128_t vx) {
   const v128_t vzero = wasm_f32x4_mul(vx, F4(0.0f));
   vg = wasm_v128_bitselect(vzero, vg, wasm_f32x4_lt(vx, F4(-GELU_ERF_XMAX)));
   return wasm_v128_bitselect(wasm_f32x4_add(F4(1.0f), vzero), vg, wasm_f32x4_gt(vx, F4(GELU_ERF_XMAX)));
+}
+
+WT_INLINE v128_t gelu_exact_forward4(v128_t vx) { return gelu_exact_forward_of(vx, gelu_erfc(vx)); }
+WT_INLINE v128_t gelu_exact_grad4(v128_t vx) { return gelu_exact_grad_of(vx, gelu_erfc(vx)); }
+/* Both from one evaluation of the parts: the same values as the two above. */
+WT_INLINE v128_t gelu_exact_both4(v128_t vx, v128_t *vg) {
+  const gelu_erfc_parts e = gelu_erfc(vx);
+  *vg = gelu_exact_grad_of(vx, e);
+  return gelu_exact_forward_of(vx, e);
 }
 
 /* The tanh mode's parts: z, E = exp(-|z|) = p * s1 * s2. */
@@ -172,8 +188,7 @@ WT_INLINE gelu_tanh_parts gelu_tanh(v128_t vx) {
 }
 
 /* x sigmoid(z): x / (1 + E) for x >= 0, x E / (1 + E) for x < 0. */
-WT_INLINE v128_t gelu_tanh_forward4(v128_t vx) {
-  const gelu_tanh_parts t = gelu_tanh(vx);
+WT_INLINE v128_t gelu_tanh_forward_of(v128_t vx, gelu_tanh_parts t) {
   const v128_t vd = wasm_f32x4_add(F4(1.0f), t.e);
   const v128_t vneg = scale2(wasm_f32x4_div(wasm_f32x4_mul(vx, t.p), vd), t.s1, t.s2);
   const v128_t vy = wasm_v128_bitselect(vneg, wasm_f32x4_div(vx, vd), wasm_f32x4_lt(vx, F4(0.0f)));
@@ -181,8 +196,7 @@ WT_INLINE v128_t gelu_tanh_forward4(v128_t vx) {
 }
 
 /* sigmoid(z) + x sigmoid(z) sigmoid(-z) z'(x), sigmoid(z) sigmoid(-z) = E / (1 + E)^2. */
-WT_INLINE v128_t gelu_tanh_grad4(v128_t vx) {
-  const gelu_tanh_parts t = gelu_tanh(vx);
+WT_INLINE v128_t gelu_tanh_grad_of(v128_t vx, gelu_tanh_parts t) {
   const v128_t vd = wasm_f32x4_add(F4(1.0f), t.e), vrd = wasm_f32x4_div(F4(1.0f), vd);
   const v128_t vsig = wasm_v128_bitselect(wasm_f32x4_mul(t.e, vrd), vrd, wasm_f32x4_lt(vx, F4(0.0f)));
   const v128_t vdz = wasm_f32x4_add(F4(GELU_K2A), wasm_f32x4_mul(F4(3.0f * GELU_K2B), t.x2));
@@ -190,6 +204,14 @@ WT_INLINE v128_t gelu_tanh_grad4(v128_t vx) {
   const v128_t vzero = wasm_f32x4_mul(vx, F4(0.0f));
   vg = wasm_v128_bitselect(vzero, vg, wasm_f32x4_lt(vx, F4(-GELU_TANH_XMAX)));
   return wasm_v128_bitselect(wasm_f32x4_add(F4(1.0f), vzero), vg, wasm_f32x4_gt(vx, F4(GELU_TANH_XMAX)));
+}
+
+WT_INLINE v128_t gelu_tanh_forward4(v128_t vx) { return gelu_tanh_forward_of(vx, gelu_tanh(vx)); }
+WT_INLINE v128_t gelu_tanh_grad4(v128_t vx) { return gelu_tanh_grad_of(vx, gelu_tanh(vx)); }
+WT_INLINE v128_t gelu_tanh_both4(v128_t vx, v128_t *vg) {
+  const gelu_tanh_parts t = gelu_tanh(vx);
+  *vg = gelu_tanh_grad_of(vx, t);
+  return gelu_tanh_forward_of(vx, t);
 }
 
 /* The last n % 4 elements go through a padded vector, so every element gets the same result
@@ -221,6 +243,39 @@ WT_INLINE void gelu_backward_loop(float *dinp, const float *dout, const float *x
   }
 }
 
+/* y = GELU(x) and g = GELU'(x), the same values as gelu_forward_loop's and gelu_backward_loop's. */
+WT_INLINE void gelu_forward_grad_loop(float *y, float *g, const float *x, size_t n, v128_t (*both)(v128_t, v128_t *)) {
+  size_t i = 0;
+  v128_t vg;
+  for (; i + 4 <= n; i += 4) {
+    wasm_v128_store(y + i, both(wasm_v128_load(x + i), &vg));
+    wasm_v128_store(g + i, vg);
+  }
+  if (i < n) {
+    float bx[4] = {0, 0, 0, 0}, by[4], bg[4];
+    memcpy(bx, x + i, sizeof(float) * (n - i));
+    wasm_v128_store(by, both(wasm_v128_load(bx), &vg));
+    wasm_v128_store(bg, vg);
+    memcpy(y + i, by, sizeof(float) * (n - i)), memcpy(g + i, bg, sizeof(float) * (n - i));
+  }
+}
+
+void gelu_forward_grad(float *y, float *g, const float *x, size_t n, int tanh_approx) {
+  if (tanh_approx) gelu_forward_grad_loop(y, g, x, n, gelu_tanh_both4);
+  else gelu_forward_grad_loop(y, g, x, n, gelu_exact_both4);
+}
+
+/* dinp += dout * g, g saved by gelu_forward_grad: what gelu_backward computes, without the erfc. */
+void gelu_backward_saved(float *dinp, const float *dout, const float *g, const float *x, size_t n, int tanh_approx) {
+  (void)x, (void)tanh_approx;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t vg = wasm_f32x4_mul(wasm_v128_load(dout + i), wasm_v128_load(g + i));
+    wasm_v128_store(dinp + i, wasm_f32x4_add(wasm_v128_load(dinp + i), vg));
+  }
+  for (; i < n; i++) dinp[i] = dinp[i] + dout[i] * g[i];
+}
+
 void gelu_forward(float *y, const float *x, size_t n, int tanh_approx) {
   if (tanh_approx) gelu_forward_loop(y, x, n, gelu_tanh_forward4);
   else gelu_forward_loop(y, x, n, gelu_exact_forward4);
@@ -238,16 +293,23 @@ static wt_status gelu_plan(wt_layer *l, wt_planner *p) {
   (void)p;
   if (l->arg[0] != 0 && l->arg[0] != 1) return wt_plan_fail(l, "gelu: approximate must be 'none' or 'tanh'");
   l->flops = 8.0 * wt_shape_size(l->in);
+  l->aux_per_image = wt_shape_size(l->in); /* GELU'(x), saved by a forward that a backward follows */
   return WT_OK;
 }
 
+/* A forward that a backward will follow computes GELU'(x) beside GELU(x), from the same erfc (or
+ * exp), and keeps it in aux; the backward then multiplies. The saved and the recomputed
+ * derivative are the same floats, so the gradients are bit for bit those of recomputing. */
 static void gelu_op_forward(const wt_layer *l, wt_ctx *ctx) {
-  gelu_forward(wt_slot(ctx, l->y), wt_slot(ctx, l->x), (size_t)ctx->B * wt_shape_size(l->out), l->arg[0]);
+  const size_t n = (size_t)ctx->B * wt_shape_size(l->out);
+  if (ctx->grads && wt_wants_dslot(ctx, l->x)) gelu_forward_grad(wt_slot(ctx, l->y), l->aux, wt_slot(ctx, l->x), n, l->arg[0]);
+  else gelu_forward(wt_slot(ctx, l->y), wt_slot(ctx, l->x), n, l->arg[0]);
 }
 
 static void gelu_op_backward(const wt_layer *l, wt_ctx *ctx) {
   if (!wt_wants_dslot(ctx, l->x)) return;
-  gelu_backward(wt_dslot(ctx, l->x), wt_dslot(ctx, l->y), wt_slot(ctx, l->x), (size_t)ctx->B * wt_shape_size(l->out), l->arg[0]);
+  gelu_backward_saved(wt_dslot(ctx, l->x), wt_dslot(ctx, l->y), l->aux, wt_slot(ctx, l->x), (size_t)ctx->B * wt_shape_size(l->out),
+                      l->arg[0]);
 }
 
 const wt_op wt_op_gelu = {"gelu", gelu_plan, gelu_op_forward, gelu_op_backward, 1};

@@ -138,6 +138,10 @@ void gelu_forward(wt_real *y, const wt_real *x, size_t n, int tanh_approx);
 void gelu_forward_ref(wt_real *y, const wt_real *x, size_t n, int tanh_approx);
 void gelu_backward(wt_real *dinp, const wt_real *dout, const wt_real *x, size_t n, int tanh_approx);
 void gelu_backward_ref(wt_real *dinp, const wt_real *dout, const wt_real *x, size_t n, int tanh_approx);
+/* gelu_forward that also writes g = GELU'(x), and the backward from it: dinp += dout * g (the
+ * scalar and double builds ignore g and recompute, in double, from x). */
+void gelu_forward_grad(wt_real *y, wt_real *g, const wt_real *x, size_t n, int tanh_approx);
+void gelu_backward_saved(wt_real *dinp, const wt_real *dout, const wt_real *g, const wt_real *x, size_t n, int tanh_approx);
 double gelu_ref(double v, int tanh_approx);      /* GELU(v), accurate in double for every v */
 double gelu_grad_ref(double v, int tanh_approx); /* GELU'(v) */
 

@@ -1,4 +1,4 @@
-// `npm run --silent bench:ab -- A.wasm B.wasm [...] [--model NAME|FILE]`: one training step
+// `npm run --silent bench:ab -- A.wasm B.wasm [...] [--model NAME|FILE] [--layers]`: one training step
 // (batch 64, real CIFAR-10 when found, else generated data) and evaluation of 5,000 images with
 // each build, in one process, the builds taking turns, so machine noise hits them alike. Times
 // are this process's CPU time, so other processes' turns on a shared machine are not charged to
@@ -7,7 +7,9 @@
 // build the old tree's web/webtrain.wasm into a file, then compare it with the new one. A build
 // from before the general engine (the seed's fixed SimpleCNN API) is detected by its exports and
 // compared on SimpleCNN; --model (default simplecnn) picks the net for builds of the general
-// engine. Asserts nothing.
+// engine. --layers (general engine builds) also clocks each layer's forward and backward in the
+// timed steps (Model.startProfile: CPU time per layer, summed) and prints them per build, per
+// step, with the same ratios: which layer a change moved. Asserts nothing.
 import { readFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -20,7 +22,7 @@ import { PRESETS, loadPreset } from '../../web/model-description.js';
 import { realDataDir, realDataAvailable } from '../../tests/helpers/real-data.js';
 import { writeSyntheticCifar } from '../../tests/helpers/synthetic.js';
 
-const { values: args, positionals: builds } = parseArgs({ options: { model: { type: 'string', default: 'simplecnn' } }, allowPositionals: true });
+const { values: args, positionals: builds } = parseArgs({ options: { model: { type: 'string', default: 'simplecnn' }, layers: { type: 'boolean', default: false } }, allowPositionals: true });
 if (builds.length < 2 || !builds.every((f) => existsSync(f))) {
   console.error('usage: npm run --silent bench:ab -- A.wasm B.wasm [...] [--model NAME|FILE] (files that exist)');
   process.exit(2);
@@ -43,6 +45,9 @@ function generalEngineSetup(engine) {
   const evalCount = Math.min(5000, train.count);
   return {
     api: `general engine, ${args.model}`, evalCount,
+    layerNames: model.layerNames,
+    profile: () => model.startProfile(model.layerNames),
+    stopProfile: () => model.stopProfile(),
     step: (i) => model.trainStepAt(train, permPtr + 4 * ((i % steps) * BATCH), BATCH, i),
     evaluate: () => model.evaluate(train, { offset: 0, count: evalCount }),
   };
@@ -93,7 +98,7 @@ function setupFor(engine, file) {
 const setups = [];
 for (const file of builds) {
   const engine = await createEngine(await WebAssembly.compile(readFileSync(file)));
-  setups.push({ file, stepMs: [], evalMs: [], ...setupFor(engine, file) });
+  setups.push({ file, stepMs: [], evalMs: [], layerMs: [], ...setupFor(engine, file) });
 }
 /** This process's CPU time in ms (one thread does all the work here). */
 const cpuMs = () => { const { user, system } = process.cpuUsage(); return (user + system) / 1000; };
@@ -101,10 +106,15 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const s of setups) {
     for (let i = 0; i < 10; i++) s.step(i);
     const times = [];
+    const read = args.layers && s.profile ? s.profile() : null;
     for (let i = 0; i < STEPS; i++) {
       const t0 = cpuMs();
       s.step(i);
       times.push(cpuMs() - t0);
+    }
+    if (read) {
+      s.layerMs.push(read());
+      s.stopProfile();
     }
     s.stepMs.push(median(times));
     const t0 = cpuMs();
@@ -121,4 +131,22 @@ const ratio = (mine, theirs) => {
 for (const s of setups) {
   const step = median(s.stepMs), evalMs = median(s.evalMs);
   console.log(`${s.file} (${s.api}): training step ${step.toFixed(3)} ms (${ratio(s.stepMs, first.stepMs)} the first), evaluation ${(1000 * evalMs / s.evalCount).toFixed(1)} µs per image (${ratio(s.evalMs, first.evalMs)})`);
+}
+
+if (args.layers) {
+  const profiled = setups.filter((s) => s.layerMs.length);
+  if (profiled.length < 2 || profiled.length < setups.length) {
+    console.log('--layers: only builds of the general engine have a per-layer profile');
+  } else {
+    // Each layer's forward + backward, ms per step; ratios within each round, as above.
+    const names = Object.keys(profiled[0].layerMs[0]);
+    console.log('');
+    console.log(`| slot | ${profiled.map((s) => `${path.basename(s.file)} ms per step`).join(' | ')} | ${profiled.slice(1).map((s) => `${path.basename(s.file)} ÷ ${path.basename(profiled[0].file)}`).join(' | ')} |`);
+    console.log(`|---|${profiled.map(() => '---|').join('')}${profiled.slice(1).map(() => '---|').join('')}`);
+    for (const name of names) {
+      const per = profiled.map((s) => s.layerMs.map((t) => t[name] / STEPS));
+      if (per.every((xs) => median(xs) < 0.05)) continue;
+      console.log(`| ${name} | ${per.map((xs) => median(xs).toFixed(2)).join(' | ')} | ${per.slice(1).map((xs) => ratio(xs, per[0])).join(' | ')} |`);
+    }
+  }
 }

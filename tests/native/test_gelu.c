@@ -177,10 +177,45 @@ static void check_tails(int tanh_approx) {
   }
 }
 
+/* The training forward's saved derivative (gelu_forward_grad, gelu_backward_saved): the same y as
+ * gelu_forward and the same dinp as gelu_backward, bit for bit, writing exactly n of each. */
+static void check_saved(const float *x, size_t n, int tanh_approx) {
+  float *buf = malloc(sizeof(float) * (6 * (n + 2 * GUARD)));
+  float *y = buf + GUARD, *y2 = y + n + 2 * GUARD, *g = y2 + n + 2 * GUARD, *d = g + n + 2 * GUARD, *d2 = d + n + 2 * GUARD;
+  float *dout = d2 + n + 2 * GUARD;
+  for (size_t i = 0; i < 6 * (n + 2 * GUARD); i++) buf[i] = GUARD_VALUE;
+  for (size_t i = 0; i < n; i++) {
+    d[i] = d2[i] = (float)((int32_t)next_u32() >> 8) * 0x1p-23f;
+    dout[i] = (float)((int32_t)next_u32() >> 8) * 0x1p-20f;
+  }
+  gelu_forward(y, x, n, tanh_approx);
+  gelu_backward(d, dout, x, n, tanh_approx);
+  gelu_forward_grad(y2, g, x, n, tanh_approx);
+  gelu_backward_saved(d2, dout, g, x, n, tanh_approx);
+  if (memcmp(y, y2, sizeof(float) * n) != 0 || memcmp(d, d2, sizeof(float) * n) != 0) {
+    printf("MISMATCH saved derivative%s n=%zu: not the forward's or the backward's bits\n", tanh_approx ? " tanh" : "", n);
+    failures++;
+  }
+  for (int i = 1; i <= GUARD; i++) {
+    if (y2[-i] != GUARD_VALUE || y2[n - 1 + i] != GUARD_VALUE || g[-i] != GUARD_VALUE || g[n - 1 + i] != GUARD_VALUE ||
+        d2[-i] != GUARD_VALUE || d2[n - 1 + i] != GUARD_VALUE) {
+      printf("OVERWRITE saved derivative%s n=%zu\n", tanh_approx ? " tanh" : "", n);
+      failures++;
+      break;
+    }
+  }
+  free(buf);
+}
+
 int main(void) {
   for (int tanh_approx = 0; tanh_approx <= 1; tanh_approx++) {
     sweep(tanh_approx);
     check_tails(tanh_approx);
+    float x[4096];
+    for (size_t i = 0; i < 4096; i++) x[i] = (float)((int32_t)next_u32() >> 4) * 0x1p-24f; /* [-8, 8) */
+    x[7] = NAN, x[8] = -INFINITY, x[9] = INFINITY, x[10] = -20.0f, x[11] = 20.0f;
+    for (size_t n = 0; n <= 9; n++) check_saved(x + 3, n, tanh_approx);
+    check_saved(x, 4096, tanh_approx);
     printf("gelu%s: largest error forward %.2f ulps at x=%.9g (bound %.1f), backward %.2f ulps of the larger term at x=%.9g (bound %.1f)%s\n",
            tanh_approx ? " tanh" : "", worst_forward[tanh_approx], worst_forward_x[tanh_approx], FORWARD_ULPS[tanh_approx], worst_backward[tanh_approx],
            worst_backward_x[tanh_approx], BACKWARD_ULPS[tanh_approx],
