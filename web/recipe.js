@@ -171,9 +171,9 @@ export function evaluatesAfter(recipe, epoch, epochs) {
   return epoch === epochs || (recipe.evalEvery > 0 && epoch % recipe.evalEvery === 0);
 }
 
-/** Which test-time augmentation the evaluation after epoch `epoch` (1-based) of `epochs` uses. */
-export function ttaAfter(recipe, epoch, epochs) {
-  return epoch === epochs || recipe.ttaOn === 'every' ? recipe.tta : 'none';
+/** Which test-time augmentation an evaluation uses: the run's final one (final) or another. */
+export function ttaOf(recipe, final) {
+  return final || recipe.ttaOn === 'every' ? recipe.tta : 'none';
 }
 
 /**
@@ -183,7 +183,7 @@ export function ttaAfter(recipe, epoch, epochs) {
 export function evaluationPasses(recipe, epochs, from = 0) {
   let passes = 0;
   for (let e = from + 1; e <= epochs; e++) {
-    if (evaluatesAfter(recipe, e, epochs)) passes += TTA_VIEWS[ttaAfter(recipe, e, epochs)];
+    if (evaluatesAfter(recipe, e, epochs)) passes += TTA_VIEWS[ttaOf(recipe, e === epochs)];
   }
   return passes;
 }

@@ -2,7 +2,7 @@
 // pause, report or stop between steps. Events mirror the PyTorch loop's output.
 import { parseAugment, parseTta } from './augment.js';
 
-import { checkRecipe, resolveGroups, optimizerConfig, evaluatesAfter } from './recipe.js';
+import { checkRecipe, resolveGroups, optimizerConfig, evaluatesAfter, ttaOf } from './recipe.js';
 import { scheduleFactor, emaStartsAt, emaUpdatesAfter } from './schedule.js';
 
 const now = () => performance.now();
@@ -239,7 +239,7 @@ export class TrainingRun {
    */
   async evaluate({ final = true } = {}) {
     const t0 = now();
-    const tta = final || this.recipe.ttaOn === 'every' ? this.options.tta : 'none';
+    const tta = ttaOf(this.recipe, final);
     const ema = this.evaluatesAverage;
     let r;
     if (this.stepper) {
