@@ -46,9 +46,9 @@ WT_API double wt_bench_conv_run(int32_t pass, int32_t iterations) {
   const wt_conv_shape *s = &bench.s;
   for (int32_t i = 0; i < iterations; i++) {
     switch (pass) {
-      case 0: wt_conv_forward(s, bench.B, bench.out, bench.inp, bench.weight, bench.bias, bench.scratch); break;
+      case 0: wt_conv_forward(s, bench.B, bench.out, bench.inp, bench.weight, bench.bias, NULL, bench.scratch); break;
       case 1: wt_conv_backward_params(s, bench.B, bench.dweight, bench.dbias, bench.dout, bench.inp, bench.scratch); break;
-      default: wt_conv_backward_input(s, bench.B, bench.dinp, bench.dout, bench.weight, bench.scratch); break;
+      default: wt_conv_backward_input(s, bench.B, bench.dinp, bench.dout, bench.weight, NULL, bench.scratch); break;
     }
   }
   return 2.0 * bench.B * s->OC * s->OH * s->OW * s->C * s->K * s->K * iterations;

@@ -153,8 +153,17 @@ static wt_status conv_plan(wt_layer *l, wt_planner *p) {
     l->scratch_floats = 2 * cols + (size_t)oc * fan_in;
   } else {
     l->scratch_floats = wt_conv_scratch_floats(s, p->block);
+    for (int k = 0; k < 2; k++) l->prepared_floats[k] = wt_conv_prepared_floats(s, k);
   }
   return WT_OK;
+}
+
+/* The weight as pass `pass` takes it (Winograd's transform), derived in the call's first block. */
+static const float *prepared(const wt_layer *l, wt_ctx *ctx, int pass, const float *weight) {
+  int stale;
+  float *u = wt_layer_prepared(l, ctx, pass, &stale);
+  if (u && stale) wt_conv_prepare(&l->conv, pass, u, weight);
+  return u;
 }
 
 static void conv_forward(const wt_layer *l, wt_ctx *ctx) {
@@ -165,7 +174,7 @@ static void conv_forward(const wt_layer *l, wt_ctx *ctx) {
   if (l->fast_path == CONV_SIMPLE) {
     conv2d_forward(out, ctx->scratch, inp, weight, bias, ctx->B, s->C, s->H, s->W, s->OC, s->K);
   } else {
-    wt_conv_forward(s, ctx->B, out, inp, weight, bias, ctx->scratch);
+    wt_conv_forward(s, ctx->B, out, inp, weight, bias, prepared(l, ctx, WT_CONV_PASS_FORWARD, weight), ctx->scratch);
   }
 }
 
@@ -185,7 +194,7 @@ static void conv_backward(const wt_layer *l, wt_ctx *ctx) {
   } else {
     wt_conv_backward_params(s, ctx->B, dweight, dbias, dout, inp, ctx->scratch);
   }
-  if (dinp) wt_conv_backward_input(s, ctx->B, dinp, dout, weight, ctx->scratch);
+  if (dinp) wt_conv_backward_input(s, ctx->B, dinp, dout, weight, prepared(l, ctx, WT_CONV_PASS_INPUT, weight), ctx->scratch);
 }
 
 void conv2d_relu_pool_eval(const wt_layer *l, const wt_layer *pool, wt_ctx *ctx) {

@@ -284,9 +284,16 @@ void wt_conv_backward_bias(const wt_conv_shape *s, int B, wt_real *dbias, const 
 
 #if !WT_SIMD
 
+size_t wt_conv_prepared_floats(const wt_conv_shape *s, int pass) {
+  (void)s, (void)pass;
+  return 0;
+}
+void wt_conv_prepare(const wt_conv_shape *s, int pass, wt_real *prepared, const wt_real *weight) {
+  (void)s, (void)pass, (void)prepared, (void)weight;
+}
 void wt_conv_forward(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
-                     const wt_real *weight, const wt_real *bias, wt_real *scratch) {
-  (void)scratch;
+                     const wt_real *weight, const wt_real *bias, const wt_real *prepared, wt_real *scratch) {
+  (void)prepared, (void)scratch;
   wt_conv_forward_ref(s, B, out, inp, weight, bias);
 }
 void wt_conv_backward_params(const wt_conv_shape *s, int B, wt_real *dweight, wt_real *dbias,
@@ -295,8 +302,8 @@ void wt_conv_backward_params(const wt_conv_shape *s, int B, wt_real *dweight, wt
   wt_conv_backward_params_ref(s, B, dweight, dbias, dout, inp);
 }
 void wt_conv_backward_input(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
-                            const wt_real *weight, wt_real *scratch) {
-  (void)scratch;
+                            const wt_real *weight, const wt_real *prepared, wt_real *scratch) {
+  (void)prepared, (void)scratch;
   wt_conv_backward_input_ref(s, B, dinp, dout, weight);
 }
 
@@ -521,13 +528,30 @@ static void wino_correlate(float *out, const float *img, const wino_geom *w, con
   wino_output(out, Y, w, M, OH, OW, bias, accumulate);
 }
 
+size_t wt_conv_prepared_floats(const wt_conv_shape *s, int pass) {
+  if (!use_winograd(s)) return 0;
+  return (size_t)16 * (pass == WT_CONV_PASS_FORWARD ? round_up(s->OC, CONV_MR) * s->C : round_up(s->C, CONV_MR) * s->OC);
+}
+
+/* The forward correlates with the weight as it is; the input gradient with it flipped and its
+ * channels swapped: g(c, o)[i][j] = weight[o][c][2 - i][2 - j]. */
+void wt_conv_prepare(const wt_conv_shape *s, int pass, float *prepared, const float *weight) {
+  if (!use_winograd(s)) return;
+  if (pass == WT_CONV_PASS_FORWARD) {
+    wino_weights(prepared, s->OC, s->C, weight, (ptrdiff_t)s->C * 9, 9, 3, 1);
+  } else {
+    wino_weights(prepared, s->C, s->OC, weight + 8, 9, (ptrdiff_t)s->C * 9, -3, -1);
+  }
+}
+
 void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp, const float *weight,
-                     const float *bias, float *scratch) {
+                     const float *bias, const float *prepared, float *scratch) {
   const int C = s->C, OC = s->OC, CKK = C * s->K * s->K;
   if (use_winograd(s)) {
     const wino_geom w = wino_of(s->OH, s->OW);
-    float *U = scratch, *img = U + (size_t)16 * round_up(OC, CONV_MR) * C, *work = img + (size_t)C * w.g.plane;
-    wino_weights(U, OC, C, weight, (ptrdiff_t)C * 9, 9, 3, 1);
+    float *img = scratch + wt_conv_prepared_floats(s, WT_CONV_PASS_FORWARD), *work = img + (size_t)C * w.g.plane;
+    const float *U = prepared;
+    if (!U) wt_conv_prepare(s, WT_CONV_PASS_FORWARD, scratch, weight), U = scratch;
     for (int b = 0; b < B; b++) {
       pack_image(img, &w.g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, s->pad, 3);
       wino_correlate(out + (size_t)b * OC * s->OH * s->OW, img, &w, U, OC, C, s->OH, s->OW, bias, 0, work);
@@ -552,12 +576,13 @@ void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp
 }
 
 void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const float *dout, const float *weight,
-                            float *scratch) {
+                            const float *prepared, float *scratch) {
   const int C = s->C, H = s->H, W = s->W, OC = s->OC, K = s->K, st = s->stride;
   if (use_winograd(s)) { /* dinp += dout padded by 2 - pad, correlated with the flipped weight */
     const wino_geom w = wino_of(H, W);
-    float *U = scratch, *img = U + (size_t)16 * round_up(C, CONV_MR) * OC, *work = img + (size_t)OC * w.g.plane;
-    wino_weights(U, C, OC, weight + 8, 9, (ptrdiff_t)C * 9, -3, -1);
+    float *img = scratch + wt_conv_prepared_floats(s, WT_CONV_PASS_INPUT), *work = img + (size_t)OC * w.g.plane;
+    const float *U = prepared;
+    if (!U) wt_conv_prepare(s, WT_CONV_PASS_INPUT, scratch, weight), U = scratch;
     for (int b = 0; b < B; b++) {
       pack_image(img, &w.g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, 2 - s->pad, 3);
       wino_correlate(dinp + (size_t)b * C * H * W, img, &w, U, C, OC, H, W, NULL, 1, work);

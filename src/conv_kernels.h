@@ -9,7 +9,7 @@
  * they agree to float rounding (tests hold them to 1e-5 relative L2 per tensor).
  *
  * Buffer contract: out, dinp, dweight, dbias are written only inside their tensors; inputs are
- * read only inside theirs; scratch (wt_conv_scratch_floats floats, allocated once by the caller,
+ * read only inside theirs, and so are prepared weights when given; scratch (wt_conv_scratch_floats floats, allocated once by the caller,
  * no alignment needed, one buffer for all three passes, nothing kept in it between calls) is the
  * only other memory touched. Nothing is allocated. */
 #ifndef WT_CONV_KERNELS_H
@@ -32,10 +32,19 @@ int wt_conv_shape_init(wt_conv_shape *s);
  * grow with B). The caller allocates it once, at plan time. */
 size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B);
 
+/* What the forward (pass WT_CONV_PASS_FORWARD) or the input gradient (WT_CONV_PASS_INPUT) derives
+ * from the weight alone before it touches an image: Winograd's transformed weights. A caller
+ * running several batches with one weight may derive them once, into `prepared` floats of its own
+ * (wt_conv_prepared_floats; 0 when the pass derives nothing), and pass them to every call; the
+ * results are the same, bit for bit, as deriving them in each call. */
+enum { WT_CONV_PASS_FORWARD = 0, WT_CONV_PASS_INPUT = 1 };
+size_t wt_conv_prepared_floats(const wt_conv_shape *s, int pass);
+void wt_conv_prepare(const wt_conv_shape *s, int pass, wt_real *prepared, const wt_real *weight);
+
 /* out (B, OC, OH, OW) = inp (B, C, H, W) convolved with weight (OC, C, K, K), plus bias (OC)
- * unless NULL. Overwrites out. */
+ * unless NULL. Overwrites out. prepared: wt_conv_prepare's of this weight, or NULL. */
 void wt_conv_forward(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
-                     const wt_real *weight, const wt_real *bias, wt_real *scratch);
+                     const wt_real *weight, const wt_real *bias, const wt_real *prepared, wt_real *scratch);
 void wt_conv_forward_ref(const wt_conv_shape *s, int B, wt_real *out, const wt_real *inp,
                          const wt_real *weight, const wt_real *bias);
 
@@ -50,9 +59,9 @@ void wt_conv_backward_params_ref(const wt_conv_shape *s, int B, wt_real *dweight
  * wt_conv_backward_params sums it): for a conv whose weight is frozen. */
 void wt_conv_backward_bias(const wt_conv_shape *s, int B, wt_real *dbias, const wt_real *dout);
 
-/* dinp (B, C, H, W) += d/dinp. */
+/* dinp (B, C, H, W) += d/dinp. prepared: wt_conv_prepare's of this weight, or NULL. */
 void wt_conv_backward_input(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
-                            const wt_real *weight, wt_real *scratch);
+                            const wt_real *weight, const wt_real *prepared, wt_real *scratch);
 void wt_conv_backward_input_ref(const wt_conv_shape *s, int B, wt_real *dinp, const wt_real *dout,
                                 const wt_real *weight);
 

@@ -235,7 +235,9 @@ struct wt_layer {
   size_t aux8_per_image; /* bytes saved for backward, per image (max-pool argmax) */
   size_t scratch_floats; /* for a whole block, shared with every other layer */
   double flops;          /* forward, per image */
+  size_t prepared_floats[2]; /* derived from the parameters, kept for a call's blocks (a conv's per pass) */
   float *aux;            /* (block, aux_per_image) */
+  float *prepared[2];    /* (prepared_floats[i]) */
   uint8_t *aux8;         /* (block, aux8_per_image) */
   wt_conv_shape conv;    /* convolutions */
   int32_t fast_path;     /* op-specific kernel choice, made at plan time */
@@ -283,6 +285,10 @@ float *wt_layer_running(const wt_layer *l, wt_ctx *ctx);               /* runnin
 float *wt_slot(wt_ctx *ctx, int32_t slot);                            /* activation */
 float *wt_dslot(wt_ctx *ctx, int32_t slot);                           /* its gradient */
 float *wt_layer_stats(const wt_layer *l, wt_ctx *ctx);                 /* batch statistics, or NULL */
+/* The layer's prepared buffer `which` (NULL if it has none), and in *stale whether it must be
+ * derived again. The parameters change only between calls of the API, so what a layer derives
+ * from them in the first block of a call serves every block after it in the call. */
+float *wt_layer_prepared(const wt_layer *l, wt_ctx *ctx, int which, int *stale);
 /* Whether backward must produce the gradient of slot `slot` (the net's input needs none). */
 static inline int wt_wants_dslot(const wt_ctx *ctx, int32_t slot) {
   return ctx->want_dx || (slot != 0 && (!ctx->need_dslot || ctx->need_dslot[slot]));

@@ -63,6 +63,10 @@ struct wt_model {
   float *tta_logits;  /* (3, block, classes): the views' averages */
   float lut[4][256]; /* pixel byte -> normalised value, per channel */
   double *profile;   /* wt_model_profile_slots() ms, or NULL */
+  /* Calls of the API that run layers, counted (wrapping past 0 to 1); each layer's prepared
+   * buffers were derived in call prepared_call[layer][i] (0: never). */
+  uint32_t call;
+  uint32_t prepared_call[WT_SPEC_MAX_NODES][2];
   void *arena;
 };
 
@@ -299,6 +303,7 @@ static uint64_t arena_bytes(const wt_model *m) {
   for (int32_t i = 0; i < m->layer_count; i++) {
     const wt_layer *l = &m->layers[i];
     bytes += align16(4 * (B * l->aux_per_image + l->aux_extra)) + align16(B * l->aux8_per_image);
+    bytes += align16(4 * (uint64_t)l->prepared_floats[0]) + align16(4 * (uint64_t)l->prepared_floats[1]);
   }
   bytes += align16(B) + align16(4 * B) + align16(4 * (uint64_t)m->scratch_n);
   bytes += align16(4 * 3 * B * (uint64_t)m->classes);
@@ -368,6 +373,7 @@ wt_status wt_model_create(wt_model **out, const int32_t *spec, size_t spec_words
   for (int32_t i = 0; i < m->layer_count; i++) {
     wt_layer *l = &m->layers[i];
     l->aux = TAKE(float, B * l->aux_per_image + l->aux_extra);
+    for (int k = 0; k < 2; k++) l->prepared[k] = l->prepared_floats[k] ? TAKE(float, l->prepared_floats[k]) : NULL;
     l->aux8 = TAKE(uint8_t, B * l->aux8_per_image);
   }
   m->labels = TAKE(uint8_t, B);
@@ -501,6 +507,13 @@ float *wt_layer_grad(const wt_layer *l, wt_ctx *ctx, int index) {
   return ctx->grads + ctx->model->tensors[l->first_tensor + index].offset;
 }
 float *wt_layer_running(const wt_layer *l, wt_ctx *ctx) { return ctx->model->running + l->running_offset; }
+float *wt_layer_prepared(const wt_layer *l, wt_ctx *ctx, int which, int *stale) {
+  wt_model *m = ctx->model;
+  uint32_t *tag = &m->prepared_call[l - m->layers][which];
+  *stale = *tag != m->call;
+  *tag = m->call;
+  return l->prepared[which];
+}
 float *wt_slot(wt_ctx *ctx, int32_t slot) { return ctx->model->act[slot]; }
 float *wt_dslot(wt_ctx *ctx, int32_t slot) { return ctx->model->dact[slot]; }
 float *wt_layer_stats(const wt_layer *l, wt_ctx *ctx) {
@@ -600,6 +613,15 @@ static void decode(wt_model *m, const wt_records *r, const uint32_t *indices, in
   decode_into(m, m->act[0], r, indices, B, view);
 }
 
+/* A call of the API that runs layers begins: what layers derived from the parameters in earlier
+ * calls is stale (wt_layer_prepared). */
+static void begin_call(wt_model *m) {
+  if (++m->call == 0) {
+    memset(m->prepared_call, 0, sizeof m->prepared_call);
+    m->call = 1;
+  }
+}
+
 static void forward_layers(wt_model *m, wt_ctx *ctx, float *activations) {
   for (int32_t i = 0; i < m->layer_count; i++) {
     const wt_layer *l = &m->layers[i];
@@ -655,6 +677,7 @@ wt_status wt_model_forward(wt_model *model, const wt_records *records, const uin
                            double *out_loss_sum) {
   const wt_status st = check_batch(model, records, indices, batch);
   if (st != WT_OK) return st;
+  begin_call(model);
   double loss = 0;
   for (int32_t first = 0; first < batch; first += model->block) {
     const int32_t B = batch - first < model->block ? batch - first : model->block;
@@ -698,6 +721,7 @@ wt_status wt_model_gradient(wt_model *model, const wt_records *records, const ui
   if (dst + model->grads_n > model->tree && dst < tree_end) {
     return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_gradient: dst overlaps the model's scratch nodes");
   }
+  begin_call(model);
   const double loss = gradient_node(model, records, indices, batch, lo, hi, loss_scale, step, dst, 0);
   if (out_loss_sum) *out_loss_sum = loss;
   return WT_OK;
@@ -965,6 +989,7 @@ wt_status wt_model_evaluate(wt_model *model, const wt_records *records, int32_t 
     if (label >= K) return wt_fail(WT_ERR_BAD_DATA, "record %d has label %u; labels must be 0..%d", (int)(first + i), (unsigned)label, (int)K - 1);
   }
   wt_ctx ctx = {.model = model, .train = 0, .scratch = model->scratch};
+  begin_call(model);
   for (int32_t start = 0; start < count; start += model->block) {
     const int32_t B = count - start < model->block ? count - start : model->block;
     for (int32_t i = 0; i < B; i++) model->eval_indices[i] = (uint32_t)(first + start + i);
@@ -989,6 +1014,7 @@ wt_status wt_model_run(wt_model *model, const float *x, int32_t n, int32_t train
   if (!model || !x || !y || n < 0) return wt_fail(WT_ERR_INVALID_ARGUMENT, "wt_model_run: bad arguments");
   const size_t in = model->slot_size[0], out = model->slot_size[model->logits_slot];
   wt_ctx ctx = {.model = model, .train = train != 0, .model_seed = model->seed, .scratch = model->scratch};
+  begin_call(model);
   for (int32_t start = 0; start < n; start += model->block) {
     const int32_t B = n - start < model->block ? n - start : model->block;
     ctx.B = B, ctx.first_image = start;
@@ -1006,6 +1032,7 @@ wt_status wt_model_run_backward(wt_model *model, const float *x, int32_t n, int3
   }
   const size_t in = model->slot_size[0], out = model->slot_size[model->logits_slot];
   wt_ctx ctx = {.model = model, .B = n, .train = train != 0, .model_seed = model->seed, .grads = model->grads, .want_dx = 1, .scratch = model->scratch};
+  begin_call(model);
   memcpy(model->act[0], x, sizeof(float) * n * in);
   memset(model->grads, 0, sizeof(float) * model->grads_n);
   forward_layers(model, &ctx, NULL);

@@ -671,7 +671,8 @@ export class Model {
    * `activations` every layer's output for image 0 (an array of Float32Array, one per layer).
    */
   run(x, n, { train = false, activations = false } = {}) {
-    const e = this.engine, K = this.classes;
+    // Per image, the net's output: its last layer's (the logits, or a headless net's last map).
+    const e = this.engine, K = this.layers.at(-1).shape.reduce((a, b) => a * b, 1);
     const actFloats = activations ? this.layers.reduce((sum, l) => sum + l.shape.reduce((a, b) => a * b, 1), 0) : 0;
     const xPtr = e.alloc(4 * x.length), yPtr = e.alloc(4 * n * K), aPtr = actFloats ? e.alloc(4 * actFloats) : 0;
     try {

@@ -89,13 +89,14 @@ static void test_simd(const wt_conv_shape *s, int B, int with_bias) {
   const size_t no = (size_t)B * s->OC * s->OH * s->OW, ns = wt_conv_scratch_floats(s, B);
   float *inp = guarded(ni), *w = guarded(nw), *bias = guarded(s->OC), *dout = guarded(no), *scratch = guarded(ns);
   float *o1 = guarded(no), *o2 = guarded(no), *dw1 = guarded(nw), *dw2 = guarded(nw), *db1 = guarded(s->OC), *db2 = guarded(s->OC);
-  float *di1 = guarded(ni), *di2 = guarded(ni), *copy = malloc(sizeof(float) * (ni + nw + no + 1));
+  float *di1 = guarded(ni), *di2 = guarded(ni), *di0 = malloc(sizeof(float) * ni), *copy = malloc(sizeof(float) * (ni + nw + no + 1));
   fill(inp, ni), fill(w, nw), fill(bias, s->OC), fill(dout, no), fill(o1, no), fill(dw1, nw), fill(db1, s->OC), fill(di1, ni);
   memcpy(dw2, dw1, sizeof(float) * nw), memcpy(db2, db1, sizeof(float) * s->OC), memcpy(di2, di1, sizeof(float) * ni);
+  memcpy(di0, di1, sizeof(float) * ni);
   memcpy(copy, inp, sizeof(float) * ni), memcpy(copy + ni, w, sizeof(float) * nw), memcpy(copy + ni + nw, dout, sizeof(float) * no);
   const float *b = with_bias ? bias : NULL;
 
-  wt_conv_forward(s, B, o1, inp, w, b, scratch);
+  wt_conv_forward(s, B, o1, inp, w, b, NULL, scratch);
   wt_conv_forward_ref(s, B, o2, inp, w, b);
   compare("forward", s, B, o1, o2, no);
   check_guards("forward out", s, B, o1, no);
@@ -109,17 +110,39 @@ static void test_simd(const wt_conv_shape *s, int B, int with_bias) {
   check_guards("backward_params dbias", s, B, db1, s->OC);
   check_guards("backward_params scratch", s, B, scratch, ns);
 
-  wt_conv_backward_input(s, B, di1, dout, w, scratch);
+  wt_conv_backward_input(s, B, di1, dout, w, NULL, scratch);
   wt_conv_backward_input_ref(s, B, di2, dout, w);
   compare("backward_input", s, B, di1, di2, ni);
   check_guards("backward_input dinp", s, B, di1, ni);
   check_guards("backward_input scratch", s, B, scratch, ns);
 
+  /* Prepared once (as the model does per call), the weights give the same floats. */
+  for (int pass = 0; pass < 2; pass++) {
+    const size_t np = wt_conv_prepared_floats(s, pass), n = pass == WT_CONV_PASS_FORWARD ? no : ni;
+    float *prep = guarded(np ? np : 1), *r = guarded(n);
+    if (pass == WT_CONV_PASS_FORWARD) {
+      wt_conv_prepare(s, pass, np ? prep : NULL, w);
+      wt_conv_forward(s, B, r, inp, w, b, np ? prep : NULL, scratch);
+      wt_conv_forward(s, B, r, inp, w, b, np ? prep : NULL, scratch); /* the same prepared weights again */
+    } else {
+      memcpy(r, di0, sizeof(float) * n); /* r starts as di1 did */
+      wt_conv_prepare(s, pass, np ? prep : NULL, w);
+      wt_conv_backward_input(s, B, r, dout, w, np ? prep : NULL, scratch);
+    }
+    if (memcmp(r, pass == WT_CONV_PASS_FORWARD ? o1 : di1, sizeof(float) * n) != 0) {
+      failures++;
+      printf("PREPARED %s differs from unprepared\n", pass == WT_CONV_PASS_FORWARD ? "forward" : "backward_input");
+      describe(s, B);
+    }
+    check_guards("prepared", s, B, prep, np ? np : 1);
+    release(prep), release(r);
+  }
+
   check_unchanged("inp", s, B, inp, copy, ni);
   check_unchanged("weight", s, B, w, copy + ni, nw);
   check_unchanged("dout", s, B, dout, copy + ni + nw, no);
   release(inp), release(w), release(bias), release(dout), release(scratch), release(o1), release(o2);
-  release(dw1), release(dw2), release(db1), release(db2), release(di1), release(di2), free(copy);
+  release(dw1), release(dw2), release(db1), release(db2), release(di1), release(di2), free(di0), free(copy);
 }
 #endif
 
