@@ -231,6 +231,30 @@ static size_t wino_dw_floats(const wt_conv_shape *s) {
          16 * skew(OCr * group * tiles) + 16 * (size_t)s->C * OCr + (size_t)s->C + group * tiles;
 }
 
+/* Maps whose rows are one short tile (OW <= 4: the micro-kernel's 4-column form, 4 accumulators,
+ * lanes idle past the row) are multiplied a group of images at a time: the pixels of the group
+ * gathered into the columns of one matrix, so the micro-kernel runs whole tiles of 8 (fast's
+ * conv6, 3x3 maps). Scratch beyond the per-image path's: each pixel's offset in a packed image,
+ * each tap's row in the matrix, the matrix (taps, ldc) and the product (M, G * P). */
+#define SMALL_MAP_COLUMNS 64
+typedef struct small_map {
+  int G, P;   /* images per group, pixels per image */
+  size_t ldc; /* floats per row of the matrix: G * P, rounded up to whole tiles */
+} small_map;
+/* And maps of at most SMALL_MAP_COLUMNS pixels, with at most SMALL_MAP_TAPS taps (the matrix is
+ * then at most 4 MiB). */
+#define SMALL_MAP_TAPS 8192
+static int use_small_map(int OW, int P, size_t nk) { return OW <= 4 && P <= SMALL_MAP_COLUMNS && nk <= SMALL_MAP_TAPS; }
+static small_map small_map_of(int P) {
+  const int G = (SMALL_MAP_COLUMNS + P - 1) / P;
+  const small_map m = {G, P, (size_t)round_up(G * P, CONV_NR)};
+  return m;
+}
+static size_t small_map_floats(int M, int nk, int P) {
+  const small_map m = small_map_of(P);
+  return (size_t)P + nk + (size_t)nk * m.ldc + (size_t)M * m.G * P;
+}
+
 size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
   (void)B; /* images are processed one at a time (a group of at most WINO_DW_MAX_GROUP for wino_dw) */
   const size_t CKK = (size_t)s->C * s->K * s->K, OCKK = (size_t)s->OC * s->K * s->K;
@@ -239,12 +263,14 @@ size_t wt_conv_scratch_floats(const wt_conv_shape *s, int B) {
   const size_t dout_img = (size_t)s->OC * dout_image(s, &phase_rows, &phase_cols).plane;
   const size_t in_img = (size_t)s->C * input_image(s).plane;
   /* Offsets and pixel tables are int32, one float slot each. */
-  const size_t forward = (size_t)round_up(s->OC, CONV_MR) * CKK + CKK + in_img;
+  const size_t P = (size_t)s->OH * s->OW;
+  size_t forward = (size_t)round_up(s->OC, CONV_MR) * CKK + CKK + in_img;
+  if (use_small_map(s->OW, (int)P, CKK)) forward += small_map_floats(s->OC, (int)CKK, (int)P);
   /* Each phase's packed weights and offsets (K*K taps in all), and with a stride one phase's
    * output, added into dinp afterwards. */
   const size_t phase_out = s->stride > 1 ? (size_t)s->C * phase_rows * phase_cols : 0;
-  const size_t input = (size_t)round_up(s->C, CONV_MR) * OCKK + OCKK + dout_img + phase_out;
-  const size_t P = (size_t)s->OH * s->OW;
+  size_t input = (size_t)round_up(s->C, CONV_MR) * OCKK + OCKK + dout_img + phase_out;
+  if (s->stride == 1 && use_small_map(s->W, s->H * s->W, OCKK)) input += small_map_floats(s->C, (int)OCKK, s->H * s->W);
   const size_t params = in_img + P * OCr + CKK * OCr + CKK + P;
   size_t most = forward > input ? forward : input;
   most = most > params ? most : params;
@@ -416,6 +442,56 @@ static void conv_igemm(int M, int nk, const float *wpack, const int32_t *off, co
     }
 }
 
+/* Column i * P + p of tap k's row of col (ldc floats a row) = img[off[k] + pix[p]]: image i's
+ * pixels as conv_igemm's tiles would read them. */
+static void small_map_gather(float *col, const small_map *sm, int i, const float *img, const int32_t *off, int nk,
+                             const int32_t *pix) {
+  for (int k = 0; k < nk; k++) {
+    const float *x = img + off[k];
+    float *c = col + (size_t)k * sm->ldc + (size_t)i * sm->P;
+    for (int p = 0; p < sm->P; p++) c[p] = x[pix[p]];
+  }
+}
+
+/* out (n, M, P) (=|+=) packed weights applied to the n images gathered in col (koff[k] = k * ldc),
+ * plus bias unless NULL, through Y (M, n * P). Each output sums its taps in order from its bias
+ * (or 0) and is then stored or added, as the per-image tiles do: the same floats. */
+static void small_map_multiply(const small_map *sm, int n, int M, int nk, const float *wpack, const int32_t *koff,
+                               const float *col, const float *bias, float *Y, float *out, int accumulate) {
+  const int P = sm->P, cols = n * P;
+  conv_igemm(M, nk, wpack, koff, col, 0, 1, cols, bias, Y, 0);
+  for (int i = 0; i < n; i++)
+    for (int m = 0; m < M; m++) {
+      float *o = out + ((size_t)i * M + m) * P;
+      const float *y = Y + (size_t)m * cols + (size_t)i * P;
+      for (int p = 0; p < P; p++) o[p] = accumulate ? o[p] + y[p] : y[p];
+    }
+}
+
+/* out (B, M, P) (=|+=) the packed weights (M rows, nk taps at off in a packed image) applied to B
+ * images of src (channels x H x W each, packed into img as g with `pad` and K), pixel p of a row
+ * of OW at p / OW * row_step + p % OW, plus bias unless NULL: groups of images gathered into col
+ * and multiplied. Kept out of line (and out of the passes that call it), so that the compiled
+ * code of the per-image passes is not changed by it. */
+__attribute__((noinline)) static void small_map_conv(int B, int M, int nk, const float *wpack, const int32_t *off,
+                                                     float *img, const conv_image *g, const float *src, int channels,
+                                                     int H, int W, int pad, int K, int OW, size_t row_step, int P,
+                                                     const float *bias, float *out, int accumulate) {
+  const small_map sm = small_map_of(P);
+  int32_t *pix = (int32_t *)(img + (size_t)channels * g->plane), *koff = pix + P;
+  float *col = (float *)(koff + nk), *Y = col + (size_t)nk * sm.ldc;
+  for (int p = 0; p < P; p++) pix[p] = (int32_t)((p / OW) * row_step + p % OW);
+  for (int k = 0; k < nk; k++) koff[k] = (int32_t)(k * sm.ldc);
+  for (int b0 = 0; b0 < B; b0 += sm.G) {
+    const int n = B - b0 < sm.G ? B - b0 : sm.G;
+    for (int i = 0; i < n; i++) {
+      pack_image(img, g, src + (size_t)(b0 + i) * channels * H * W, channels, H, W, pad, K);
+      small_map_gather(col, &sm, i, img, off, nk, pix);
+    }
+    small_map_multiply(&sm, n, M, nk, wpack, koff, col, bias, Y, out + (size_t)b0 * M * P, accumulate);
+  }
+}
+
 /* U = G g G^T for every (m, n) pair, packed per element xi of the 4x4 as conv_igemm's weights:
  * (16, ceil(M / CONV_MR), N, CONV_MR). g(m, n)[ki][kj] = w[m * sm + n * sn + ki * si + kj * sj]. */
 static void wino_weights(float *U, int M, int N, const float *w, ptrdiff_t sm, ptrdiff_t sn, ptrdiff_t si, ptrdiff_t sj) {
@@ -568,10 +644,15 @@ void wt_conv_forward(const wt_conv_shape *s, int B, float *out, const float *inp
         wpack[((size_t)m * CKK) + (size_t)k * CONV_MR + r] = m + r < OC ? weight[(size_t)(m + r) * CKK + k] : 0.0f;
       }
   tap_offsets(off, &g, C, s->K);
+  const int P = s->OH * s->OW;
+  if (use_small_map(s->OW, P, (size_t)CKK)) {
+    small_map_conv(B, OC, CKK, wpack, off, img, &g, inp, C, s->H, s->W, s->pad, s->K, s->OW, s->stride * g.row, P, bias,
+                   out, 0);
+    return;
+  }
   for (int b = 0; b < B; b++) {
     pack_image(img, &g, inp + (size_t)b * C * s->H * s->W, C, s->H, s->W, s->pad, s->K);
-    conv_igemm(OC, CKK, wpack, off, img, s->stride * g.row, s->OH, s->OW, bias,
-               out + (size_t)b * OC * s->OH * s->OW, 0);
+    conv_igemm(OC, CKK, wpack, off, img, s->stride * g.row, s->OH, s->OW, bias, out + (size_t)b * OC * P, 0);
   }
 }
 
@@ -616,6 +697,10 @@ void wt_conv_backward_input(const wt_conv_shape *s, int B, float *dinp, const fl
           }
       k0 += nk;
     }
+  if (st == 1 && use_small_map(W, H * W, (size_t)OC * K * K)) { /* one phase of all OC * K * K taps, over the whole of dinp */
+    small_map_conv(B, C, OC * K * K, wpack, off, img, &g, dout, OC, s->OH, s->OW, pd, 1, W, g.row, H * W, NULL, dinp, 1);
+    return;
+  }
   for (int b = 0; b < B; b++) {
     float *dinp_b = dinp + (size_t)b * C * H * W;
     pack_image(img, &g, dout + (size_t)b * OC * s->OH * s->OW, OC, s->OH, s->OW, pd, 1);

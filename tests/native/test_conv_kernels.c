@@ -207,6 +207,10 @@ int main(void) {
   test_shape(40, 12, 12, 36, 3, 1, 1, 2);
   /* Winograd's weight gradient sums the tiles of up to 8 images at once: a whole group, then a part. */
   test_shape(20, 7, 7, 24, 3, 1, 1, 11), test_shape(17, 6, 9, 19, 3, 1, 0, 10), test_shape(16, 5, 5, 16, 3, 1, 1, 9);
+  /* Small maps (rows of at most 4 columns) run a group of images as one matrix: several whole
+   * groups and a part (3x3: 8 images a group; 1x1: 64), strides, and fast's conv6 smaller. */
+  test_shape(20, 3, 3, 24, 3, 1, 1, 19), test_shape(7, 1, 1, 9, 3, 1, 1, 70), test_shape(6, 9, 7, 5, 3, 2, 0, 13);
+  test_shape(24, 4, 4, 20, 3, 1, 1, 17), test_shape(5, 2, 3, 6, 2, 1, 1, 12);
   /* Input-channel tails (backward input's rows) and tap tails (backward params' tiles of 4). */
   for (int C = 1; C <= 9; C++)
     for (int K = 1; K <= 3; K++) test_shape(C, 6, 11, 5, K, 1, K / 2, 2);
