@@ -395,38 +395,41 @@ test('workers=2 trains data-parallel to a good accuracy, exactly as one worker d
   parallelReference = first;
 });
 
-test('a reload in the middle of epoch 2 offers the autosaved run, and Resume finishes it exactly as an uninterrupted run', async (t) => {
+test('a reload in the middle of epoch 3 offers the autosaved run, and Resume finishes it exactly as an uninterrupted run', async (t) => {
   if (skipReason) return t.skip(skipReason);
-  const run = `data=${BIG_DATA}&epochs=3&batch=8&seed=5&workers=1`;
+  // Evaluated after epochs 2 and 4 only: the replayed log holds both kinds of epoch line.
+  const run = `data=${BIG_DATA}&epochs=4&batch=8&seed=5&workers=1&evalEvery=2`;
   const reference = await completeRun(t, run);
 
   // debugStepMs: 10 ms between steps, so the run is still going when the click lands.
   const page = await openPage(t, `${server.url}?${run}&autosaveSeconds=0.1&debug=1&debugStepMs=10&autostart=1`);
-  // Pausing saves a checkpoint; waiting for a line of epoch 2 first puts the stop inside epoch 2
-  // (a slow click may land in epoch 3: that is a mid-run stop too).
-  await page.waitForSelector('#log:has-text("Epoch [2/3], Step [100/250]")', { timeout: 60000 });
+  // Pausing saves a checkpoint; waiting for a line of epoch 3 first puts the stop inside epoch 3
+  // (a slow click may land in epoch 4: that is a mid-run stop too).
+  await page.waitForSelector('#log:has-text("Epoch [3/4], Step [100/250]")', { timeout: 60000 });
   await page.click('#pause');
   await state(page, 'paused');
-  await page.waitForSelector('#autosave-info:text-matches("epoch [23]/3, step [0-9]")', { timeout: 60000 });
+  await page.waitForSelector('#autosave-info:text-matches("epoch [34]/4, step [0-9]")', { timeout: 60000 });
   await page.reload();
   await page.waitForSelector('#resume-offer:visible');
   // Paused first (to stop at a known place), so the page calls it a paused run left behind; the
   // crash test below covers a run interrupted while it was training.
   assert.equal(await page.textContent('#resume-title'), 'A paused run was left');
   const summary = await page.textContent('#resume-summary');
-  assert.match(summary, /^Epoch [23] of 3, step \d+ of 250 · test accuracy so far \d+\.\d\d% \(after epoch [12]\) · saved /);
+  assert.match(summary, /^Epoch [34] of 4, step \d+ of 250 · test accuracy so far \d+\.\d\d% \(after epoch 2\) · saved /);
   assert.match(await page.textContent('#log'), /autostart skipped/);
   await page.screenshot({ path: path.join(ARTIFACTS, 'resume-offer.png'), clip: { x: 0, y: 0, width: 1400, height: 420 } });
 
   await page.click('#resume-run');
   await state(page, 'done');
   const log = await page.textContent('#log');
-  assert.match(log, /^# Resumed at epoch [23], step \d+: 3 epoch\(s\), batch 8, lr 0\.001, seed 5, 1 worker: 250 steps per epoch$/m);
+  assert.match(log, /^# Resumed at epoch [34], step \d+: 4 epoch\(s\), batch 8, lr 0\.001, seed 5, 1 worker: 250 steps per epoch$/m);
+  // Loss lines and the epochs' 'not evaluated' lines, the saved ones replayed.
+  assert.match(log, /^Epoch \[1\/4\]: not evaluated \(eval_every\)$/m);
   assertSameLines(lossLines(log), reference.losses, 'loss lines of the resumed and the uninterrupted run');
   assert.deepEqual(accuracyLines(log), reference.accuracies);
   assert.equal(await page.textContent('#accuracy'), await reference.page.textContent('#accuracy'));
-  assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '9', 'the loss chart continued from the saved history');
-  assert.equal(await page.getAttribute('#accuracy-chart', 'data-points'), '3');
+  assert.equal(await page.getAttribute('#loss-chart', 'data-points'), '12', 'the loss chart continued from the saved history');
+  assert.equal(await page.getAttribute('#accuracy-chart', 'data-points'), '2');
   assert.ok((await downloadWeights(page)).equals(reference.weights), 'bit-identical final weights');
   assert.equal(await page.locator('#resume-offer').isHidden(), true, 'a finished run is not offered again');
   await page.reload();

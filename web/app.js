@@ -74,7 +74,7 @@ let hasModel = false;
 let runInfo = null;
 // The run in progress and what its checkpoints are saved with: { settings, source }.
 let currentRun = null;
-let runHistory = [];          // this run's loss and accuracy lines so far: { kind: 'loss' | 'epoch', ... }
+let runHistory = [];          // this run's loss and accuracy lines so far: { kind: 'loss' | 'epoch' | 'unevaluated', ... }
 let lastEpoch = null;      // the newest EPOCH message (confusion matrix, predictions, filters)
 // The run that can be resumed, as kept in IndexedDB: { savedAt, checkpoint, runState, settings,
 // source, history, lastEpoch, status, message, name, accuracy }. status: 'running' | 'paused' |
@@ -611,6 +611,8 @@ function restoreRunView(record, settings) {
     if (e.kind === 'loss') {
       if (!e.partial) log(formatLoss(e));
       charts?.addLoss(e);
+    } else if (e.kind === 'unevaluated') {
+      log(formatEpoch({ ...e, evaluated: false }));
     } else {
       log(formatAccuracy(e));
       charts?.addAccuracy(e);
@@ -770,7 +772,10 @@ function showEpoch(e) {
   log(formatThroughput(e));
   renderFilters($('filters'), e.conv1, e.conv1Shape);
   $('filters').classList.remove('placeholder');
-  if (!e.evaluated) return; // the recipe's eval_every skipped this epoch's evaluation
+  if (!e.evaluated) { // the recipe's eval_every skipped this epoch's evaluation: its line only
+    runHistory.push({ kind: 'unevaluated', epoch: e.epoch, epochs: e.epochs });
+    return;
+  }
   runHistory.push({ kind: 'epoch', epoch: e.epoch, epochs: e.epochs, test_accuracy: e.test_accuracy, correct: e.correct, total: e.total, test_loss: e.test_loss, tta: e.tta, plain_accuracy: e.plain_accuracy });
   lastEpoch = e;
   charts?.addAccuracy(e);
