@@ -119,15 +119,14 @@ static void test_simd(const wt_conv_shape *s, int B, int with_bias) {
   /* Prepared once (as the model does per call), the weights give the same floats. */
   for (int pass = 0; pass < 2; pass++) {
     const size_t np = wt_conv_prepared_floats(s, pass), n = pass == WT_CONV_PASS_FORWARD ? no : ni;
-    float *prep = guarded(np ? np : 1), *r = guarded(n);
+    float *prep = guarded(np ? np : 1), *r = guarded(n), *u = np ? prep : NULL; /* u: what the passes take */
+    wt_conv_prepare(s, pass, u, w);
     if (pass == WT_CONV_PASS_FORWARD) {
-      wt_conv_prepare(s, pass, np ? prep : NULL, w);
-      wt_conv_forward(s, B, r, inp, w, b, np ? prep : NULL, scratch);
-      wt_conv_forward(s, B, r, inp, w, b, np ? prep : NULL, scratch); /* the same prepared weights again */
+      wt_conv_forward(s, B, r, inp, w, b, u, scratch);
+      wt_conv_forward(s, B, r, inp, w, b, u, scratch); /* the same prepared weights again */
     } else {
       memcpy(r, di0, sizeof(float) * n); /* r starts as di1 did */
-      wt_conv_prepare(s, pass, np ? prep : NULL, w);
-      wt_conv_backward_input(s, B, r, dout, w, np ? prep : NULL, scratch);
+      wt_conv_backward_input(s, B, r, dout, w, u, scratch);
     }
     if (memcmp(r, pass == WT_CONV_PASS_FORWARD ? o1 : di1, sizeof(float) * n) != 0) {
       failures++;
